@@ -1,0 +1,56 @@
+"""The one crop function shared by the app and training, so their inputs cannot drift apart.
+
+NIH/NLM training crops are tight bounding boxes of one segmented cell with every pixel outside the
+cell pure black. ``crop_cell`` produces exactly that from a whole field (app) and re-normalises an
+existing NIH crop (training), then resizes to the model's square input with OpenCV's INTER_AREA.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def crop_cell(
+    image: np.ndarray,
+    bbox: tuple[int, int, int, int],
+    mask: np.ndarray | None,
+    size: int,
+) -> np.ndarray:
+    """Return a ``(size, size, 3)`` uint8 RGB classifier input for one cell.
+
+    image: RGB uint8 array (a whole field, or an NIH crop).
+    bbox: ``(x, y, w, h)`` of the cell in ``image`` pixel coordinates.
+    mask: bool array of shape ``(h, w)``, True inside the cell; ``None`` means "pixels that are not
+        pure black", which is how NIH crops mark the cell.
+    size: side of the model's square input.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"crop_cell needs an RGB uint8 image, got shape {image.shape} {image.dtype}")
+    x, y, w, h = (int(v) for v in bbox)
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, image.shape[1]), min(y + h, image.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"bbox {bbox} lies outside the image {image.shape[1]}x{image.shape[0]}")
+    patch = image[y0:y1, x0:x1]
+    if mask is None:
+        cell = patch.max(axis=2) > 0
+    else:
+        if mask.shape != (h, w):
+            raise ValueError(f"mask shape {mask.shape} does not match bbox size {(h, w)}")
+        cell = mask[y0 - y : y1 - y, x0 - x : x1 - x].astype(bool)
+    ys, xs = np.nonzero(cell)
+    if ys.size == 0:
+        return np.zeros((size, size, 3), np.uint8)
+    ty0, ty1, tx0, tx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    tight = np.where(cell[ty0:ty1, tx0:tx1, None], patch[ty0:ty1, tx0:tx1], 0).astype(np.uint8)
+    interpolation = cv2.INTER_AREA if max(tight.shape[:2]) >= size else cv2.INTER_LINEAR
+    return cv2.resize(tight, (size, size), interpolation=interpolation)
+
+
+def crops_to_batch(crops: list[np.ndarray] | np.ndarray, scale: float = 1.0 / 255.0) -> np.ndarray:
+    """Stack uint8 crops into the float32 NHWC batch the model card's preprocessing describes."""
+    batch = np.asarray(crops, dtype=np.float32)
+    if batch.ndim != 4 or batch.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W, 3) crops, got {batch.shape}")
+    return batch * np.float32(scale)

@@ -1,0 +1,17 @@
+"""The error types the engine raises; each message is written for a lab technician, not a developer."""
+
+
+class MalariaDesktopError(Exception):
+    """Base class: anything the app can show to the user as a plain message."""
+
+
+class ImageLoadError(MalariaDesktopError):
+    """A file could not be read as a smear image (missing, corrupt, unsupported, too large)."""
+
+
+class ModelError(MalariaDesktopError):
+    """The classifier model directory is missing, corrupt or does not match its model card."""
+
+
+class AnalysisCancelled(MalariaDesktopError):
+    """Raised inside the pipeline when the caller asked to stop."""

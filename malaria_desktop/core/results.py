@@ -1,0 +1,83 @@
+"""Frozen dataclasses that flow out of the engine (CellProfiler's numpy-in, dataclasses-out habit).
+
+Coordinates are original-image pixels with a top-left origin; ``bbox`` is ``(x, y, width, height)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Label = Literal["parasitized", "uninfected"]
+PARASITIZED: Label = "parasitized"
+UNINFECTED: Label = "uninfected"
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One segmented red blood cell."""
+
+    cell_id: int
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]  # (x, y)
+    area_px: int
+    mask: np.ndarray  # bool (height, width), local to bbox
+    contour: np.ndarray  # int32 (K, 2) of (x, y) in original-image pixels
+    on_edge: bool  # touches the image border, so it is cut
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """All cells of one field plus what the segmenter learned about it."""
+
+    cells: tuple[Cell, ...]
+    image_shape: tuple[int, int]  # (height, width)
+    cell_diameter_px: float  # estimated typical RBC diameter for this image
+    warnings: tuple[str, ...] = ()  # image-quality notes, e.g. "blurred", "very few cells"
+
+
+@dataclass(frozen=True, eq=False)
+class CellResult:
+    """A segmented cell with the classifier's verdict."""
+
+    cell: Cell
+    probability: float  # P(parasitized)
+    label: Label
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Everything the engine knows about one input file; status 'error' keeps the reason."""
+
+    path: Path
+    status: Literal["ok", "error"]
+    error: str = ""
+    image_shape: tuple[int, int] = (0, 0)
+    cells: tuple[CellResult, ...] = ()
+    cell_diameter_px: float = 0.0
+    warnings: tuple[str, ...] = ()
+    threshold: float = 0.5
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cells)
+
+    @property
+    def n_parasitized(self) -> int:
+        return sum(1 for c in self.cells if c.label == PARASITIZED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Yielded by the pipeline between steps; each yield is also a cancel point."""
+
+    image_index: int  # 0-based index of the image being worked on
+    n_images: int
+    path: Path
+    stage: Literal["loading", "segmenting", "classifying", "done"]
+    cells_done: int = 0  # cells classified so far in this image
+    cells_total: int = 0  # cells found in this image
+    cells_counted: int = 0  # cells counted over all finished images of this run
