@@ -1,0 +1,22 @@
+"""Shared fixtures. Qt tests run headless; the tiny ONNX model is built once per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # makes ``tests.helpers`` importable without installing anything
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers.tiny_model import make_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid model folder (sigmoid, 32 px input, threshold 0.5) that flags dark purple pixels."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model"), input_size=32, threshold=0.5)

@@ -1,0 +1,1 @@
+"""Test-only helpers (tiny models, fixtures) shared by core, Qt and CLI tests."""
