@@ -43,28 +43,42 @@ def resource_path(name: str) -> Path:
     return resources_dir() / name
 
 
+def model_dir_candidates() -> list[Path]:
+    """Where a bundled model is looked for, in order (also named in 'model not found' messages)."""
+    candidates = [bundle_root() / "trained_model", PACKAGE_DIR / "trained_model"]
+    return list(dict.fromkeys(candidates))  # frozen: both are the same folder
+
+
 def default_model_dir() -> Path:
-    """The bundled model folder; ``MALARIA_DESKTOP_MODEL`` overrides it."""
+    """The bundled model folder; ``MALARIA_DESKTOP_MODEL`` overrides it.
+
+    Falls back to the first candidate when none holds a model card, so the loader's error names a real,
+    expected location instead of an empty path.
+    """
     override = os.environ.get(MODEL_ENV)
     if override:
-        return Path(override)
-    candidates = [bundle_root() / "trained_model", PACKAGE_DIR / "trained_model"]
+        return Path(override).expanduser()
+    candidates = model_dir_candidates()
     for candidate in candidates:
         if (candidate / "model_card.json").is_file():
             return candidate
     return candidates[0]
 
 
+def _platform_data_base() -> Path:
+    """The OS convention for per-user application data (no app name appended)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # the XDG spec says relative values are invalid and must be ignored
+    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+
+
 def user_data_dir() -> Path:
     """Per-user writable folder for settings, sessions, autosave and logs (created on demand)."""
     override = os.environ.get(DATA_ENV)
-    if override:
-        base = Path(override)
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / APP_NAME
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support" / APP_NAME
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / APP_NAME
+    base = Path(override).expanduser() if override else _platform_data_base() / APP_NAME
     base.mkdir(parents=True, exist_ok=True)
     return base
