@@ -1,0 +1,273 @@
+"""The field image with its cell overlays: wheel zoom, fit, 1:1, pan, click a cell, draw a box.
+
+It draws what it is given (``set_image`` + ``set_marks``) and reports what the user did through signals;
+it owns no results and no review state (views draw models).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen,
+                           QPixmap, QWheelEvent)
+from PySide6.QtWidgets import (QFrame, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
+                               QGraphicsView, QWidget)
+
+from malaria_desktop.qt.overlays import CELL_ITEM_TYPE, CellMark, CellOverlayItem
+
+ZOOM_STEP = 1.25
+MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+CLICK_SLOP_PX = 4
+MIN_BOX_PX = 4
+PLACEHOLDER = ("Drop field images or a folder here\n"
+               "or use File \u25b8 Open Images\u2026 (Ctrl+O)")
+
+
+def qimage_from_rgb(rgb: np.ndarray) -> QImage:
+    """Copy an RGB uint8 (H, W, 3) array into a QImage that owns its pixels."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ImageView(QGraphicsView):
+    """QGraphicsView of one field; emits ``cellClicked``, ``cellMenuRequested`` and ``boxDrawn``."""
+
+    cellClicked = Signal(int)  # cell id, or -1 when the background was clicked
+    cellMenuRequested = Signal(int, QPoint)  # cell id, global position
+    boxDrawn = Signal(tuple)  # (x, y, w, h) in image pixels
+    zoomChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setBackgroundBrush(QColor("#2b2b2b"))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumSize(320, 240)
+        self.setAcceptDrops(False)  # the main window takes drops anywhere
+        self.viewport().setAcceptDrops(False)
+        self._pixmap_item: QGraphicsPixmapItem | None = None
+        self._items: dict[int, CellOverlayItem] = {}
+        self._overlays_visible = True
+        self._selected: int = -1
+        self._fit = True
+        self._add_mode = False
+        self._press_pos: QPoint | None = None
+        self._box_origin: QPointF | None = None
+        self._box_item: QGraphicsRectItem | None = None
+        self.placeholder = PLACEHOLDER
+
+    # --- content -----------------------------------------------------------------------------------
+    def has_image(self) -> bool:
+        return self._pixmap_item is not None
+
+    def set_image(self, image: QImage | np.ndarray | None, *, keep_view: bool = False) -> None:
+        """Show a new field (or nothing); overlays are cleared until ``set_marks``."""
+        self.clear_marks()
+        if self._pixmap_item is not None:
+            self.scene().removeItem(self._pixmap_item)
+            self._pixmap_item = None
+        if image is None:
+            self.scene().setSceneRect(QRectF())
+            self.viewport().update()
+            return
+        if isinstance(image, np.ndarray):
+            image = qimage_from_rgb(image)
+        self._pixmap_item = self.scene().addPixmap(QPixmap.fromImage(image))
+        self._pixmap_item.setZValue(0)
+        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().setSceneRect(QRectF(image.rect()))
+        if not keep_view or self._fit:
+            self.fit_to_window()
+
+    def image_size(self) -> tuple[int, int]:
+        if self._pixmap_item is None:
+            return (0, 0)
+        pm = self._pixmap_item.pixmap()
+        return (pm.width(), pm.height())
+
+    def clear_marks(self) -> None:
+        for item in self._items.values():
+            self.scene().removeItem(item)
+        self._items.clear()
+
+    def set_marks(self, marks: list[CellMark]) -> None:
+        """Replace the overlays with one item per mark (keeps the selection when the cell is still there)."""
+        self.clear_marks()
+        for mark in marks:
+            item = CellOverlayItem(mark)
+            item.setVisible(self._overlays_visible)
+            item.set_highlighted(mark.cell_id == self._selected)
+            self.scene().addItem(item)
+            self._items[mark.cell_id] = item
+        self.viewport().update()
+
+    def overlay_items(self) -> list[CellOverlayItem]:
+        return list(self._items.values())
+
+    def visible_overlay_count(self) -> int:
+        return sum(1 for item in self._items.values() if item.isVisible())
+
+    def set_overlays_visible(self, on: bool) -> None:
+        self._overlays_visible = on
+        for item in self._items.values():
+            item.setVisible(on)
+
+    def overlays_visible(self) -> bool:
+        return self._overlays_visible
+
+    # --- selection ---------------------------------------------------------------------------------
+    @property
+    def selected_cell(self) -> int:
+        return self._selected
+
+    def select_cell(self, cell_id: int, *, centre: bool = False) -> None:
+        old = self._items.get(self._selected)
+        if old is not None:
+            old.set_highlighted(False)
+        self._selected = cell_id
+        item = self._items.get(cell_id)
+        if item is not None:
+            item.set_highlighted(True)
+            if centre:
+                if self.transform().m11() < 1.5:
+                    self._fit = False
+                    self._set_scale(2.0)
+                self.centerOn(item)
+
+    # --- zoom --------------------------------------------------------------------------------------
+    def zoom_factor(self) -> float:
+        return self.transform().m11()
+
+    def _set_scale(self, factor: float) -> None:
+        factor = max(MIN_ZOOM, min(MAX_ZOOM, factor))
+        self.resetTransform()
+        self.scale(factor, factor)
+        self.zoomChanged.emit(factor)
+
+    def zoom_by(self, step: float) -> None:
+        self._fit = False
+        self._set_scale(self.zoom_factor() * step)
+
+    def zoom_in(self) -> None:
+        self.zoom_by(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.zoom_by(1 / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self._fit = False
+        self._set_scale(1.0)
+
+    def fit_to_window(self) -> None:
+        self._fit = True
+        rect = self.scene().sceneRect()
+        if rect.isEmpty():
+            return
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoomChanged.emit(self.zoom_factor())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit_to_window()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y()
+        if delta and self.has_image():
+            self.zoom_by(ZOOM_STEP ** (delta / 120.0))
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    # --- mouse: click a cell, drag to pan, Shift+drag (or add mode) to draw a box -------------------
+    @property
+    def add_mode(self) -> bool:
+        return self._add_mode
+
+    def set_add_mode(self, on: bool) -> None:
+        self._add_mode = on
+        self.setDragMode(QGraphicsView.DragMode.NoDrag if on else QGraphicsView.DragMode.ScrollHandDrag)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.OpenHandCursor)
+
+    def cell_at(self, view_pos: QPoint) -> int:
+        for item in self.items(view_pos):
+            if item.type() == CELL_ITEM_TYPE and item.isVisible():
+                return item.cell_id  # type: ignore[attr-defined]
+        return -1
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if event.button() == Qt.MouseButton.LeftButton and self.has_image() and (
+                self._add_mode or event.modifiers() & Qt.KeyboardModifier.ShiftModifier):
+            self._box_origin = self.mapToScene(pos)
+            pen = QPen(QColor("#ffd400"), 2, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            self._box_item = self.scene().addRect(QRectF(self._box_origin, self._box_origin), pen)
+            self._box_item.setZValue(20)
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press_pos = pos
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._box_origin is not None and self._box_item is not None:
+            self._box_item.setRect(QRectF(self._box_origin, self.mapToScene(event.position().toPoint())).normalized())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if self._box_origin is not None:
+            rect = QRectF(self._box_origin, self.mapToScene(pos)).normalized()
+            rect = rect.intersected(self.scene().sceneRect())
+            if self._box_item is not None:
+                self.scene().removeItem(self._box_item)
+            self._box_origin, self._box_item = None, None
+            if rect.width() >= MIN_BOX_PX and rect.height() >= MIN_BOX_PX:
+                self.boxDrawn.emit((int(rect.x()), int(rect.y()), int(round(rect.width())), int(round(rect.height()))))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self._press_pos is not None:
+            moved = (pos - self._press_pos).manhattanLength()
+            self._press_pos = None
+            if moved <= CLICK_SLOP_PX:
+                cell = self.cell_at(pos)
+                self.select_cell(cell)
+                self.cellClicked.emit(cell)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        cell = self.cell_at(event.pos())
+        if cell >= 0:
+            self.select_cell(cell)
+            self.cellClicked.emit(cell)
+            self.cellMenuRequested.emit(cell, event.globalPos())
+            event.accept()
+        else:
+            super().contextMenuEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape and self._add_mode:
+            self.set_add_mode(False)
+            return
+        super().keyPressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if self.has_image():
+            return
+        painter = QPainter(self.viewport())
+        font = QFont(self.font())
+        font.setPointSize(max(14, font.pointSize() + 6))
+        painter.setFont(font)
+        painter.setPen(QColor("#d0d0d0"))
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        painter.end()

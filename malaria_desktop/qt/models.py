@@ -1,0 +1,317 @@
+"""The open slide as Qt models: ``SlideDocument`` (state + change signals) and ``SlideListModel`` (table).
+
+The document wraps one core ``Session`` (metadata, image paths, automatic results, review edits, settings)
+and adds only what is transient in the GUI: each image's run state (queued / analysing / done / error /
+missing) and progress text. Every change goes through a method here that emits a signal, so the views
+(slide list, image view, summary) redraw from the document and tests can drive the document directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+
+from malaria_desktop.core.results import ImageResult, Progress
+from malaria_desktop.core.review import (ImageKey, ReviewChange, ReviewState, apply_threshold, image_key,
+                                         reviewed_counts)
+from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images
+
+State = Literal["queued", "analysing", "done", "error", "missing"]
+STATE_TEXT = {"queued": "Queued", "analysing": "Analysing\u2026", "done": "Done", "error": "Error",
+              "missing": "File missing"}
+STAGE_TEXT = {"loading": "Loading\u2026", "segmenting": "Finding cells\u2026", "classifying": "Classifying\u2026",
+              "done": "Done"}
+
+
+@dataclass
+class ImageEntry:
+    """One image of the slide as the GUI shows it."""
+
+    path: Path
+    state: State = "queued"
+    error: str = ""
+    detail: str = ""  # progress text while analysing
+
+    @property
+    def key(self) -> ImageKey:
+        return image_key(self.path)
+
+
+class SlideDocument(QObject):
+    """The open slide: a core Session plus per-image run state; emits a signal for every change."""
+
+    entriesReset = Signal()  # rows added/removed or a session was loaded
+    entryChanged = Signal(int)  # one row's state/result changed
+    reviewChanged = Signal(object)  # ReviewChange
+    metadataChanged = Signal()
+    countsChanged = Signal()  # results, review or settings changed: summaries must be recomputed
+    modified = Signal()  # anything worth autosaving changed
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session()
+        self.entries: list[ImageEntry] = []
+        self.session_path: Path | None = None
+        self._unsubscribe = self.session.review.subscribe(self._on_review)
+
+    # --- queries -----------------------------------------------------------------------------------
+    @property
+    def review(self) -> ReviewState:
+        return self.session.review
+
+    @property
+    def results(self) -> dict[ImageKey, ImageResult]:
+        return self.session.results
+
+    @property
+    def metadata(self) -> SessionMetadata:
+        return self.session.metadata
+
+    @property
+    def threshold(self) -> float:
+        return float(self.session.settings.get("threshold", 0.5))
+
+    def row_of(self, key: ImageKey) -> int:
+        for row, entry in enumerate(self.entries):
+            if entry.key == key:
+                return row
+        return -1
+
+    def entry(self, key: ImageKey) -> ImageEntry | None:
+        row = self.row_of(key)
+        return self.entries[row] if row >= 0 else None
+
+    def result(self, key: ImageKey) -> ImageResult | None:
+        return self.session.results.get(key)
+
+    def pending_paths(self) -> list[Path]:
+        """Images still to analyse (queued or interrupted while analysing)."""
+        return [e.path for e in self.entries if e.state in ("queued", "analysing")]
+
+    def is_empty(self) -> bool:
+        return not self.entries
+
+    def counts(self):
+        """Automatic and reviewed counts per image and in total (core.review.reviewed_counts)."""
+        return reviewed_counts(self.session.results, self.session.review)
+
+    # --- images and results ------------------------------------------------------------------------
+    def add_paths(self, paths: list[Path]) -> list[Path]:
+        """Queue new images (already expanded to files); returns those that were not in the slide yet."""
+        known = {e.key for e in self.entries}
+        new = []
+        for path in paths:
+            path = Path(path)
+            if image_key(path) in known:
+                continue
+            known.add(image_key(path))
+            self.entries.append(ImageEntry(path))
+            self.session.image_paths.append(path)
+            new.append(path)
+        if new:
+            self.entriesReset.emit()
+            self.modified.emit()
+        return new
+
+    def mark_progress(self, progress: Progress) -> None:
+        row = self.row_of(image_key(progress.path))
+        if row < 0:
+            return
+        entry = self.entries[row]
+        if entry.state in ("done", "error"):
+            return
+        entry.state = "analysing"
+        text = STAGE_TEXT.get(progress.stage, progress.stage)
+        if progress.stage == "classifying" and progress.cells_total:
+            text = f"Classifying {progress.cells_done}/{progress.cells_total}"
+        entry.detail = text
+        self.entryChanged.emit(row)
+
+    def set_result(self, result: ImageResult) -> None:
+        """Store an engine result (automatic verdicts at the slide's threshold)."""
+        if result.status == "ok" and abs(result.threshold - self.threshold) > 1e-9:
+            result = apply_threshold(result, self.threshold)
+        key = image_key(result.path)
+        self.session.set_result(result)
+        row = self.row_of(key)
+        if row < 0:
+            self.entries.append(ImageEntry(Path(result.path)))
+            row = len(self.entries) - 1
+            self.entriesReset.emit()
+        entry = self.entries[row]
+        entry.state = "done" if result.status == "ok" else "error"
+        entry.error = result.error
+        entry.detail = ""
+        self.entryChanged.emit(row)
+        self.countsChanged.emit()
+        self.modified.emit()
+
+    def requeue_interrupted(self) -> None:
+        """After a cancel: images caught mid-analysis go back to queued."""
+        for row, entry in enumerate(self.entries):
+            if entry.state == "analysing":
+                entry.state, entry.detail = "queued", ""
+                self.entryChanged.emit(row)
+
+    def remove_pending(self) -> int:
+        """Drop images that were never analysed (the technician cancelled the run)."""
+        keep = [e for e in self.entries if e.state not in ("queued", "analysing")]
+        removed = len(self.entries) - len(keep)
+        if removed:
+            keys = {e.key for e in keep}
+            self.entries = keep
+            self.session.image_paths = [p for p in self.session.image_paths if image_key(p) in keys]
+            self.entriesReset.emit()
+            self.modified.emit()
+        return removed
+
+    # --- settings ----------------------------------------------------------------------------------
+    def set_threshold(self, threshold: float) -> None:
+        """New decision threshold: automatic verdicts are recomputed from the stored probabilities."""
+        if abs(threshold - self.threshold) < 1e-12:
+            return
+        self.session.settings["threshold"] = float(threshold)
+        for key, result in list(self.session.results.items()):
+            self.session.results[key] = apply_threshold(result, threshold)
+        for row in range(len(self.entries)):
+            self.entryChanged.emit(row)
+        self.countsChanged.emit()
+        self.modified.emit()
+
+    def set_settings(self, **values: Any) -> None:
+        self.session.settings.update(values)
+        self.countsChanged.emit()
+        self.modified.emit()
+
+    def set_metadata(self, metadata: SessionMetadata) -> None:
+        if metadata == self.session.metadata:
+            return
+        self.session.metadata = replace(metadata)
+        self.metadataChanged.emit()
+        self.modified.emit()
+
+    # --- whole session -----------------------------------------------------------------------------
+    def new_session(self, settings: dict[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
+        session = Session(settings=dict(settings or default_settings()), model=dict(model or {}))
+        self.load(session, None)
+
+    def load(self, session: Session, path: Path | None) -> list[Path]:
+        """Show a (loaded) session; returns the images whose files are missing."""
+        self._unsubscribe()
+        self.session = session
+        self.session_path = path
+        session.review.clear_history()
+        self._unsubscribe = session.review.subscribe(self._on_review)
+        missing = {image_key(p) for p in missing_images(session)}
+        self.entries = []
+        for p in session.image_paths:
+            key = image_key(p)
+            result = session.results.get(key)
+            if key in missing:
+                entry = ImageEntry(Path(p), "missing", "The image file is no longer at this path.")
+            elif result is None:
+                entry = ImageEntry(Path(p))
+            else:
+                entry = ImageEntry(Path(p), "done" if result.status == "ok" else "error", result.error)
+            self.entries.append(entry)
+        self.entriesReset.emit()
+        self.metadataChanged.emit()
+        self.countsChanged.emit()
+        return [e.path for e in self.entries if e.state == "missing"]
+
+    def _on_review(self, change: ReviewChange) -> None:
+        row = self.row_of(change.image_key)
+        if row >= 0:
+            self.entryChanged.emit(row)
+        self.reviewChanged.emit(change)
+        self.countsChanged.emit()
+        self.modified.emit()
+
+
+class SlideListModel(QAbstractTableModel):
+    """Table of the slide's images: file, state (with the error reason), cells and parasitized."""
+
+    HEADERS = ("Image", "State", "Cells", "Parasitized")
+
+    def __init__(self, document: SlideDocument, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._doc = document
+        self._counts: dict[ImageKey, Any] = {}
+        document.entriesReset.connect(self._reset)
+        document.entryChanged.connect(self._row_changed)
+        document.countsChanged.connect(self._refresh_counts)
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self._counts = self._doc.counts().per_image
+        self.endResetModel()
+
+    def _row_changed(self, row: int) -> None:
+        if 0 <= row < len(self._doc.entries):
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    def _refresh_counts(self) -> None:
+        self._counts = self._doc.counts().per_image
+        if self._doc.entries:
+            self.dataChanged.emit(self.index(0, 2), self.index(len(self._doc.entries) - 1, 3))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._doc.entries)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def key_at(self, row: int) -> ImageKey | None:
+        return self._doc.entries[row].key if 0 <= row < len(self._doc.entries) else None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._doc.entries):
+            return None
+        entry = self._doc.entries[index.row()]
+        col = index.column()
+        counts = self._counts.get(entry.key)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return entry.path.name
+            if col == 1:
+                if entry.state == "analysing" and entry.detail:
+                    return entry.detail
+                if entry.state in ("error", "missing"):
+                    return f"{STATE_TEXT[entry.state]}: {entry.error}"
+                return STATE_TEXT[entry.state]
+            if entry.state != "done" or counts is None:
+                return ""
+            if col == 2:
+                return _pair(counts.auto_cells, counts.reviewed_cells, counts.edits)
+            if col == 3:
+                return _pair(counts.auto_parasitized, counts.reviewed_parasitized, counts.edits)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            text = f"{entry.path}\n{STATE_TEXT[entry.state]}"
+            if entry.error:
+                text += f": {entry.error}"
+            result = self._doc.result(entry.key)
+            if result is not None and result.warnings:
+                text += "\nImage quality: " + "; ".join(result.warnings)
+            return text
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            colour = {"error": "#c62828", "missing": "#c62828", "done": "#2e7d32", "analysing": "#1565c0"}
+            return QBrush(QColor(colour.get(entry.state, "#666666")))
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return entry.key
+        return None
+
+
+def _pair(auto: int, reviewed: int, edits: int) -> str:
+    """``"312"`` when unreviewed, ``"312 \u2192 309"`` (automatic -> reviewed) when edits changed it."""
+    return f"{auto}" if edits == 0 or auto == reviewed else f"{auto} \u2192 {reviewed}"

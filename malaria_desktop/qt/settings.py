@@ -1,0 +1,139 @@
+"""User settings persisted with QSettings in an INI file under ``paths.user_data_dir()``.
+
+Why a file under the user data dir instead of the platform registry: one environment variable
+(``MALARIA_DESKTOP_DATA``) then isolates everything the app writes (settings, autosave, logs), which keeps
+tests from polluting each other and a clinic PC's data in one visible folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from malaria_desktop import paths
+
+DEFAULT_RBC_PER_UL = 5_000_000
+DEFAULT_HYPER_CUTOFF_PCT = 5.0
+DEFAULT_TARGET_CELLS = 2000
+DEFAULT_UNCERTAIN_MARGIN = 0.15
+MAX_RECENT = 8
+
+
+def _to_float(value: object, default: float) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def _to_int(value: object, default: int) -> int:
+    try:
+        return int(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+class AppSettings(QObject):
+    """Typed accessors over one QSettings store; ``changed`` fires after any analysis-relevant change."""
+
+    changed = Signal()
+
+    def __init__(self, store: QSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        if store is None:
+            store = QSettings(str(paths.user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+        self._store = store
+
+    @classmethod
+    def at_path(cls, path: Path | str) -> "AppSettings":
+        """Settings stored in an explicit INI file (tests, portable installs)."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    @property
+    def file_name(self) -> str:
+        return self._store.fileName()
+
+    def sync(self) -> None:
+        self._store.sync()
+
+    # --- analysis settings -------------------------------------------------------------------------
+    def threshold(self, model_default: float | None = None) -> float | None:
+        """The user's threshold, or ``model_default`` (the model card's) when the user never set one."""
+        value = self._store.value("analysis/threshold")
+        if value is None or value == "":
+            return model_default
+        return _to_float(value, model_default if model_default is not None else 0.5)
+
+    def has_custom_threshold(self) -> bool:
+        return self._store.contains("analysis/threshold")
+
+    def set_threshold(self, value: float | None) -> None:
+        """``None`` returns to the model card's threshold."""
+        if value is None:
+            self._store.remove("analysis/threshold")
+        else:
+            self._store.setValue("analysis/threshold", float(value))
+        self._store.sync()
+        self.changed.emit()
+
+    def _get_float(self, key: str, default: float) -> float:
+        return _to_float(self._store.value(key, default), default)
+
+    def _get_int(self, key: str, default: int) -> int:
+        return _to_int(self._store.value(key, default), default)
+
+    @property
+    def rbc_per_ul(self) -> int:
+        return self._get_int("analysis/rbc_per_ul", DEFAULT_RBC_PER_UL)
+
+    @property
+    def hyper_cutoff_pct(self) -> float:
+        return self._get_float("analysis/hyper_cutoff_pct", DEFAULT_HYPER_CUTOFF_PCT)
+
+    @property
+    def target_cells(self) -> int:
+        return self._get_int("analysis/target_cells", DEFAULT_TARGET_CELLS)
+
+    @property
+    def uncertain_margin(self) -> float:
+        return self._get_float("analysis/uncertain_margin", DEFAULT_UNCERTAIN_MARGIN)
+
+    def update(self, *, rbc_per_ul: int | None = None, hyper_cutoff_pct: float | None = None,
+               target_cells: int | None = None, uncertain_margin: float | None = None) -> None:
+        """Store several values at once and emit ``changed`` once."""
+        for key, value in (("rbc_per_ul", rbc_per_ul), ("hyper_cutoff_pct", hyper_cutoff_pct),
+                           ("target_cells", target_cells), ("uncertain_margin", uncertain_margin)):
+            if value is not None:
+                self._store.setValue(f"analysis/{key}", value)
+        self._store.sync()
+        self.changed.emit()
+
+    # --- UI state ----------------------------------------------------------------------------------
+    def recent_sessions(self) -> list[str]:
+        value = self._store.value("recent/sessions", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or [])]
+
+    def add_recent_session(self, path: Path | str) -> None:
+        entry = str(Path(path))
+        items = [p for p in self.recent_sessions() if p != entry]
+        self._store.setValue("recent/sessions", [entry, *items][:MAX_RECENT])
+        self._store.sync()
+
+    def clear_recent_sessions(self) -> None:
+        self._store.remove("recent/sessions")
+        self._store.sync()
+
+    def last_dir(self) -> str:
+        return str(self._store.value("ui/last_dir", str(Path.home())))
+
+    def set_last_dir(self, path: Path | str) -> None:
+        self._store.setValue("ui/last_dir", str(path))
+
+    def value(self, key: str, default: object = None) -> object:
+        return self._store.value(key, default)
+
+    def set_value(self, key: str, value: object) -> None:
+        self._store.setValue(key, value)
