@@ -1,0 +1,282 @@
+"""Counts, parasitemia and CSV reports: plain functions in, frozen dataclasses and files out.
+
+Formulae (thin film): parasitemia % = parasitized RBC / RBC counted x 100; parasites/uL = that ratio x
+RBC/uL (default 5,000,000, configurable). A cell with several parasites counts once (the classifier
+labels cells, not parasites). WHO practice: count at least 500 RBC, preferably 2,000, over the fields of
+one slide -- the slide summary flags both.
+
+Edge cells: cells cut by the image border are **counted** by default, like the cells a technician sees
+on the screen and like the GUI's counts (``ImageResult.n_cells``); every cell row in ``cells.csv`` carries
+``edge`` = 1/0 so a lab that prefers whole cells only can pass ``count_edge_cells=False`` (CLI:
+``--exclude-edge-cells``), which drops them from numerator and denominator alike.
+
+CSV files are written for spreadsheets: UTF-8 with a byte-order mark (``utf-8-sig``) so Excel shows
+accents and non-Latin file names correctly; RFC 4180 quoting by the ``csv`` module; text cells that a
+spreadsheet would run as a formula (starting with ``= + - @``, tab or carriage return) are prefixed with
+``'`` (OWASP CSV-injection advice); every file is written to a temporary file in the same folder,
+fsynced and atomically renamed, so a crash or a full disk never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from malaria_desktop import INTENDED_USE
+from malaria_desktop.core.results import PARASITIZED, ImageResult
+
+DEFAULT_RBC_PER_UL = 5_000_000
+DEFAULT_TARGET_CELLS = 2000
+DEFAULT_MIN_CELLS = 500
+DEFAULT_HYPER_CUTOFF_PCT = 5.0
+CSV_ENCODING = "utf-8-sig"
+FLAG_SEPARATOR = ";"
+
+CELL_COLUMNS = ("image", "cell_id", "x", "y", "width", "height", "centroid_x", "centroid_y", "area_px",
+                "probability", "label", "edge")
+IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasitemia_pct", "parasites_per_ul",
+                 "flags")
+SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
+                 "n_parasitized", "parasitemia_pct", "parasites_per_ul", "rbc_per_ul",
+                 "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use")
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """Counts of one image (zeros and ``None`` percentages for an image that failed or has no cells)."""
+
+    image: str
+    status: str
+    error: str
+    n_cells: int
+    n_parasitized: int
+    parasitemia_pct: float | None
+    parasites_per_ul: float | None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlideSummary:
+    """All images of one slide together, with the WHO-style counting flags."""
+
+    n_images: int
+    n_images_ok: int
+    n_images_error: int
+    rbc_counted: int
+    target_cells: int
+    target_reached: bool
+    n_parasitized: int
+    parasitemia_pct: float | None
+    parasites_per_ul: float | None
+    rbc_per_ul: float
+    hyperparasitaemia_cutoff_pct: float
+    flags: tuple[str, ...] = ()
+    edge_cells_counted: bool = True
+
+
+def _counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
+    """(cells, parasitized) that enter the counts of one ok image."""
+    cells = [c for c in result.cells if count_edge_cells or not c.cell.on_edge]
+    return len(cells), sum(1 for c in cells if c.label == PARASITIZED)
+
+
+def parasitemia(n_parasitized: int, n_cells: int, rbc_per_ul: float) -> tuple[float | None, float | None]:
+    """(parasitemia %, parasites/uL); ``None`` for both when no cell was counted (undefined, not 0)."""
+    if n_cells <= 0:
+        return None, None
+    ratio = n_parasitized / n_cells
+    return 100.0 * ratio, ratio * float(rbc_per_ul)
+
+
+def summarise_image(
+    result: ImageResult, *, rbc_per_ul: float = DEFAULT_RBC_PER_UL, count_edge_cells: bool = True
+) -> ImageSummary:
+    """Counts for one image; an error image keeps its message and counts nothing."""
+    if result.status != "ok":
+        return ImageSummary(str(result.path), "error", result.error or "unknown error", 0, 0, None, None)
+    n_cells, n_par = _counted(result, count_edge_cells)
+    pct, per_ul = parasitemia(n_par, n_cells, rbc_per_ul)
+    flags = list(result.warnings)
+    if n_cells == 0:
+        flags.append("no_cells_found")
+    return ImageSummary(str(result.path), "ok", "", n_cells, n_par, pct, per_ul, tuple(flags))
+
+
+def summarise_slide(
+    results: Iterable[ImageResult],
+    *,
+    rbc_per_ul: float = DEFAULT_RBC_PER_UL,
+    target_cells: int = DEFAULT_TARGET_CELLS,
+    min_cells: int = DEFAULT_MIN_CELLS,
+    hyper_cutoff_pct: float = DEFAULT_HYPER_CUTOFF_PCT,
+    count_edge_cells: bool = True,
+) -> SlideSummary:
+    """Pool every ok image of one slide; flags say when the count is too small or parasitemia is high.
+
+    Flags: ``fewer_than_<min>_rbc`` (not enough cells for a reliable figure), ``below_<target>_target``
+    (keep adding fields), ``hyperparasitaemia`` (parasitemia >= the cut-off), ``some_images_failed``,
+    ``no_images_analysed``.
+    """
+    if rbc_per_ul <= 0 or target_cells < 0 or min_cells < 0 or not 0 < hyper_cutoff_pct <= 100:
+        raise ValueError("rbc_per_ul must be > 0, cell counts >= 0 and the cut-off in (0, 100]")
+    n_images = n_ok = rbc = par = 0
+    for result in results:
+        n_images += 1
+        if result.status == "ok":
+            n_ok += 1
+            cells, p = _counted(result, count_edge_cells)
+            rbc += cells
+            par += p
+    pct, per_ul = parasitemia(par, rbc, rbc_per_ul)
+    flags = []
+    if n_ok == 0:
+        flags.append("no_images_analysed")
+    if n_ok < n_images:
+        flags.append("some_images_failed")
+    if rbc < min_cells:
+        flags.append(f"fewer_than_{min_cells}_rbc")
+    if rbc < target_cells:
+        flags.append(f"below_{target_cells}_target")
+    if pct is not None and pct >= hyper_cutoff_pct:
+        flags.append("hyperparasitaemia")
+    return SlideSummary(
+        n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
+        target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
+        parasitemia_pct=pct, parasites_per_ul=per_ul, rbc_per_ul=float(rbc_per_ul),
+        hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
+        edge_cells_counted=count_edge_cells,
+    )
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _num(value: float | None, digits: int) -> str:
+    """Fixed decimals for the CSV; empty for undefined values (no cells counted)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def cell_rows(result: ImageResult) -> list[list[Any]]:
+    """One row per cell of an ok image (``CELL_COLUMNS``), coordinates in original-image pixels."""
+    rows = []
+    for cr in result.cells:
+        c = cr.cell
+        x, y, w, h = c.bbox
+        rows.append([str(result.path), c.cell_id, x, y, w, h, _num(c.centroid[0], 1), _num(c.centroid[1], 1),
+                     c.area_px, _num(cr.probability, 4), cr.label, int(bool(c.on_edge))])
+    return rows
+
+
+def image_row(summary: ImageSummary) -> list[Any]:
+    """``IMAGE_COLUMNS`` for one image."""
+    return [summary.image, summary.status, summary.error, summary.n_cells, summary.n_parasitized,
+            _num(summary.parasitemia_pct, 3), _num(summary.parasites_per_ul, 0), FLAG_SEPARATOR.join(summary.flags)]
+
+
+def slide_row(s: SlideSummary) -> list[Any]:
+    """``SLIDE_COLUMNS`` for the slide."""
+    return [s.n_images, s.n_images_ok, s.n_images_error, s.rbc_counted, s.target_cells, int(s.target_reached),
+            s.n_parasitized, _num(s.parasitemia_pct, 3), _num(s.parasites_per_ul, 0), _num(s.rbc_per_ul, 0),
+            _num(s.hyperparasitaemia_cutoff_pct, 2), FLAG_SEPARATOR.join(s.flags), int(s.edge_cells_counted),
+            INTENDED_USE]
+
+
+# ---------------------------------------------------------------- CSV writing
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Make one cell value safe for spreadsheets: text that could start a formula gets a leading ``'``.
+
+    Numbers stay numbers (a negative number is data, not a formula); ``None`` becomes an empty cell.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Path:
+    """Write a CSV (utf-8-sig, neutralised cells) via temp file + fsync + rename; never a partial file.
+
+    ``rows`` may be sequences in ``header`` order or mappings keyed by column name. If anything fails
+    the temporary file is removed, the previous file at ``path`` (if any) is untouched, and the
+    exception propagates.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding=CSV_ENCODING, newline="") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+            writer.writerow([neutralise(h) for h in header])
+            for row in rows:
+                values = [row.get(h) for h in header] if isinstance(row, Mapping) else list(row)
+                if len(values) != len(header):
+                    raise ValueError(f"row has {len(values)} values for {len(header)} columns")
+                writer.writerow([neutralise(v) for v in values])
+            handle.flush()
+            os.fsync(handle.fileno())
+        _match_umask(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def _match_umask(file: Path) -> None:
+    """mkstemp creates 0600 files; a report should get the user's normal permissions."""
+    if os.name != "posix":
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(file, 0o666 & ~mask)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (POSIX); best effort elsewhere."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_cells_csv(path: Path | str, results: Iterable[ImageResult]) -> Path:
+    """``cells.csv``: every cell of every ok image (edge cells included, marked ``edge=1``)."""
+    return write_csv_atomic(path, CELL_COLUMNS, (row for r in results if r.status == "ok" for row in cell_rows(r)))
+
+
+def write_images_csv(path: Path | str, summaries: Iterable[ImageSummary]) -> Path:
+    """``images.csv``: one row per input file, ok or error (with its reason)."""
+    return write_csv_atomic(path, IMAGE_COLUMNS, (image_row(s) for s in summaries))
+
+
+def write_slide_csv(path: Path | str, summary: SlideSummary) -> Path:
+    """``slide.csv``: one row for the whole slide, including the intended-use statement."""
+    return write_csv_atomic(path, SLIDE_COLUMNS, [slide_row(summary)])
