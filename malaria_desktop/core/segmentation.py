@@ -1,0 +1,318 @@
+"""Red-blood-cell segmentation of thin-smear fields: numpy RGB in, SegmentationResult out.
+
+Why this shape: field images come from many microscopes (640x480 webcams to 5312x2988 phones) with RBC
+diameters from ~40 to ~250 px, stain colours that vary per lab and uneven illumination. So we
+1. estimate the RBC diameter per image on a small copy (median of per-blob distance-transform maxima,
+   which is robust to clumps because touching discs keep the single-disc radius),
+2. rescale so cells are ~32 px across and do all the work there (fast, and the same parameters fit
+   every image),
+3. flatten illumination (background = smoothed max filter) and turn the field into optical density
+   summed over channels (stain agnostic: any absorbing stain is "foreground"), Otsu threshold, fill pale
+   centres,
+4. split touching cells with distance transform + marker watershed, merging splits whose neck is not
+   narrow (so elongated cells are not cut),
+5. drop platelets/debris (too small), white blood cells (big dark nucleus) and unsplittable clumps,
+6. map contours back to original pixels and rasterise each mask at full resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .results import Cell, SegmentationResult
+
+_LN10 = np.log(10.0)
+
+
+@dataclass(frozen=True)
+class SegmentationOptions:
+    """Overridable parameters; areas are fractions of the typical RBC area of the image."""
+
+    cell_diameter_px: float | None = None  # typical RBC diameter in original pixels; None = estimate
+    work_diameter_px: float = 32.0  # cells are rescaled to about this size for the heavy work
+    min_work_diameter_px: float = 20.0  # never go coarser than this, even for huge fields
+    max_work_pixels: int = 4_000_000  # cap on the working image size (speed on 5312x2988)
+    threshold_scale: float = 0.8  # times the Otsu OD threshold; < 1 keeps the pale cell rim
+    min_area_frac: float = 0.25  # smaller objects are platelets or debris
+    max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
+    fill_holes_frac: float = 0.6  # holes smaller than this are pale centres, filled
+    split_neck_ratio: float = 0.75  # merge two splits when the neck is wider than this x the smaller peak
+    drop_wbc: bool = True
+    nucleus_od_factor: float = 2.2  # pixels this many times the median cell OD look like nuclei
+    wbc_nucleus_frac: float = 0.45  # a segment with this much nucleus (x typical area) is a WBC
+    blur_threshold: float = 0.0015  # normalised variance-of-Laplacian below this means "blurred"
+    few_cells: int = 10  # fewer cells than this triggers a warning
+
+
+def _background(rgb: np.ndarray, kernel_px: float) -> np.ndarray:
+    """Illumination/background per channel: max filter (cells are darker) on a 4x smaller copy, smoothed."""
+    h, w = rgb.shape[:2]
+    f = 4 if min(h, w) >= 64 else 1
+    small = cv2.resize(rgb, (max(w // f, 1), max(h // f, 1)), interpolation=cv2.INTER_AREA)
+    k = max(3, int(kernel_px / f) | 1)
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    bg = cv2.blur(bg, (k, k))  # box blur: the max filter is blocky
+    bg = cv2.dilate(bg, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _optical_density(rgb: np.ndarray, kernel_px: float) -> np.ndarray:
+    """Sum over channels of log10(background / pixel): 0 on background, grows with any stain."""
+    img = rgb.astype(np.float32) + 1.0
+    bg = _background(rgb, kernel_px).astype(np.float32) + 1.0
+    od = cv2.log(cv2.divide(bg, img))
+    od = od.reshape(-1, 3).sum(axis=1).reshape(rgb.shape[:2]) / np.float32(_LN10)
+    return np.maximum(od, 0.0, out=od)
+
+
+def _threshold(od: np.ndarray, scale: float) -> float:
+    """Otsu on OD clipped at the 99th percentile (so dark nuclei do not drag it up)."""
+    hi = float(np.percentile(od[::3, ::3], 99.0))
+    if hi <= 1e-3:
+        return float("inf")
+    u8 = cv2.convertScaleAbs(od, alpha=255.0 / hi)
+    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    # noise floor: background OD spread (MAD) so flat, empty fields do not explode into noise blobs
+    bgv = od[::3, ::3][od[::3, ::3] < t * hi / 255.0]
+    floor = float(np.median(bgv) + 6.0 * 1.4826 * np.median(np.abs(bgv - np.median(bgv)))) if bgv.size else 0.0
+    return max(t * hi / 255.0 * scale, floor, 0.03)
+
+
+def _fill_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
+    """Fill enclosed background regions smaller than max_area (the pale centres of RBCs)."""
+    inv = (mask == 0).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    fill = (~border) & (area < max_area)
+    fill[0] = False
+    out = mask.copy()
+    out[fill[lab]] = 1
+    return out
+
+
+def _foreground(rgb: np.ndarray, diameter: float | None, opts: SegmentationOptions):
+    """OD image and binary cell mask at the scale of ``rgb``."""
+    h, w = rgb.shape[:2]
+    kernel = 2.2 * diameter if diameter else min(h, w) / 6.0
+    od = _optical_density(rgb, kernel)
+    t = _threshold(od, opts.threshold_scale)
+    mask = (od > t).astype(np.uint8)
+    k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
+    typical = np.pi * (diameter / 2.0) ** 2 if diameter else h * w / 200.0
+    mask = _fill_holes(mask, opts.fill_holes_frac * typical)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)
+    return od, mask, t
+
+
+def _per_label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, np.float32)
+    sel = labels > 0
+    np.maximum.at(out, labels[sel], values[sel])
+    return out
+
+
+def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None = None) -> float:
+    """Typical RBC diameter in original pixels: median over blobs of 2x their distance-transform max."""
+    opts = opts or SegmentationOptions()
+    h, w = image.shape[:2]
+    long_side = 640.0
+    for _ in range(3):
+        s = min(1.0, long_side / max(h, w))
+        small = cv2.resize(image, (max(int(w * s), 1), max(int(h * s), 1)), interpolation=cv2.INTER_AREA) if s < 1 else image
+        _, mask, _ = _foreground(small, None, opts)
+        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+        n, lab = cv2.connectedComponents(mask, connectivity=8)
+        radii = _per_label_max(lab, dist, n)[1:]
+        radii = radii[radii >= 2.0]
+        if radii.size == 0:
+            return 0.0
+        r = float(np.median(radii))
+        r = float(np.median(radii[(radii > 0.6 * r) & (radii < 1.6 * r)])) if radii.size > 2 else r
+        d = 2.0 * r + 1.0  # the distance transform reaches r - 0.5 at the centre pixel
+        if d >= 16 or s >= 1.0:
+            return d / s
+        long_side *= min(4.0, 24.0 / d)  # cells too small to measure here: look closer
+    return d / s
+
+
+def _variance_of_laplacian(gray: np.ndarray) -> float:
+    lap = cv2.Laplacian(gray, cv2.CV_32F, ksize=3)
+    return float(lap.var())
+
+
+def _split(mask: np.ndarray, d: float, opts: SegmentationOptions) -> tuple[np.ndarray, int]:
+    """Marker watershed on the distance transform; returns int32 labels (0 = background) and count."""
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    sm = cv2.GaussianBlur(dist, (0, 0), 1.0)
+    k = max(3, int(0.45 * d) | 1)
+    peaks = (sm >= cv2.dilate(sm, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) - 1e-4)
+    peaks &= sm > 0.18 * d
+    n, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
+    markers[markers > 0] += 1  # 0 = to flood, 1 = background, 2.. = seeds
+    markers[mask == 0] = 1
+    # cv2.watershed floods in order of neighbour colour *difference*, not of level: a flat relief inside
+    # cells makes it a geodesic Voronoi split from the seeds (breadth-first, all seeds at one speed),
+    # and the jump to a white background keeps the background marker from leaking into cells.
+    relief = np.where(mask > 0, 0, 255).astype(np.uint8)
+    markers = cv2.watershed(cv2.merge([relief, relief, relief]), markers)
+    labels = markers - 1
+    labels[labels < 0] = 0
+    labels[mask == 0] = 0
+    # watershed lines (-1) sit on cell pixels too: give them back to the neighbouring cell
+    lines = (markers == -1) & (mask > 0)
+    if lines.any():
+        grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))
+        labels[lines] = grown[lines].astype(np.int32)
+    labels = _merge_wide_necks(labels, n, sm, opts.split_neck_ratio)
+    return labels, n
+
+
+def _merge_wide_necks(labels: np.ndarray, n: int, dist: np.ndarray, ratio: float) -> np.ndarray:
+    """Undo splits whose shared boundary is nearly as thick as the thinner part (elongated cells)."""
+    if n <= 2:
+        return labels
+    peak = _per_label_max(labels, dist, n + 1)
+    pairs = []
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        sel = (a != b) & (a > 0) & (b > 0)
+        if sel.any():
+            la, lb = a[sel], b[sel]
+            dv = np.minimum(dist[:, :-1] if a.shape[1] < labels.shape[1] else dist[:-1, :],
+                            dist[:, 1:] if a.shape[1] < labels.shape[1] else dist[1:, :])[sel]
+            pairs.append((np.minimum(la, lb), np.maximum(la, lb), dv))
+    if not pairs:
+        return labels
+    lo = np.concatenate([p[0] for p in pairs]).astype(np.int64)
+    hi = np.concatenate([p[1] for p in pairs]).astype(np.int64)
+    dv = np.concatenate([p[2] for p in pairs])
+    key = lo * (n + 2) + hi
+    order = np.argsort(key, kind="stable")
+    key, dv = key[order], dv[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    neck = np.maximum.reduceat(dv, starts)
+    ukey = key[starts]
+    parent = np.arange(n + 1)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for k, nk in zip(ukey.tolist(), neck.tolist()):
+        a, b = divmod(k, n + 2)
+        if nk > ratio * min(peak[a], peak[b]):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n + 1)])
+    if (roots == np.arange(n + 1)).all():
+        return labels
+    return roots[labels].astype(np.int32)
+
+
+def _label_boxes(labels: np.ndarray, n: int):
+    """Per-label area and bbox (x0, y0, x1, y1) without scipy."""
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    area = np.bincount(lab, minlength=n + 1)
+    x0 = np.full(n + 1, 1 << 30)
+    y0 = np.full(n + 1, 1 << 30)
+    x1 = np.full(n + 1, -1)
+    y1 = np.full(n + 1, -1)
+    np.minimum.at(x0, lab, xs)
+    np.minimum.at(y0, lab, ys)
+    np.maximum.at(x1, lab, xs)
+    np.maximum.at(y1, lab, ys)
+    return area, x0, y0, x1, y1
+
+
+def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None) -> SegmentationResult:
+    """Find the red blood cells of one RGB uint8 field (see module docstring for the method)."""
+    opts = options or SegmentationOptions()
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"segment_cells needs an RGB uint8 image, got {image.shape} {image.dtype}")
+    H, W = image.shape[:2]
+    warnings: list[str] = []
+    d_orig = opts.cell_diameter_px or estimate_cell_diameter(image, opts)
+    if not d_orig or d_orig < 4:
+        return SegmentationResult((), (H, W), 0.0, ("no cells found",))
+    s = opts.work_diameter_px / d_orig
+    s = min(s, max(np.sqrt(opts.max_work_pixels / (H * W)), opts.min_work_diameter_px / d_orig), 2.0)
+    if abs(s - 1.0) < 0.05:
+        s = 1.0
+    ww, wh = max(int(round(W * s)), 1), max(int(round(H * s)), 1)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    work = image if s == 1.0 else cv2.resize(image, (ww, wh), interpolation=interp)
+    d = d_orig * s
+    typical = np.pi * (d / 2.0) ** 2
+
+    od, mask, t = _foreground(work, d, opts)
+    labels, n = _split(mask, d, opts)
+    area, x0, y0, x1, y1 = _label_boxes(labels, n)
+
+    keep = area >= opts.min_area_frac * typical
+    keep &= area <= opts.max_area_frac * typical
+    keep[0] = False
+    if opts.drop_wbc and keep.any():
+        cell_od = float(np.median(od[mask > 0])) if mask.any() else t
+        nucleus = (od > max(opts.nucleus_od_factor * cell_od, 2.0 * t)) & (labels > 0)
+        nuc_px = np.bincount(labels[nucleus], minlength=n + 1)
+        keep &= nuc_px < opts.wbc_nucleus_frac * typical
+
+    gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
+    cells = _to_cells(labels, np.flatnonzero(keep), x0, y0, x1, y1, (wh, ww), (H, W))
+
+    bg_level = float(np.median(gray[mask == 0])) if (mask == 0).any() else 255.0
+    sharp = _variance_of_laplacian(gray.astype(np.float32) / max(bg_level, 1.0))
+    if sharp < opts.blur_threshold:
+        warnings.append("blurred: the image looks out of focus")
+    if len(cells) < opts.few_cells:
+        warnings.append(f"very few cells found ({len(cells)})")
+    return SegmentationResult(tuple(cells), (H, W), float(d_orig), tuple(warnings))
+
+
+def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]:
+    """Contours at work scale -> original pixels; masks rasterised there at full resolution."""
+    wh, ww = work_shape
+    H, W = orig_shape
+    fx = (W - 1) / max(ww - 1, 1)
+    fy = (H - 1) / max(wh - 1, 1)
+    same = (wh, ww) == (H, W)
+    out = []
+    for i in ids.tolist():
+        bx0, by0, bx1, by1 = int(x0[i]), int(y0[i]), int(x1[i]), int(y1[i])
+        local = np.zeros((by1 - by0 + 3, bx1 - bx0 + 3), np.uint8)
+        local[1:-1, 1:-1] = labels[by0 : by1 + 1, bx0 : bx1 + 1] == i
+        contours, _ = cv2.findContours(local, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
+            continue
+        c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+        c[:, 0] += bx0 - 1
+        c[:, 1] += by0 - 1
+        on_edge = bx0 == 0 or by0 == 0 or bx1 == ww - 1 or by1 == wh - 1
+        if same:
+            contour = c.astype(np.int32)
+        else:
+            contour = np.empty_like(c, dtype=np.int32)
+            contour[:, 0] = np.clip(np.rint(c[:, 0] * fx), 0, W - 1)
+            contour[:, 1] = np.clip(np.rint(c[:, 1] * fy), 0, H - 1)
+        x, y, w, h = cv2.boundingRect(contour)
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(m, [contour - np.array([x, y], np.int32)], 1)
+        mom = cv2.moments(m, binaryImage=True)
+        if mom["m00"] <= 0:
+            continue
+        cx, cy = x + mom["m10"] / mom["m00"], y + mom["m01"] / mom["m00"]
+        out.append((y, x, (x, y, w, h), (cx, cy), int(mom["m00"]), m.astype(bool), contour, on_edge))
+    out.sort(key=lambda r: (r[0], r[1]))
+    return [Cell(k + 1, r[2], (float(r[3][0]), float(r[3][1])), r[4], r[5], r[6], bool(r[7]))
+            for k, r in enumerate(out)]
