@@ -109,7 +109,7 @@ def summarise_image(
 
 
 def summarise_slide(
-    results: Iterable[ImageResult],
+    results: Iterable[ImageResult | ImageSummary],
     *,
     rbc_per_ul: float = DEFAULT_RBC_PER_UL,
     target_cells: int = DEFAULT_TARGET_CELLS,
@@ -118,6 +118,9 @@ def summarise_slide(
     count_edge_cells: bool = True,
 ) -> SlideSummary:
     """Pool every ok image of one slide; flags say when the count is too small or parasitemia is high.
+
+    ``results`` may be ``ImageResult``s or already computed ``ImageSummary``s (whose counts already
+    reflect their own edge-cell choice), so a long run need not keep every cell in memory.
 
     Flags: ``fewer_than_<min>_rbc`` (not enough cells for a reliable figure), ``below_<target>_target``
     (keep adding fields), ``hyperparasitaemia`` (parasitemia >= the cut-off), ``some_images_failed``,
@@ -130,7 +133,10 @@ def summarise_slide(
         n_images += 1
         if result.status == "ok":
             n_ok += 1
-            cells, p = _counted(result, count_edge_cells)
+            if isinstance(result, ImageSummary):
+                cells, p = result.n_cells, result.n_parasitized
+            else:
+                cells, p = _counted(result, count_edge_cells)
             rbc += cells
             par += p
     pct, per_ul = parasitemia(par, rbc, rbc_per_ul)
@@ -211,6 +217,60 @@ def neutralise(value: Any) -> Any:
     return text
 
 
+class AtomicCsvWriter:
+    """Context manager streaming rows into a temp file that replaces ``path`` only on success.
+
+    Lets the CLI write ``cells.csv`` while images are still being analysed (no need to keep every cell
+    in memory) with the same guarantee as ``write_csv_atomic``: on any exception (or Ctrl-C) the temp
+    file is removed and the previous file at ``path`` is left untouched.
+    """
+
+    def __init__(self, path: Path | str, header: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.header = tuple(header)
+        self._folder = self.path.parent if str(self.path.parent) else Path(".")
+        self._tmp: Path | None = None
+        self._handle: Any = None
+        self._writer: Any = None
+
+    def __enter__(self) -> "AtomicCsvWriter":
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self._folder)
+        self._tmp = Path(name)
+        try:
+            self._handle = os.fdopen(fd, "w", encoding=CSV_ENCODING, newline="")
+        except BaseException:
+            os.close(fd)
+            self._tmp.unlink(missing_ok=True)
+            raise
+        self._writer = csv.writer(self._handle, quoting=csv.QUOTE_MINIMAL)
+        self._writer.writerow([neutralise(h) for h in self.header])
+        return self
+
+    def writerow(self, row: Sequence[Any] | Mapping[str, Any]) -> None:
+        values = [row.get(h) for h in self.header] if isinstance(row, Mapping) else list(row)
+        if len(values) != len(self.header):
+            raise ValueError(f"row has {len(values)} values for {len(self.header)} columns")
+        self._writer.writerow([neutralise(v) for v in values])
+
+    def writerows(self, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._tmp is not None and self._handle is not None
+        try:
+            if exc_type is None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            self._handle.close()
+            if exc_type is None:
+                _match_umask(self._tmp)
+                os.replace(self._tmp, self.path)
+                _fsync_dir(self._folder)
+        finally:
+            self._tmp.unlink(missing_ok=True)  # no-op after a successful rename
+
+
 def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Path:
     """Write a CSV (utf-8-sig, neutralised cells) via temp file + fsync + rename; never a partial file.
 
@@ -218,28 +278,9 @@ def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Seq
     the temporary file is removed, the previous file at ``path`` (if any) is untouched, and the
     exception propagates.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding=CSV_ENCODING, newline="") as handle:
-            writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
-            writer.writerow([neutralise(h) for h in header])
-            for row in rows:
-                values = [row.get(h) for h in header] if isinstance(row, Mapping) else list(row)
-                if len(values) != len(header):
-                    raise ValueError(f"row has {len(values)} values for {len(header)} columns")
-                writer.writerow([neutralise(v) for v in values])
-            handle.flush()
-            os.fsync(handle.fileno())
-        _match_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
-    return path
+    with AtomicCsvWriter(path, header) as writer:
+        writer.writerows(rows)
+    return Path(path)
 
 
 def _match_umask(file: Path) -> None:
