@@ -1,0 +1,357 @@
+"""Export a reviewed session: CSV reports (automatic AND reviewed figures), annotated images, training crops.
+
+Why: the report must say exactly what was counted, by the model and after review; and the technician's
+corrections must flow back to training (reviewed crops in the NIH folder layout that ``training/`` reads).
+
+API: ``export_session(session, out_dir, *, crops="reviewed", annotate=True, progress=None) -> ExportSummary``.
+Settings (``threshold``, ``rbc_per_ul``, ``hyper_cutoff_pct``, ``target_cells``, optional ``min_cells`` and
+``count_edge_cells``) come from ``session.settings``; automatic labels are recomputed at
+``settings["threshold"]`` when it differs from the threshold an image was analysed with.
+
+Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF-8, formula-safe, atomic):
+
+- ``cells.csv``: ``report.CELL_COLUMNS`` + ``reviewed_label`` (parasitized / uninfected / not_cell) and
+  ``reviewed`` (1 = the technician labelled the cell, confirmations included). Cells the technician drew are
+  included with ``probability`` and ``label`` empty and ``reviewed=1``.
+- ``images.csv``: ``report.IMAGE_COLUMNS`` (automatic) + ``reviewed_n_cells``, ``reviewed_n_parasitized``,
+  ``reviewed_parasitemia_pct``, ``reviewed_parasites_per_ul``, ``n_reviewed``, ``n_changed``,
+  ``annotated_png`` (relative path, empty when the image file is missing).
+- ``slide.csv``: one row: session metadata (patient_id, slide_id, operator, date, notes), ``exported_at``,
+  ``app_version``, ``model``, ``threshold``, then ``report.SLIDE_COLUMNS`` (automatic) and the reviewed
+  figures (``reviewed_rbc_counted``, ``reviewed_target_reached``, ``reviewed_n_parasitized``,
+  ``reviewed_parasitemia_pct``, ``reviewed_parasites_per_ul``, ``reviewed_flags``), ``n_reviewed``,
+  ``n_changed``.
+- ``annotated/<NN>_<image stem>.png``: every counted cell outlined in its reviewed colour (not_cell grey),
+  reviewed cells dotted, counts in a strip above the field (``annotate.draw_annotations``).
+- ``crops/Parasitized/``, ``crops/Uninfected/``: one PNG per cell (``crops="reviewed"``: only cells the
+  technician labelled or drew; ``"all"``: every cell with its reviewed label; ``"none"``: no crops).
+  not_cell cells are skipped. Each crop is ``crops.crop_cell(image, bbox, mask, max(w, h))`` — the same
+  function and masking the app and training use, black outside the cell like the NIH crops.
+  Name: ``<group>_<NN>_<image stem>_cell<id>.png``. ``<group>`` is ``C`` + 9 digits, a stable pseudonym
+  derived (SHA-256) from the session's patient ID (else slide ID, else its image paths): training's patient
+  parser (``^C\\d+``) then keeps every cell of one patient in the same split, the 9 digits never clash with
+  the NIH ids (C1…C2xx), and the patient ID itself is not written into training file names.
+  ``crops/manifest.csv`` lists every crop (path, label, patient_id = group, source_field, cell_id,
+  automatic_label, probability, reviewed, edge); on re-export, crops listed in the previous manifest that
+  are no longer wanted (relabelled, un-reviewed) are removed, nothing else is touched.
+- ``session.mdsession``: a copy of the session, so the export can be reopened and audited.
+
+Images whose file is missing (moved) or now has another size still get their CSV rows (the results are in
+the session) but no annotated PNG or crops; ``ExportSummary.missing_images`` lists them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from malaria_desktop import __version__
+from malaria_desktop.core import report
+from malaria_desktop.core.annotate import draw_annotations, encode_png
+from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.errors import MalariaDesktopError
+from malaria_desktop.core.results import CellResult, ImageResult
+from malaria_desktop.core.review import (
+    NOT_CELL,
+    ImageKey,
+    ReviewState,
+    apply_threshold,
+    reviewed_result,
+)
+from malaria_desktop.core.session import Session, save_session
+
+CropMode = Literal["reviewed", "all", "none"]
+CELL_EXTRA = ("reviewed_label", "reviewed")
+IMAGE_EXTRA = ("reviewed_n_cells", "reviewed_n_parasitized", "reviewed_parasitemia_pct", "reviewed_parasites_per_ul",
+               "n_reviewed", "n_changed", "annotated_png")
+META_COLUMNS = ("patient_id", "slide_id", "operator", "date", "notes", "exported_at", "app_version", "model",
+                "threshold")
+SLIDE_EXTRA = ("reviewed_rbc_counted", "reviewed_target_reached", "reviewed_n_parasitized",
+               "reviewed_parasitemia_pct", "reviewed_parasites_per_ul", "reviewed_flags", "n_reviewed", "n_changed")
+MANIFEST_COLUMNS = ("path", "label", "patient_id", "source_field", "cell_id", "automatic_label", "probability",
+                    "reviewed", "edge")
+CROP_FOLDERS = {"parasitized": "Parasitized", "uninfected": "Uninfected"}
+
+
+class ExportError(MalariaDesktopError):
+    """The export folder could not be written (message for the technician)."""
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote, for the GUI's confirmation message."""
+
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+    n_annotated: int = 0
+    n_crops: dict[str, int] = field(default_factory=lambda: {"parasitized": 0, "uninfected": 0})
+    missing_images: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def patient_group(session: Session) -> str:
+    """``C`` + 9 digits: stable pseudonymous patient group for crop names (see module docstring)."""
+    meta = session.metadata
+    seed = meta.patient_id.strip() or meta.slide_id.strip()
+    seed = f"patient:{seed}" if seed else "images:" + "|".join(sorted(str(p) for p in session.image_paths))
+    digest = int(hashlib.sha256(seed.encode("utf-8")).hexdigest(), 16)
+    return f"C{100_000_000 + digest % 900_000_000}"
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    """A file-name-safe fragment: letters/digits/._- kept (Unicode letters too), the rest ``_``."""
+    cleaned = re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("._") or "image"
+    return cleaned[:limit]
+
+
+def _image_names(keys: list[ImageKey]) -> dict[ImageKey, str]:
+    width = max(2, len(str(len(keys))))
+    return {key: f"{i + 1:0{width}d}_{safe_name(Path(key).stem)}" for i, key in enumerate(keys)}
+
+
+def _automatic(session: Session) -> dict[ImageKey, ImageResult]:
+    threshold = session.settings.get("threshold")
+    out = {}
+    for key, result in session.results.items():
+        if threshold is not None and result.status == "ok" and float(threshold) != result.threshold:
+            result = apply_threshold(result, float(threshold))
+        out[key] = result
+    return out
+
+
+def _n_changed(key: ImageKey, result: ImageResult, review: ReviewState) -> int:
+    """Cells whose reviewed label differs from the automatic one, plus drawn cells that count."""
+    changed = sum(1 for cr in result.cells if review.label_of(key, cr) != cr.label)
+    return changed + sum(1 for a in review.added_cells(key).values() if a.label != NOT_CELL)
+
+
+def _cell_rows(key: ImageKey, auto: ImageResult, review: ReviewState) -> list[list[Any]]:
+    rows = []
+    for cr, row in zip(auto.cells, report.cell_rows(auto)):
+        rows.append(row + [review.label_of(key, cr), int(review.is_edited(key, cr.cell.cell_id))])
+    added_ids = set(review.added_cells(key))
+    drawn = [cr for cr in reviewed_result(key, auto, review).cells if cr.cell.cell_id in added_ids]
+    label_col = report.CELL_COLUMNS.index("label")
+    for cr, row in zip(drawn, report.cell_rows(_with_cells(auto, drawn))):
+        row[label_col] = ""
+        rows.append(row + [cr.label, 1])
+    # drawn cells later marked not_cell: keep a row so the report shows what the technician did
+    for cid, added in sorted(review.added_cells(key).items()):
+        if added.label == NOT_CELL:
+            x, y, w, h = added.bbox
+            row = [str(auto.path), cid, x, y, w, h, f"{x + w / 2:.1f}", f"{y + h / 2:.1f}", "", "", "", ""]
+            rows.append(row + [NOT_CELL, 1])
+    return rows
+
+
+def _with_cells(result: ImageResult, cells: list[CellResult]) -> ImageResult:
+    return replace(result, cells=tuple(cells))
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def export_session(
+    session: Session,
+    out_dir: str | Path,
+    *,
+    crops: CropMode = "reviewed",
+    annotate: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportSummary:
+    """Write the whole export (see module docstring); raises ExportError when the folder is not writable."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _export(session, out, crops, annotate, progress)
+    except OSError as exc:
+        raise ExportError(f"Could not write the export to {out}: {exc.strerror or exc}.") from exc
+
+
+def _export(
+    session: Session, out: Path, crops: CropMode, annotate: bool, progress: Callable[[int, int], None] | None
+) -> ExportSummary:
+    settings = session.settings
+    rbc_per_ul = float(settings.get("rbc_per_ul", report.DEFAULT_RBC_PER_UL))
+    edges = bool(settings.get("count_edge_cells", True))
+    slide_opts = dict(
+        rbc_per_ul=rbc_per_ul,
+        target_cells=int(settings.get("target_cells", report.DEFAULT_TARGET_CELLS)),
+        min_cells=int(settings.get("min_cells", report.DEFAULT_MIN_CELLS)),
+        hyper_cutoff_pct=float(settings.get("hyper_cutoff_pct", report.DEFAULT_HYPER_CUTOFF_PCT)),
+        count_edge_cells=edges,
+    )
+    review = session.review
+    automatic = _automatic(session)
+    keys = list(automatic)
+    reviewed = {k: reviewed_result(k, r, review) for k, r in automatic.items()}
+    names = _image_names(keys)
+    summary = ExportSummary(out)
+
+    # images: annotated PNGs and crops first, so images.csv can say which PNG belongs to which image
+    annotated_rel: dict[ImageKey, str] = {}
+    wanted_crops: list[dict[str, Any]] = []
+    group = patient_group(session)
+    for done, key in enumerate(keys):
+        if progress is not None:
+            progress(done, len(keys))
+        auto = automatic[key]
+        if auto.status != "ok" or (not annotate and crops == "none"):
+            continue
+        image = _load_checked(auto, summary)
+        if image is None:
+            continue
+        if annotate:
+            rel = f"annotated/{names[key]}.png"
+            added_ids = set(review.added_cells(key))
+            drawn = [cr for cr in reviewed[key].cells if cr.cell.cell_id in added_ids]  # label = reviewed label
+            labels = {cr.cell.cell_id: review.label_of(key, cr) for cr in auto.cells}
+            picture = draw_annotations(image, [*auto.cells, *drawn], labels,
+                                       reviewed={*review.overrides(key), *added_ids}, title=_ascii(Path(key).name))
+            _write_bytes_atomic(out / rel, encode_png(picture))
+            summary.files.append(out / rel)
+            annotated_rel[key] = rel
+            summary.n_annotated += 1
+        if crops != "none":
+            wanted_crops += _write_crops(key, image, auto, reviewed[key], review, crops, group, names[key], out,
+                                         summary)
+    if progress is not None:
+        progress(len(keys), len(keys))
+    if crops != "none":
+        _write_manifest(out, wanted_crops, summary)
+
+    # CSVs
+    cell_rows = [row for k in keys if automatic[k].status == "ok" for row in _cell_rows(k, automatic[k], review)]
+    summary.files.append(report.write_csv_atomic(out / "cells.csv", report.CELL_COLUMNS + CELL_EXTRA, cell_rows))
+
+    image_rows = []
+    n_reviewed_total = n_changed_total = 0
+    for key in keys:
+        auto_s = report.summarise_image(automatic[key], rbc_per_ul=rbc_per_ul, count_edge_cells=edges)
+        rev_s = report.summarise_image(reviewed[key], rbc_per_ul=rbc_per_ul, count_edge_cells=edges)
+        n_reviewed = len(review.overrides(key)) + len(review.added_cells(key)) if automatic[key].status == "ok" else 0
+        n_changed = _n_changed(key, automatic[key], review) if automatic[key].status == "ok" else 0
+        n_reviewed_total += n_reviewed
+        n_changed_total += n_changed
+        image_rows.append(report.image_row(auto_s) + [
+            rev_s.n_cells, rev_s.n_parasitized, _number(rev_s.parasitemia_pct, 3),
+            _number(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
+    summary.files.append(report.write_csv_atomic(out / "images.csv", report.IMAGE_COLUMNS + IMAGE_EXTRA, image_rows))
+
+    auto_slide = report.summarise_slide(automatic.values(), **slide_opts)
+    rev_slide = report.summarise_slide(reviewed.values(), **slide_opts)
+    meta = session.metadata
+    model = session.model.get("name", "") if isinstance(session.model, dict) else ""
+    threshold = settings.get("threshold", "")
+    slide_row = [meta.patient_id, meta.slide_id, meta.operator, meta.date, meta.notes,
+                 datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
+    slide_row += report.slide_row(auto_slide)
+    slide_row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
+                  _number(rev_slide.parasitemia_pct, 3), _number(rev_slide.parasites_per_ul, 0),
+                  report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
+    summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
+                                                 [slide_row]))
+    summary.files.append(save_session(session, out / "session.mdsession"))
+    return summary
+
+
+def _ascii(text: str) -> str:
+    """OpenCV's Hershey fonts draw ASCII only."""
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def _load_checked(result: ImageResult, summary: ExportSummary) -> np.ndarray | None:
+    """The image pixels, or None (recorded in the summary) when the file is gone or changed size."""
+    from malaria_desktop.core.errors import ImageLoadError
+    from malaria_desktop.core.image_io import load_image
+
+    path = Path(result.path)
+    if not path.is_file():
+        summary.missing_images.append(path)
+        return None
+    try:
+        image = load_image(path)
+    except ImageLoadError as exc:
+        summary.missing_images.append(path)
+        summary.warnings.append(f"{path.name}: {exc}")
+        return None
+    if tuple(image.shape[:2]) != tuple(result.image_shape):
+        summary.missing_images.append(path)
+        summary.warnings.append(f"{path.name}: the file changed since it was analysed (size differs); skipped")
+        return None
+    return image
+
+
+def _write_crops(
+    key: ImageKey, image: np.ndarray, auto: ImageResult, rev: ImageResult, review: ReviewState, mode: CropMode,
+    group: str, image_name: str, out: Path, summary: ExportSummary,
+) -> list[dict[str, Any]]:
+    """Write this image's crops; returns their manifest rows."""
+    auto_by_id = {cr.cell.cell_id: cr for cr in auto.cells}
+    rows = []
+    for cr in rev.cells:  # not_cell already removed
+        cid = cr.cell.cell_id
+        is_reviewed = review.is_edited(key, cid)
+        if mode == "reviewed" and not is_reviewed:
+            continue
+        folder = CROP_FOLDERS[cr.label]
+        x, y, w, h = cr.cell.bbox
+        pixels = crop_cell(image, cr.cell.bbox, cr.cell.mask, max(w, h))
+        rel = f"{folder}/{group}_{image_name}_cell{cid}.png"
+        _write_bytes_atomic(out / "crops" / rel, encode_png(pixels))
+        summary.n_crops[cr.label] += 1
+        source = auto_by_id.get(cid)
+        rows.append({
+            "path": rel, "label": folder, "patient_id": group, "source_field": Path(key).name, "cell_id": cid,
+            "automatic_label": source.label if source else "",
+            "probability": _number(source.probability, 4) if source else "",
+            "reviewed": int(is_reviewed), "edge": int(cr.cell.on_edge),
+        })
+    return rows
+
+
+def _write_manifest(out: Path, rows: list[dict[str, Any]], summary: ExportSummary) -> None:
+    """Write crops/manifest.csv and remove crops a previous export wrote that are no longer wanted."""
+    crops_dir = out / "crops"
+    manifest = crops_dir / "manifest.csv"
+    keep = {r["path"] for r in rows}
+    if manifest.is_file():
+        try:
+            with manifest.open(encoding=report.CSV_ENCODING, newline="") as handle:
+                previous = [r.get("path", "") for r in csv.DictReader(handle)]
+        except (OSError, UnicodeDecodeError, csv.Error):
+            previous = []
+        for rel in previous:
+            parts = Path(rel).parts
+            if rel not in keep and len(parts) == 2 and parts[0] in CROP_FOLDERS.values():
+                (crops_dir / rel).unlink(missing_ok=True)
+    for folder in CROP_FOLDERS.values():
+        (crops_dir / folder).mkdir(parents=True, exist_ok=True)
+    summary.files.append(report.write_csv_atomic(manifest, MANIFEST_COLUMNS, rows))
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Temp file + rename, so an interrupted export never leaves a truncated PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["ExportError", "ExportSummary", "export_session", "patient_group", "safe_name"]

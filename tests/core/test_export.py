@@ -1,0 +1,209 @@
+"""Export: CSVs with automatic and reviewed figures, annotated PNGs, NIH-layout crops that training can read."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from malaria_desktop.core.annotate import COLORS, draw_annotations
+from malaria_desktop.core.export import export_session, patient_group
+from malaria_desktop.core.results import Cell, CellResult, ImageResult
+from malaria_desktop.core.review import image_key
+from malaria_desktop.core.session import Session, SessionMetadata, load_session
+
+H, W, R = 120, 320, 16
+CENTRES = [(30, 40), (80, 40), (130, 40), (180, 40), (230, 40), (280, 80)]
+PROBABILITIES = [0.95, 0.05, 0.6, 0.3, 0.1, 0.8]  # parasitized at 0.5: cells 0, 2, 5
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def disk_cell(cell_id: int, cx: int, cy: int) -> Cell:
+    size = 2 * R + 1
+    mask = np.zeros((size, size), np.uint8)
+    cv2.circle(mask, (R, R), R, 1, -1)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contour = contours[0].reshape(-1, 2).astype(np.int32) + (cx - R, cy - R)
+    return Cell(cell_id, (cx - R, cy - R, size, size), (float(cx), float(cy)), int(mask.sum()),
+                mask.astype(bool), contour, False)
+
+
+def make_field(path: Path) -> ImageResult:
+    """A pink-disc field on disk plus its 'automatic' result (no model needed)."""
+    bgr = np.full((H, W, 3), (225, 225, 230), np.uint8)
+    for cx, cy in CENTRES:
+        cv2.circle(bgr, (cx, cy), R, (170, 120, 200), -1)
+    assert cv2.imwrite(str(path), bgr)
+    cells = tuple(
+        CellResult(disk_cell(i, cx, cy), p, "parasitized" if p >= 0.5 else "uninfected")
+        for i, ((cx, cy), p) in enumerate(zip(CENTRES, PROBABILITIES))
+    )
+    return ImageResult(path, "ok", image_shape=(H, W), cells=cells, cell_diameter_px=2 * R, threshold=0.5)
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    images = tmp_path / "images"
+    images.mkdir()
+    s = Session(metadata=SessionMetadata("=HYPERLINK(\"x\")", "slide 7", "Ada", "2026-11-25", "n"),
+                settings={"threshold": 0.5, "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0, "target_cells": 2000},
+                model={"name": "tiny"})
+    s.set_result(make_field(images / "field a.png"))
+    s.set_result(make_field(images / "field,b.png"))
+    s.set_result(ImageResult(images / "broken.png", "error", error="The file is damaged."))
+    return s
+
+
+def keys(session: Session) -> list[str]:
+    return list(session.results)
+
+
+def test_export_without_edits_matches_automatic(session: Session, tmp_path: Path) -> None:
+    summary = export_session(session, tmp_path / "out")
+    out = tmp_path / "out"
+    cells = read_csv(out / "cells.csv")
+    assert len(cells) == 12 and all(c["reviewed"] == "0" for c in cells)
+    assert [c["reviewed_label"] for c in cells] == [c["label"] for c in cells]
+    images = read_csv(out / "images.csv")
+    assert [i["status"] for i in images] == ["ok", "ok", "error"]
+    assert images[0]["n_parasitized"] == images[0]["reviewed_n_parasitized"] == "3"
+    slide = read_csv(out / "slide.csv")
+    assert len(slide) == 1
+    assert slide[0]["rbc_counted"] == slide[0]["reviewed_rbc_counted"] == "12"
+    assert slide[0]["patient_id"].startswith("'=")  # formula injection neutralised
+    assert slide[0]["parasitemia_pct"] == slide[0]["reviewed_parasitemia_pct"] == "50.000"
+    # only reviewed cells become crops: none yet
+    assert summary.n_crops == {"parasitized": 0, "uninfected": 0}
+    assert read_csv(out / "crops" / "manifest.csv") == []
+    assert (out / "crops" / "Parasitized").is_dir() and (out / "crops" / "Uninfected").is_dir()
+    assert summary.n_annotated == 2 and summary.missing_images == []
+    assert load_session(out / "session.mdsession").metadata == session.metadata
+
+
+def test_edits_change_export(session: Session, tmp_path: Path) -> None:
+    a, b, _ = keys(session)
+    review = session.review
+    review.set_label(a, 1, "parasitized")  # uninfected -> parasitized
+    review.set_label(a, 0, "not_cell")  # parasitized -> debris
+    review.set_label(b, 3, "uninfected")  # confirmed
+    added = review.add_cell(b, (250, 5, 30, 28), "parasitized")
+    gone = review.add_cell(b, (0, 90, 20, 20), "uninfected")
+    review.set_label(b, gone, "not_cell")
+
+    summary = export_session(session, tmp_path / "out")
+    out = tmp_path / "out"
+    cells = read_csv(out / "cells.csv")
+    assert len(cells) == 14  # 12 segmented + 2 drawn (one of them later rejected)
+    by_id = {(Path(c["image"]).name, int(c["cell_id"])): c for c in cells}
+    assert by_id[("field a.png", 1)]["label"] == "uninfected"
+    assert by_id[("field a.png", 1)]["reviewed_label"] == "parasitized" and by_id[("field a.png", 1)]["reviewed"] == "1"
+    assert by_id[("field a.png", 0)]["reviewed_label"] == "not_cell"
+    drawn = by_id[("field,b.png", added)]
+    assert drawn["probability"] == "" and drawn["label"] == "" and drawn["reviewed_label"] == "parasitized"
+    assert (drawn["x"], drawn["width"]) == ("250", "30")
+    assert by_id[("field,b.png", gone)]["reviewed_label"] == "not_cell"
+
+    images = {Path(i["image"]).name: i for i in read_csv(out / "images.csv")}
+    assert (images["field a.png"]["n_cells"], images["field a.png"]["reviewed_n_cells"]) == ("6", "5")
+    assert images["field a.png"]["reviewed_n_parasitized"] == "3" and images["field a.png"]["n_changed"] == "2"
+    assert (images["field,b.png"]["reviewed_n_cells"], images["field,b.png"]["reviewed_n_parasitized"]) == ("7", "4")
+    assert images["field,b.png"]["n_reviewed"] == "3" and images["field,b.png"]["n_changed"] == "1"
+    slide = read_csv(out / "slide.csv")[0]
+    assert (slide["rbc_counted"], slide["n_parasitized"]) == ("12", "6")
+    assert (slide["reviewed_rbc_counted"], slide["reviewed_n_parasitized"]) == ("12", "7")
+    assert slide["n_reviewed"] == "5" and slide["n_changed"] == "3"
+
+    # crops: reviewed cells only, not_cell skipped, NIH layout, names parsed by training's ^C\d+ rule
+    assert summary.n_crops == {"parasitized": 2, "uninfected": 1}
+    parasitized = sorted(p.name for p in (out / "crops" / "Parasitized").iterdir())
+    uninfected = sorted(p.name for p in (out / "crops" / "Uninfected").iterdir())
+    assert len(parasitized) == 2 and len(uninfected) == 1
+    group = patient_group(session)
+    assert re.fullmatch(r"C\d{9}", group)
+    for name in parasitized + uninfected:
+        assert re.match(r"^C\d+", name).group(0) == group  # type: ignore[union-attr]
+    assert any(name.endswith(f"_cell{added}.png") for name in parasitized)
+    assert uninfected[0].endswith("_cell3.png")
+    crop = cv2.imread(str(out / "crops" / "Uninfected" / uninfected[0]))
+    assert crop.shape == (2 * R + 1, 2 * R + 1, 3)
+    assert crop[0, 0].tolist() == [0, 0, 0] and crop[R, R].tolist() != [0, 0, 0]  # black outside the cell
+    manifest = read_csv(out / "crops" / "manifest.csv")
+    assert {m["path"].split("/")[0] for m in manifest} == {"Parasitized", "Uninfected"}
+    assert all(m["patient_id"] == group for m in manifest)
+
+    annotated = cv2.imread(str(out / "annotated" / "01_field_a.png"))
+    assert annotated is not None and annotated.shape[1] == W and annotated.shape[0] > H
+
+
+def test_reexport_moves_relabelled_crops(session: Session, tmp_path: Path) -> None:
+    a = keys(session)[0]
+    session.review.set_label(a, 4, "parasitized")
+    session.review.set_label(a, 5, "parasitized")
+    export_session(session, tmp_path / "out", annotate=False)
+    stray = tmp_path / "out" / "crops" / "Uninfected" / "my_own_file.png"
+    stray.write_bytes(b"not ours")
+    session.review.set_label(a, 4, "uninfected")
+    session.review.set_label(a, 5, None)  # back to automatic: no longer a reviewed crop
+    export_session(session, tmp_path / "out", annotate=False)
+    par = list((tmp_path / "out" / "crops" / "Parasitized").iterdir())
+    uni = sorted(p.name for p in (tmp_path / "out" / "crops" / "Uninfected").iterdir())
+    assert par == []
+    assert len(uni) == 2 and "my_own_file.png" in uni  # files we did not write are left alone
+    assert not (tmp_path / "out" / "annotated").exists()
+
+
+def test_all_cells_crop_mode_and_group_stability(session: Session, tmp_path: Path) -> None:
+    session.review.set_label(keys(session)[0], 2, "not_cell")
+    summary = export_session(session, tmp_path / "out", crops="all", annotate=False)
+    assert summary.n_crops == {"parasitized": 5, "uninfected": 6}
+    same_patient = Session(metadata=SessionMetadata(patient_id="=HYPERLINK(\"x\")"))
+    other_patient = Session(metadata=SessionMetadata(patient_id="P-2"))
+    assert patient_group(same_patient) == patient_group(session) != patient_group(other_patient)
+    anonymous = Session(image_paths=[Path("x.png")])
+    assert re.fullmatch(r"C\d{9}", patient_group(anonymous))
+
+
+def test_missing_image_still_exports_rows(session: Session, tmp_path: Path) -> None:
+    a, b, _ = keys(session)
+    session.review.set_label(a, 1, "parasitized")
+    session.review.set_label(b, 1, "parasitized")
+    Path(a).unlink()
+    summary = export_session(session, tmp_path / "out")
+    assert summary.missing_images == [Path(a)]
+    assert summary.n_annotated == 1 and summary.n_crops["parasitized"] == 1
+    images = {Path(i["image"]).name: i for i in read_csv(tmp_path / "out" / "images.csv")}
+    assert images["field a.png"]["annotated_png"] == "" and images["field a.png"]["reviewed_n_parasitized"] == "4"
+    assert images["field,b.png"]["annotated_png"] == "annotated/02_field_b.png"
+
+
+def test_settings_threshold_relabels_automatic(session: Session, tmp_path: Path) -> None:
+    session.settings["threshold"] = 0.7
+    export_session(session, tmp_path / "out", crops="none", annotate=False)
+    slide = read_csv(tmp_path / "out" / "slide.csv")[0]
+    assert slide["n_parasitized"] == "4" and slide["threshold"] == "0.7"
+    assert not (tmp_path / "out" / "crops").exists()
+
+
+def test_draw_annotations_colours_and_shape(tmp_path: Path) -> None:
+    result = make_field(tmp_path / "f.png")
+    image = np.full((H, W, 3), 255, np.uint8)
+    out = draw_annotations(image, result.cells, {0: "not_cell"}, legend=False)
+    assert out.shape == image.shape and image.min() == 255  # input untouched
+
+    def has(colour: tuple[int, int, int], cx: int) -> bool:
+        band = out[:, cx - R - 2: cx + R + 3].reshape(-1, 3)
+        return bool((np.abs(band.astype(int) - colour).sum(axis=1) < 30).any())
+
+    assert has(COLORS["not_cell"], CENTRES[0][0]) and not has(COLORS["parasitized"], CENTRES[0][0])
+    assert has(COLORS["uninfected"], CENTRES[1][0]) and has(COLORS["parasitized"], CENTRES[2][0])
+    with pytest.raises(ValueError):
+        draw_annotations(image, result.cells, ["parasitized"])
+    assert draw_annotations(image, result.cells, title="x").shape[0] > H
