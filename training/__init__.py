@@ -1,0 +1,1 @@
+"""Training, export and evaluation of the Malaria Desktop cell classifier (Keras; never imported by the app)."""

@@ -1,0 +1,114 @@
+"""``python -m training train|export|evaluate`` — train, package and measure the cell classifier."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_DATA = "../shared/data/nih_cells/cell_images"
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    parts = tuple(float(p) for p in text.split(","))
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError("give three comma-separated fractions, e.g. 0.7,0.15,0.15")
+    return parts  # type: ignore[return-value]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train, export and evaluate the Malaria Desktop VGG16 cell classifier (Keras, CPU).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model into a run folder (then optionally export + evaluate)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--data", nargs="+", default=[DEFAULT_DATA],
+                   help="folders in the NIH layout (Parasitized/ and Uninfected/ at any depth); the first is "
+                        "the public set, later ones e.g. reviewed cells exported by the app")
+    t.add_argument("--out", required=True, help="run folder: split.csv, crop cache, checkpoints, logs")
+    t.add_argument("--patient-map", help="CSV with columns file,patient for files whose name has no C<digits> id")
+    t.add_argument("--unknown-group", choices=["file", "folder"], default="file",
+                   help="group for files without a patient id: each file alone, or one group per folder")
+    t.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15),
+                   help="train,val,test fractions of cells, split by patient")
+    t.add_argument("--seed", type=int, default=0, help="seed for split, initialisation, shuffling, augmentation")
+    t.add_argument("--input-size", type=int, default=48, help="square crop side in pixels fed to the network")
+    t.add_argument("--width", type=float, default=0.25, help="channel-width multiplier of VGG16 (1.0 = original)")
+    t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch normalisation after every conv (must be off for ImageNet weights)")
+    t.add_argument("--dropout", type=float, default=0.3, help="dropout rate in the classification head")
+    t.add_argument("--head-units", type=int, default=64, help="units of the hidden dense layer of the head (0 = none)")
+    t.add_argument("--epochs", type=int, default=20, help="maximum epochs (the cosine LR schedule spans them)")
+    t.add_argument("--batch-size", type=int, default=64, help="training batch size")
+    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    t.add_argument("--min-lr", type=float, default=1e-5, help="final learning rate of the cosine schedule")
+    t.add_argument("--warmup-epochs", type=int, default=1, help="epochs of linear learning-rate warm-up")
+    t.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    t.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a validation-AUC gain")
+    t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall-clock budget")
+    t.add_argument("--weights", help="'imagenet' (Keras' cached file, never downloaded) or a VGG16 notop weights "
+                                    "file; needs --width 1.0 --no-batch-norm")
+    t.add_argument("--init", help="model folder with model.keras to continue from (fine-tuning on new cells)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from last.keras")
+    t.add_argument("--workers", type=int, default=2, help="processes that decode the images once into the cache")
+    t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
+
+    e = sub.add_parser("export", help="write model.onnx + model_card.json (+ model.keras) from a run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("--run", required=True, help="run folder made by 'train'")
+    e.add_argument("--out", default="trained_model", help="model folder the app loads")
+    e.add_argument("--checkpoint", default="best.keras", help="checkpoint in the run folder to export")
+    e.add_argument("--min-sensitivity", type=float, default=0.96,
+                   help="threshold rule on VALIDATION patients: best accuracy with at least this sensitivity")
+    e.add_argument("--no-keras", action="store_true", help="do not copy model.keras (fine-tuning file)")
+
+    v = sub.add_parser("evaluate", help="measure a model folder on the run's TEST patients; JSON report + plots",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    v.add_argument("--run", required=True, help="run folder whose split.csv defines the test patients")
+    v.add_argument("--model", default="trained_model", help="model folder (model.onnx + model_card.json)")
+    v.add_argument("--report", help="report folder (default: MODEL/report)")
+    v.add_argument("--split-name", default="test", choices=["test", "val", "train"], help="which split to measure")
+    v.add_argument("--no-card", action="store_true", help="do not write the test metrics into the model card")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    command = "python -m training " + shlex.join(argv)
+    if args.command == "train":
+        from training.model import ModelConfig
+        from training.train import TrainConfig, train
+
+        cfg = TrainConfig(
+            data=[str(Path(d)) for d in args.data], out=args.out,
+            model=ModelConfig(args.input_size, args.width, args.batch_norm, args.dropout, args.head_units),
+            patient_map=args.patient_map, unknown_group=args.unknown_group, fractions=args.split, seed=args.seed,
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
+            warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, patience=args.patience,
+            weights=args.weights, init=args.init, max_minutes=args.max_minutes, workers=args.workers,
+            command=command,
+        )
+        run = train(cfg, resume=args.resume)
+        if args.export:
+            from training.evaluate import evaluate_model
+            from training.export import export_model
+
+            export_model(run, Path(args.export))
+            evaluate_model(run, Path(args.export))
+        return 0
+    if args.command == "export":
+        from training.export import export_model
+
+        export_model(Path(args.run), Path(args.out), args.checkpoint, args.min_sensitivity, not args.no_keras)
+        return 0
+    from training.evaluate import evaluate_model
+
+    evaluate_model(Path(args.run), Path(args.model), Path(args.report) if args.report else None,
+                   args.split_name, update_card=not args.no_card)
+    return 0
