@@ -1,0 +1,312 @@
+"""Command line: ``malaria-desktop`` (window), ``analyze`` (fields -> CSV reports), ``classify`` (NIH crops).
+
+Exit codes: 0 every file analysed, 1 some files failed (each listed with its reason), 2 usage errors
+(bad options, no inputs, missing or broken model). Heavy imports (ONNX Runtime, OpenCV, Qt) happen only
+inside the command that needs them, so ``--help`` and ``--version`` are instant and the core never pulls Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from malaria_desktop import INTENDED_USE, __version__
+
+if TYPE_CHECKING:
+    from malaria_desktop.core.classifier import Classifier
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("gui", "analyze", "classify")
+
+
+class UsageError(Exception):
+    """A problem the user fixes by changing the command line (exit code 2)."""
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _percentage(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be a percentage in (0, 100], got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="malaria-desktop",
+        description="Find and classify red blood cells in Giemsa thin-smear images. " + INTENDED_USE,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the desktop window (the default)")
+    gui.add_argument("files", nargs="*", type=Path, metavar="FILE", help="images or folders to open")
+    gui.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the bundled model)")
+    gui.add_argument("--screenshot", type=Path, metavar="OUT.png", help="save a screenshot of the window")
+    gui.add_argument("--quit-after", type=float, metavar="SECONDS", help="close the window after SECONDS")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the bundled model)")
+        p.add_argument("--threshold", type=_probability, metavar="T",
+                       help="P(parasitized) at or above T means parasitized (default: the model card's)")
+        p.add_argument("--batch-size", type=_positive_int, default=256, metavar="N",
+                       help="cells per inference batch (default 256)")
+        p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+
+    an = sub.add_parser("analyze", help="analyse field images and write images.csv, cells.csv, slide.csv")
+    an.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and/or folders (recursive)")
+    an.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSV reports")
+    common(an)
+    an.add_argument("--rbc-per-ul", type=_positive_float, default=5_000_000, metavar="N",
+                    help="patient's RBC count per microlitre for parasites/uL (default 5,000,000)")
+    an.add_argument("--hyper-cutoff", type=_percentage, default=5.0, metavar="PCT",
+                    help="flag hyperparasitaemia at or above this parasitemia %% (default 5)")
+    an.add_argument("--min-cells", type=int, default=500, metavar="N", help="flag slides with fewer RBC (default 500)")
+    an.add_argument("--target-cells", type=int, default=2000, metavar="N", help="RBC count target (default 2000)")
+    an.add_argument("--exclude-edge-cells", action="store_true",
+                    help="do not count cells cut by the image border (they stay in cells.csv with edge=1)")
+
+    cl = sub.add_parser("classify", help="classify pre-cropped single-cell images (NIH crop format)")
+    cl.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="cell image files and/or folders")
+    cl.add_argument("--csv", type=Path, required=True, metavar="FILE", help="output CSV (image, probability, label)")
+    common(cl)
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr, redrawn at most ~10 times a second."""
+
+    def __init__(self, stream: TextIO, enabled: bool, total: int, unit: str) -> None:
+        self.stream, self.enabled, self.total, self.unit = stream, enabled, max(total, 1), unit
+        self._last = 0.0
+
+    def update(self, done: int, note: str = "", force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        frac = min(max(done / self.total, 0.0), 1.0)
+        filled = int(frac * 30)
+        bar = "#" * filled + "." * (30 - filled)
+        line = f"\r[{bar}] {frac * 100:5.1f}% {done}/{self.total} {self.unit} {note}"
+        self.stream.write(line[:118].ljust(118))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _progress_enabled(args: argparse.Namespace) -> bool:
+    return bool(args.progress) or sys.stderr.isatty()
+
+
+def _load_classifier(model_dir: Path | None) -> "Classifier":
+    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.errors import ModelError
+
+    try:
+        return Classifier.load(model_dir)
+    except ModelError as exc:
+        raise UsageError(f"cannot load the model: {exc}") from exc
+
+
+def _prepare_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"the output folder {out} is not writable")
+
+
+def _inputs(paths: Sequence[Path]) -> list[Path]:
+    from malaria_desktop.core.pipeline import expand_inputs
+
+    files = expand_inputs(paths)
+    if not files:
+        raise UsageError("no image files found in " + ", ".join(str(p) for p in paths))
+    return files
+
+
+def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from malaria_desktop.core.pipeline import analyze_images
+    from malaria_desktop.core.report import (
+        CELL_COLUMNS, AtomicCsvWriter, cell_rows, summarise_image, summarise_slide, write_images_csv,
+        write_slide_csv,
+    )
+    from malaria_desktop.core.results import ImageResult, Progress
+
+    files = _inputs(args.paths)
+    _prepare_out_dir(args.out)
+    classifier = _load_classifier(args.model)
+    count_edge = not args.exclude_edge_cells
+    bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "images")
+    summaries = []
+    with AtomicCsvWriter(args.out / "cells.csv", CELL_COLUMNS) as cells_csv:
+        events = analyze_images(files, classifier, threshold=args.threshold, batch_size=args.batch_size)
+        for event in events:
+            if isinstance(event, Progress):
+                bar.update(event.image_index, f"{event.cells_counted} cells  {event.path.name}")
+            elif isinstance(event, ImageResult):
+                summaries.append(summarise_image(event, rbc_per_ul=args.rbc_per_ul, count_edge_cells=count_edge))
+                cells_csv.writerows(cell_rows(event))
+                bar.update(len(summaries), force=len(summaries) == len(files))
+    bar.close()
+    slide = summarise_slide(summaries, rbc_per_ul=args.rbc_per_ul, target_cells=args.target_cells,
+                            min_cells=args.min_cells, hyper_cutoff_pct=args.hyper_cutoff,
+                            count_edge_cells=count_edge)
+    write_images_csv(args.out / "images.csv", summaries)
+    write_slide_csv(args.out / "slide.csv", slide)
+
+    failed = [s for s in summaries if s.status != "ok"]
+    for s in failed:
+        print(f"failed: {s.image}: {s.error}", file=sys.stderr)
+    target = "reached" if slide.target_reached else "NOT reached"
+    print(f"Analysed {slide.n_images} images: {slide.n_images_ok} ok, {slide.n_images_error} failed.")
+    print(f"RBC counted: {slide.rbc_counted} (target {slide.target_cells} {target}); "
+          f"parasitized: {slide.n_parasitized}; parasitemia: {_fmt(slide.parasitemia_pct, 3, ' %')}; "
+          f"parasites/uL: {_fmt(slide.parasites_per_ul, 0)}")
+    if slide.flags:
+        print("Flags: " + ", ".join(slide.flags))
+    print(f"Reports: {args.out / 'images.csv'}, {args.out / 'cells.csv'}, {args.out / 'slide.csv'}")
+    print(INTENDED_USE)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from malaria_desktop.core.pipeline import iter_crop_batches
+    from malaria_desktop.core.report import write_csv_atomic
+
+    files = _inputs(args.paths)
+    if not args.csv.parent.is_dir():
+        raise UsageError(f"the folder of --csv {args.csv} does not exist")
+    classifier = _load_classifier(args.model)
+    threshold = classifier.threshold if args.threshold is None else args.threshold
+    bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "cells")
+    rows: list[list[object]] = []
+    n_failed = 0
+    for batch in iter_crop_batches(files, classifier.input_size, args.batch_size):
+        probs = classifier.predict(batch.crops, batch_size=args.batch_size) if len(batch.crops) else []
+        ok = iter(probs)
+        for path, error in zip(batch.paths, batch.errors):
+            if error:
+                n_failed += 1
+                rows.append([str(path), "", "", error])
+            else:
+                p = float(next(ok))
+                rows.append([str(path), f"{p:.4f}", "parasitized" if p >= threshold else "uninfected", ""])
+        bar.update(len(rows), force=len(rows) == len(files))
+    bar.close()
+    write_csv_atomic(args.csv, ("image", "probability", "label", "error"), rows)
+    for row in rows:
+        if row[3]:
+            print(f"failed: {row[0]}: {row[3]}", file=sys.stderr)
+    n_par = sum(1 for r in rows if r[2] == "parasitized")
+    print(f"Classified {len(rows) - n_failed} cell images ({n_par} parasitized), {n_failed} failed -> {args.csv}")
+    return EXIT_SOME_FAILED if n_failed else EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from malaria_desktop.qt.app import run_gui
+    except ImportError as exc:
+        print(f"malaria-desktop: the desktop window is not available ({exc}). "
+              "Use 'malaria-desktop analyze PATH --out DIR' instead.", file=sys.stderr)
+        return EXIT_USAGE
+    return int(run_gui(files=list(args.files), model_dir=args.model, screenshot=args.screenshot,
+                       quit_after=args.quit_after) or 0)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """No arguments opens the window; ``malaria-desktop a.png b/`` (existing paths) opens them in it."""
+    if not argv:
+        return ["gui"]
+    first = argv[0]
+    if first not in COMMANDS and not first.startswith("-") and Path(first).exists():
+        return ["gui", *argv]
+    return argv
+
+
+def _safe_streams() -> None:
+    """Never die on printing a file name the console cannot encode."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code instead of calling ``sys.exit`` (tests call it directly)."""
+    _safe_streams()
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or an argparse usage error (already printed)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify}
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"malaria-desktop {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted; no report was written or replaced", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. disk full while writing a report: the old report is untouched
+        print(f"malaria-desktop {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
