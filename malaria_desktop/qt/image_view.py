@@ -269,5 +269,6 @@ class ImageView(QGraphicsView):
         font.setPointSize(max(14, font.pointSize() + 6))
         painter.setFont(font)
         painter.setPen(QColor("#d0d0d0"))
-        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        rect = self.viewport().rect().adjusted(40, 40, -40, -40)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         painter.end()

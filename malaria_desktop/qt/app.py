@@ -1,0 +1,138 @@
+"""Application factory and the ``malaria-desktop gui`` entry point.
+
+``create_app`` builds the window with injected parts (a classifier, a settings store) and does not run
+the event loop unless asked (pymmcore-gui's ``create_mmgui(exec_app=False)`` habit), so tests build the
+real window around a test-made model. ``run_gui`` is what the CLI calls: it installs the one error path
+(sys.excepthook -> signal -> message box + log file), opens the window, analyses the files given, and
+supports ``--screenshot`` and ``--quit-after`` for smoke tests and pictures.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from malaria_desktop import __version__, paths
+from malaria_desktop.qt.main_window import MainWindow
+from malaria_desktop.qt.settings import AppSettings
+
+log = logging.getLogger(__name__)
+SCREENSHOT_TIMEOUT_MS = 600_000  # give up on a screenshot after 10 minutes (never hang CI)
+
+
+class ErrorReporter(QObject):
+    """Uncaught exceptions from any thread arrive here as a signal, delivered on the GUI thread."""
+
+    error = Signal(str, str, str)  # title, message, details
+
+    def report(self, exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("Uncaught exception:\n%s", details)
+        self.error.emit("Unexpected error", f"{exc_type.__name__}: {exc}", details)
+
+
+def setup_logging() -> Path:
+    """Log to ``<user data>/logs/malaria-desktop.log`` (rotated) so errors can be sent to support."""
+    folder = paths.user_data_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "malaria-desktop.log"
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    return path
+
+
+def install_excepthook(reporter: ErrorReporter) -> None:
+    """Route uncaught exceptions (GUI thread and worker threads) to the reporter."""
+    sys.excepthook = reporter.report
+    threading.excepthook = lambda args: reporter.report(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def _application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("Malaria Desktop")
+    app.setOrganizationName(paths.APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    icon = paths.resource_path("icon.png")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    qss = paths.resource_path("style.qss")
+    if qss.is_file() and not app.styleSheet():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    return app  # type: ignore[return-value]
+
+
+def create_app(classifier: Any = None, model_dir: Path | None = None, settings: AppSettings | None = None,
+               exec_app: bool = False) -> MainWindow:
+    """Build and show the main window.
+
+    classifier: an already loaded ``core.classifier.Classifier`` (tests); None loads ``model_dir`` (None: the
+        bundled model) in the background after the window is shown.
+    settings: an ``AppSettings`` (tests pass one on a temporary INI file); None uses the user's.
+    exec_app: run the event loop until the window closes.
+    """
+    app = _application()
+    window = MainWindow(settings or AppSettings(), classifier=classifier, model_dir=model_dir)
+    window.show()
+    if exec_app:
+        app.exec()
+    return window
+
+
+def run_gui(files: list[Path], model_dir: Path | None, screenshot: Path | None = None,
+            quit_after: float | None = None) -> int:
+    """The ``gui`` command: returns the process exit code."""
+    setup_logging()
+    app = _application()
+    reporter = ErrorReporter()
+    install_excepthook(reporter)
+    window = create_app(model_dir=model_dir)
+    reporter.error.connect(window.show_error)
+    outcome = {"rc": 0}
+    if files:
+        window.open_paths([Path(f) for f in files])
+
+    if screenshot is not None:
+        shot = Path(screenshot)
+
+        def take() -> None:
+            if window.runner.running or (window.classifier is not None and window.document.pending_paths()):
+                return  # a later analysisIdle will come
+            if window.classifier is None and not window.model_error:
+                return  # model still loading
+            app.processEvents()
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            ok = window.grab().save(str(shot), "PNG")
+            log.info("screenshot %s written: %s", shot, ok)
+            outcome["rc"] = 0 if ok and not (files and window.model_error) else 1
+            app.exit(outcome["rc"])
+
+        window.analysisIdle.connect(lambda: QTimer.singleShot(100, take))
+
+        def give_up() -> None:
+            print(f"screenshot: analysis did not finish within {SCREENSHOT_TIMEOUT_MS // 1000} s", file=sys.stderr)
+            app.exit(1)
+
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+    if quit_after is not None:
+        QTimer.singleShot(max(0, int(quit_after * 1000)), lambda: app.exit(0))
+    rc = app.exec()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return int(rc if screenshot is None else outcome["rc"] if rc == 0 else rc)

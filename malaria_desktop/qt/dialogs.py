@@ -1,0 +1,172 @@
+"""Dialogs: settings, export, about (model card + intended use). They collect input; the window acts."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QSpinBox, QTextBrowser, QVBoxLayout, QWidget)
+
+from malaria_desktop import INTENDED_USE, __version__
+from malaria_desktop.core.model_card import ModelCard
+
+
+class SettingsDialog(QDialog):
+    """Decision threshold (default: the model card's), RBC/µL, hyperparasitaemia cut-off, target count."""
+
+    def __init__(self, *, threshold: float, model_threshold: float | None, rbc_per_ul: int,
+                 hyper_cutoff_pct: float, target_cells: int, uncertain_margin: float,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.model_threshold = model_threshold
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.01, 0.99)
+        self.threshold.setDecimals(3)
+        self.threshold.setSingleStep(0.01)
+        self.threshold.setValue(threshold)
+        reset = QPushButton("Use the model's value" + (f" ({model_threshold:.3f})" if model_threshold else ""))
+        reset.setEnabled(model_threshold is not None)
+        reset.clicked.connect(lambda: self.threshold.setValue(model_threshold or threshold))
+        row = QHBoxLayout()
+        row.addWidget(self.threshold)
+        row.addWidget(reset)
+        self.rbc_per_ul = QSpinBox()
+        self.rbc_per_ul.setRange(100_000, 10_000_000)
+        self.rbc_per_ul.setSingleStep(100_000)
+        self.rbc_per_ul.setGroupSeparatorShown(True)
+        self.rbc_per_ul.setValue(rbc_per_ul)
+        self.hyper = QDoubleSpinBox()
+        self.hyper.setRange(0.1, 50.0)
+        self.hyper.setDecimals(1)
+        self.hyper.setSuffix(" %")
+        self.hyper.setValue(hyper_cutoff_pct)
+        self.target = QSpinBox()
+        self.target.setRange(100, 100_000)
+        self.target.setSingleStep(100)
+        self.target.setValue(target_cells)
+        self.margin = QDoubleSpinBox()
+        self.margin.setRange(0.0, 0.5)
+        self.margin.setDecimals(2)
+        self.margin.setSingleStep(0.05)
+        self.margin.setValue(uncertain_margin)
+        form = QFormLayout()
+        form.addRow("Decision threshold P(parasitized)", row)
+        form.addRow("Red cells per \u00b5L (for parasites/\u00b5L)", self.rbc_per_ul)
+        form.addRow("Hyperparasitaemia cut-off", self.hyper)
+        form.addRow("Target red cells per slide", self.target)
+        form.addRow("Uncertain if within \u00b1 of threshold", self.margin)
+        note = QLabel("Cells whose probability lies within the uncertain band are shown with a dotted outline "
+                      "and visited first by \u201cNext uncertain cell\u201d.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def values(self) -> dict[str, Any]:
+        return {"threshold": self.threshold.value(), "rbc_per_ul": self.rbc_per_ul.value(),
+                "hyper_cutoff_pct": self.hyper.value(), "target_cells": self.target.value(),
+                "uncertain_margin": self.margin.value()}
+
+
+class ExportDialog(QDialog):
+    """Choose the report folder; lists what will be written there."""
+
+    def __init__(self, folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export report")
+        self.folder = QLineEdit(str(folder))
+        browse = QPushButton("Browse\u2026")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        what = QLabel(
+            "<b>Written into this folder:</b><ul>"
+            "<li><code>slide.csv</code>: the slide's count, parasitemia and flags (automatic and reviewed)</li>"
+            "<li><code>images.csv</code>: one row per field image</li>"
+            "<li><code>cells.csv</code>: one row per cell, with the model's and your label</li>"
+            "<li><code>annotated/</code>: each image with its cells outlined</li>"
+            "<li><code>crops/Parasitized</code>, <code>crops/Uninfected</code>: the reviewed cells, "
+            "ready for re-training the model</li></ul>")
+        what.setTextFormat(Qt.TextFormat.RichText)
+        what.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Report folder:"))
+        layout.addLayout(row)
+        layout.addWidget(what)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Report folder", self.folder.text())
+        if chosen:
+            self.folder.setText(chosen)
+
+    def chosen_folder(self) -> Path:
+        return Path(self.folder.text().strip())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return html.escape(json.dumps(value, ensure_ascii=False))
+    return html.escape(str(value))
+
+
+def model_card_html(card: ModelCard | None, error: str = "") -> str:
+    """The About dialog's text: model card fields, training data, test metrics, intended use."""
+    parts = [f"<h2>Malaria Desktop {html.escape(__version__)}</h2>",
+             f"<p style='background:#fff3cd;padding:6px'><b>Intended use.</b> {html.escape(INTENDED_USE)}</p>"]
+    if card is None:
+        parts.append(f"<p><b>No model loaded.</b> {html.escape(error)}</p>")
+        return "".join(parts)
+    rows = [("Model", card.name), ("Architecture", card.architecture),
+            ("Input", f"{card.input_size}\u00d7{card.input_size} RGB cell crops"),
+            ("Decision threshold", f"{card.threshold:.3f}")]
+    parts.append("<h3>Model card</h3><table cellpadding=3>")
+    parts += [f"<tr><td><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in rows]
+    parts.append("</table>")
+    for title, key in (("Training data", "training_data"), ("Test metrics", "metrics"), ("Versions", "versions")):
+        value = card.extra.get(key)
+        if not value:
+            continue
+        parts.append(f"<h3>{title}</h3>")
+        if isinstance(value, dict):
+            parts.append("<table cellpadding=2>")
+            parts += [f"<tr><td><b>{html.escape(str(k))}</b></td><td>{_fmt(v)}</td></tr>" for k, v in value.items()]
+            parts.append("</table>")
+        else:
+            parts.append(f"<p>{_fmt(value)}</p>")
+    for key, value in card.extra.items():
+        if key not in ("training_data", "metrics", "versions") and isinstance(value, (str, int, float)):
+            parts.append(f"<p><b>{html.escape(key)}</b>: {_fmt(value)}</p>")
+    return "".join(parts)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, card: ModelCard | None, error: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Malaria Desktop")
+        self.resize(620, 560)
+        self.text = QTextBrowser()
+        self.text.setOpenExternalLinks(False)
+        self.text.setHtml(model_card_html(card, error))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)

@@ -1,0 +1,135 @@
+"""Left side of the window: the slide's images (state and counts) and the session's patient/slide fields."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QDate, QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QDateEdit, QFormLayout, QGroupBox, QHeaderView, QLineEdit,
+                               QPlainTextEdit, QTableView, QVBoxLayout, QWidget)
+
+from malaria_desktop.core.session import SessionMetadata
+from malaria_desktop.qt.models import SlideDocument, SlideListModel
+
+
+class SlideList(QTableView):
+    """Table of images; selecting a row asks the window to show that image."""
+
+    imageSelected = Signal(str)  # image key
+
+    def __init__(self, document: SlideDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list_model = SlideListModel(document, self)
+        self.setModel(self.list_model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.setColumnWidth(0, 130)
+        self.selectionModel().currentRowChanged.connect(self._current_changed)
+
+    def _current_changed(self, current, _previous) -> None:
+        key = self.list_model.key_at(current.row())
+        if key is not None:
+            self.imageSelected.emit(key)
+
+    def select_key(self, key: str) -> None:
+        for row in range(self.list_model.rowCount()):
+            if self.list_model.key_at(row) == key:
+                index = self.list_model.index(row, 0)
+                if self.currentIndex().row() != row:
+                    self.selectionModel().setCurrentIndex(
+                        index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+                return
+
+
+class MetadataPanel(QGroupBox):
+    """Patient / slide fields edited in place; changes reach the document after a short pause in typing."""
+
+    def __init__(self, document: SlideDocument, parent: QWidget | None = None) -> None:
+        super().__init__("Patient and slide", parent)
+        self._doc = document
+        self._loading = False
+        self.patient_id = QLineEdit()
+        self.patient_id.setPlaceholderText("patient or sample ID")
+        self.slide_id = QLineEdit()
+        self.slide_id.setPlaceholderText("slide ID")
+        self.operator = QLineEdit()
+        self.operator.setPlaceholderText("your name or initials")
+        self.date = QDateEdit()
+        self.date.setCalendarPopup(True)
+        self.date.setDisplayFormat("yyyy-MM-dd")
+        self.date.setDate(QDate.currentDate())
+        self.notes = QPlainTextEdit()
+        self.notes.setPlaceholderText("notes")
+        self.notes.setFixedHeight(54)
+        form = QFormLayout(self)
+        form.addRow("Patient / sample ID", self.patient_id)
+        form.addRow("Slide ID", self.slide_id)
+        form.addRow("Operator", self.operator)
+        form.addRow("Date", self.date)
+        form.addRow("Notes", self.notes)
+        self._commit_timer = QTimer(self)
+        self._commit_timer.setSingleShot(True)
+        self._commit_timer.setInterval(400)
+        self._commit_timer.timeout.connect(self.commit)
+        for edit in (self.patient_id, self.slide_id, self.operator):
+            edit.textEdited.connect(self._changed)
+            edit.editingFinished.connect(self.commit)
+        self.date.dateChanged.connect(self._changed)
+        self.notes.textChanged.connect(self._changed)
+        document.metadataChanged.connect(self.refresh)
+        self.refresh()
+
+    def _changed(self, *_args) -> None:
+        if not self._loading:
+            self._commit_timer.start()
+
+    def current(self) -> SessionMetadata:
+        return SessionMetadata(
+            patient_id=self.patient_id.text().strip(), slide_id=self.slide_id.text().strip(),
+            operator=self.operator.text().strip(), date=self.date.date().toString("yyyy-MM-dd"),
+            notes=self.notes.toPlainText())
+
+    def commit(self) -> None:
+        """Push the fields into the document now (also called before saving/exporting)."""
+        self._commit_timer.stop()
+        if not self._loading:
+            self._doc.set_metadata(self.current())
+
+    def refresh(self) -> None:
+        meta = self._doc.metadata
+        self._loading = True
+        try:
+            for edit, text in ((self.patient_id, meta.patient_id), (self.slide_id, meta.slide_id),
+                               (self.operator, meta.operator)):
+                if edit.text() != text:
+                    edit.setText(text)
+            date = QDate.fromString(meta.date, "yyyy-MM-dd") if meta.date else QDate.currentDate()
+            self.date.setDate(date if date.isValid() else QDate.currentDate())
+            if self.notes.toPlainText() != meta.notes:
+                self.notes.setPlainText(meta.notes)
+        finally:
+            self._loading = False
+
+
+class SlidePanel(QWidget):
+    """Image list above the patient/slide fields."""
+
+    def __init__(self, document: SlideDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.images_box = QGroupBox("Field images of this slide")
+        self.list = SlideList(document)
+        box_layout = QVBoxLayout(self.images_box)
+        box_layout.setContentsMargins(4, 4, 4, 4)
+        box_layout.addWidget(self.list)
+        self.metadata = MetadataPanel(document)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.images_box, 1)
+        layout.addWidget(self.metadata, 0)
