@@ -23,8 +23,9 @@ API (used by the Qt GUI; no Qt here):
 - ``reviewed_result(key, result, review) -> ImageResult``: the image as the technician sees it after review
   (not_cell removed, labels overridden, added cells included with probability NaN). Feed it to the same
   summary code as the automatic result, so automatic and reviewed figures use one formula.
-- ``reviewed_counts(results, review) -> ReviewedCounts``: automatic vs reviewed cells/parasitized per image
-  and in total.
+- ``reviewed_counts(results, review, count_edge_cells=True) -> ReviewedCounts``: automatic vs reviewed
+  ``Counts`` (auto_cells, auto_parasitized, reviewed_cells, reviewed_parasitized, edits) per image and in
+  total. For parasitemia and flags feed ``reviewed_result`` outputs to ``report.summarise_slide``.
 - ``uncertain_order(results, threshold, review) -> list[(key, cell_id)]``: unreviewed cells first, each
   group sorted by ``|p - threshold|`` ascending; ``next_uncertain(results, threshold, review, current=None)``
   gives the next unreviewed cell after ``current`` in that walk (wraps; ``None`` when all are reviewed).
@@ -350,20 +351,31 @@ class ReviewedCounts:
     total: Counts
 
 
-def reviewed_counts(results: Mapping[ImageKey, ImageResult], review: ReviewState) -> ReviewedCounts:
-    """Automatic and reviewed counts per image and in total (not_cell removed, added cells counted)."""
+def reviewed_counts(
+    results: Mapping[ImageKey, ImageResult], review: ReviewState, *, count_edge_cells: bool = True
+) -> ReviewedCounts:
+    """Automatic and reviewed counts per image and in total (not_cell removed, added cells counted).
+
+    ``count_edge_cells=False`` leaves cells cut by the image border out of both, like ``report``'s option.
+    """
     per_image: dict[ImageKey, Counts] = {}
     total = Counts()
     for key, result in results.items():
         if result.status != "ok":
             counts = Counts()
         else:
-            rev = reviewed_result(key, result, review)
+            auto = _count(result.cells, count_edge_cells)
+            rev = _count(reviewed_result(key, result, review).cells, count_edge_cells)
             edits = len(review.overrides(key)) + len(review.added_cells(key))
-            counts = Counts(result.n_cells, result.n_parasitized, rev.n_cells, rev.n_parasitized, edits)
+            counts = Counts(*auto, *rev, edits)
         per_image[key] = counts
         total = total + counts
     return ReviewedCounts(per_image, total)
+
+
+def _count(cells: Iterable[CellResult], count_edge_cells: bool) -> tuple[int, int]:
+    kept = [c for c in cells if count_edge_cells or not c.cell.on_edge]
+    return len(kept), sum(1 for c in kept if c.label == PARASITIZED)
 
 
 def _walk(results: Mapping[ImageKey, ImageResult], threshold: float) -> list[tuple[float, ImageKey, int]]:

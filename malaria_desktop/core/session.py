@@ -9,7 +9,8 @@ API (used by the Qt GUI; no Qt here):
 - ``Session(metadata, image_paths, results, review, settings, model)``: ``results`` maps
   ``ImageKey`` (= ``str(path)``, see ``review.image_key``) to the engine's automatic ``ImageResult``;
   ``review`` is a ``ReviewState``; ``settings`` holds ``threshold``, ``rbc_per_ul``, ``hyper_cutoff_pct``,
-  ``target_cells`` (see ``default_settings``); ``model`` is free-form info about the model used (e.g. the
+  ``target_cells``, ``min_cells``, ``count_edge_cells`` (see ``default_settings``; keys missing from an older
+  file get the defaults on load); ``model`` is free-form info about the model used (e.g. the
   model card's name/version). ``session.set_result(result)`` adds/replaces one image's result.
 - ``save_session(session, path)``: versioned JSON (``SESSION_FORMAT``/``SESSION_VERSION``), written
   atomically (temp file + fsync + rename): a crash or full disk leaves the previous file intact.
@@ -30,6 +31,7 @@ import json
 import math
 import os
 import tempfile
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,7 +68,14 @@ class SessionMetadata:
 
 def default_settings(threshold: float = 0.5) -> dict[str, Any]:
     """Settings a new session starts with (threshold normally comes from the model card)."""
-    return {"threshold": float(threshold), "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0, "target_cells": 2000}
+    return {
+        "threshold": float(threshold),
+        "rbc_per_ul": 5_000_000,
+        "hyper_cutoff_pct": 5.0,
+        "target_cells": 2000,
+        "min_cells": 500,
+        "count_edge_cells": True,
+    }
 
 
 @dataclass
@@ -191,9 +200,9 @@ def _decode_result(item: dict[str, Any]) -> ImageResult:
     )
 
 
-def session_to_dict(session: Session) -> dict[str, Any]:
-    """The JSON document ``save_session`` writes."""
-    return {
+def session_to_dict(session: Session, *, results: bool = True) -> dict[str, Any]:
+    """The JSON document ``save_session`` writes (``results=False`` leaves the results out)."""
+    data = {
         "format": SESSION_FORMAT,
         "version": SESSION_VERSION,
         "app_version": __version__,
@@ -202,9 +211,40 @@ def session_to_dict(session: Session) -> dict[str, Any]:
         "image_paths": [str(p) for p in session.image_paths],
         "settings": dict(session.settings),
         "model": dict(session.model),
-        "results": {key: _encode_result(r) for key, r in session.results.items()},
         "review": session.review.to_dict(),
     }
+    if results:
+        data["results"] = {key: _encode_result(r) for key, r in session.results.items()}
+    return data
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# Results are immutable, so their JSON is cached: an autosave after each review click re-encodes only
+# the small parts that change (metadata, review), not thousands of contours.
+_RESULT_JSON: weakref.WeakKeyDictionary[ImageResult, str] = weakref.WeakKeyDictionary()
+
+
+def _result_json(result: ImageResult) -> str:
+    try:
+        return _RESULT_JSON[result]
+    except (KeyError, TypeError):
+        pass
+    text = _dumps(_encode_result(result))
+    try:
+        _RESULT_JSON[result] = text
+    except TypeError:  # unhashable (e.g. odd warnings type): just do not cache
+        pass
+    return text
+
+
+def session_to_json(session: Session) -> str:
+    """The text ``save_session`` writes: ``session_to_dict`` as compact JSON, results from the cache."""
+    head = session_to_dict(session, results=False)
+    results = ",".join(f"{_dumps(key)}:{_result_json(r)}" for key, r in session.results.items())
+    return _dumps(head)[:-1] + ',"results":{' + results + "}}"
 
 
 def session_from_dict(data: Any) -> Session:
@@ -261,8 +301,7 @@ def save_session(session: Session, path: str | Path) -> Path:
     """Save atomically as JSON; raises SessionError (previous file untouched) when it cannot be written."""
     path = Path(path)
     try:
-        text = json.dumps(session_to_dict(session), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        write_text_atomic(path, text)
+        write_text_atomic(path, session_to_json(session))
     except OSError as exc:
         raise SessionError(f"Could not save the session to {path}: {exc.strerror or exc}.") from exc
     except ValueError as exc:  # NaN/inf in settings etc.

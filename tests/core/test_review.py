@@ -189,3 +189,18 @@ def test_apply_threshold_relabels() -> None:
     assert apply_threshold(result, 0.7).n_parasitized == 1
     assert apply_threshold(result, 0.3).n_parasitized == 3
     assert apply_threshold(result, 0.3).threshold == 0.3
+
+
+def test_reviewed_counts_can_leave_edge_cells_out() -> None:
+    from dataclasses import replace
+
+    result = make_result("a.png", [0.9, 0.1, 0.8])
+    edge = replace(result.cells[0], cell=replace(result.cells[0].cell, on_edge=True))
+    result = replace(result, cells=(edge, *result.cells[1:]))
+    review = ReviewState()
+    review.set_label("a.png", 1, "parasitized")
+    review.add_cell("a.png", (0, 0, 12, 12), "uninfected")  # touches the border
+    keep = reviewed_counts({"a.png": result}, review).total
+    drop = reviewed_counts({"a.png": result}, review, count_edge_cells=False).total
+    assert (keep.auto_cells, keep.auto_parasitized, keep.reviewed_cells, keep.reviewed_parasitized) == (3, 2, 4, 3)
+    assert (drop.auto_cells, drop.auto_parasitized, drop.reviewed_cells, drop.reviewed_parasitized) == (2, 1, 2, 2)

@@ -19,6 +19,8 @@ from malaria_desktop.core.session import (
     SessionError,
     SessionMetadata,
     autosave_path,
+    default_settings,
+    session_to_dict,
     load_session,
     missing_images,
     relocate_images,
@@ -57,7 +59,7 @@ def make_session(tmp_path: Path) -> Session:
     err = ImageResult(paths[1], "error", error="The file is damaged.")
     session = Session(
         metadata=SessionMetadata("C123 / pt=7", "S-1", "Ada", "2026-11-25", "notes, \"quoted\"\nline 2 — ü"),
-        settings={"threshold": 0.5, "rbc_per_ul": 4_500_000, "hyper_cutoff_pct": 2.0, "target_cells": 1000},
+        settings={**default_settings(0.5), "rbc_per_ul": 4_500_000, "hyper_cutoff_pct": 2.0, "target_cells": 1000},
         model={"name": "vgg16-small", "version": "1"},
     )
     session.set_result(ok)
@@ -105,6 +107,27 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
     again = json.loads((tmp_path / "again.mdsession").read_text(encoding="utf-8"))
     data.pop("saved_at"), again.pop("saved_at")
     assert again == data
+
+
+def test_save_after_edit_reflects_edit_and_old_settings_get_defaults(tmp_path: Path) -> None:
+    session = make_session(tmp_path)
+    path = tmp_path / "s.mdsession"
+    save_session(session, path)
+    key = image_key(session.image_paths[0])
+    session.review.set_label(key, 0, "not_cell")  # results unchanged (cached JSON), review changed
+    session.metadata.operator = "Grace"
+    save_session(session, path)
+    loaded = load_session(path)
+    assert loaded.review.override(key, 0) == "not_cell" and loaded.metadata.operator == "Grace"
+    assert_same_session(session, loaded)
+    on_disk = json.loads(path.read_text(encoding="utf-8"))
+    expected = session_to_dict(session)
+    on_disk.pop("saved_at"), expected.pop("saved_at")
+    assert on_disk == expected
+
+    on_disk["settings"] = {"threshold": 0.7}  # a file from before min_cells/count_edge_cells existed
+    path.write_text(json.dumps(on_disk), encoding="utf-8")
+    assert load_session(path).settings == {**default_settings(), "threshold": 0.7}
 
 
 def test_moved_images_load_and_are_reported(tmp_path: Path) -> None:
@@ -191,3 +214,43 @@ def test_empty_session_round_trip(tmp_path: Path) -> None:
     loaded = load_session(save_session(empty, tmp_path / "e.mdsession"))
     assert_same_session(empty, loaded)
     assert isinstance(loaded.review, ReviewState) and not loaded.review.can_undo
+
+
+def test_real_analysis_round_trip_and_export(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Segmenter + test-made model output survives save→load exactly, and its crops feed training's path."""
+    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.crops import crop_cell
+    from malaria_desktop.core.export import export_session
+    from malaria_desktop.core.segmentation import segment_cells
+    from malaria_desktop.core.synthetic import generate_smear
+
+    classifier = Classifier.load(tiny_model_dir)
+    session = Session(settings=default_settings(classifier.threshold))
+    for seed in (3, 4):
+        smear = generate_smear(seed=seed, width=640, height=480)
+        path = tmp_path / f"smear_{seed}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(smear.image, cv2.COLOR_RGB2BGR))
+        seg = segment_cells(smear.image)
+        size = classifier.input_size
+        p = classifier.predict(np.stack([crop_cell(smear.image, c.bbox, c.mask, size) for c in seg.cells]))
+        cells = tuple(CellResult(c, float(q), "parasitized" if q >= classifier.threshold else "uninfected")
+                      for c, q in zip(seg.cells, p))
+        session.set_result(ImageResult(path, "ok", image_shape=seg.image_shape, cells=cells,
+                                       cell_diameter_px=seg.cell_diameter_px, warnings=seg.warnings,
+                                       threshold=classifier.threshold))
+    assert sum(r.n_cells for r in session.results.values()) > 20
+    key = image_key(session.image_paths[0])
+    first = session.results[key].cells[0]
+    session.review.set_label(key, first.cell.cell_id, "parasitized")
+    loaded = load_session(save_session(session, tmp_path / "s.mdsession"))
+    assert_same_session(session, loaded)
+
+    export_session(loaded, tmp_path / "out")
+    crop_file = next((tmp_path / "out" / "crops" / "Parasitized").glob(f"*_cell{first.cell.cell_id}.png"))
+    exported = cv2.cvtColor(cv2.imread(str(crop_file)), cv2.COLOR_BGR2RGB)
+    # training re-normalises an NIH-style crop with crop_cell(mask=None); it must match what the app classifies
+    h, w = exported.shape[:2]
+    via_training = crop_cell(exported, (0, 0, w, h), None, 32).astype(int)
+    via_app = crop_cell(cv2.cvtColor(cv2.imread(str(session.image_paths[0])), cv2.COLOR_BGR2RGB),
+                        first.cell.bbox, first.cell.mask, 32).astype(int)
+    assert np.abs(via_training - via_app).mean() < 6
