@@ -273,7 +273,6 @@ def _ascii(text: str) -> str:
 
 def _load_checked(result: ImageResult, summary: ExportSummary) -> np.ndarray | None:
     """The image pixels, or None (recorded in the summary) when the file is gone or changed size."""
-    from malaria_desktop.core.errors import ImageLoadError
     from malaria_desktop.core.image_io import load_image
 
     path = Path(result.path)
@@ -282,7 +281,7 @@ def _load_checked(result: ImageResult, summary: ExportSummary) -> np.ndarray | N
         return None
     try:
         image = load_image(path)
-    except ImageLoadError as exc:
+    except Exception as exc:  # ImageLoadError, or anything a decoder throws on a file changed since analysis
         summary.missing_images.append(path)
         summary.warnings.append(f"{path.name}: {exc}")
         return None

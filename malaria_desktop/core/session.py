@@ -153,12 +153,17 @@ def _mask_shape(bbox: tuple[int, int, int, int]) -> tuple[int, int]:
     return int(bbox[3]), int(bbox[2])
 
 
-def _decode_cell(item: dict[str, Any]) -> CellResult:
+def _decode_cell(item: dict[str, Any], image_shape: tuple[int, int]) -> CellResult:
     x, y, w, h = (int(v) for v in item["bbox"])
     bbox = (x, y, w, h)
+    height, width = image_shape
+    if not (1 <= w <= width + 64 and 1 <= h <= height + 64):  # a damaged size must not allocate gigabytes
+        raise ValueError(f"cell bbox {bbox} does not fit the {width}x{height} image")
     contour = np.asarray(item["contour"], np.int32).reshape(-1, 2)
     if "mask" in item:
-        mask = _decode_mask(item["mask"], tuple(int(v) for v in item["mask_shape"]))  # type: ignore[arg-type]
+        if tuple(int(v) for v in item["mask_shape"]) != (h, w):
+            raise ValueError(f"stored mask shape {item['mask_shape']} does not match bbox {bbox}")
+        mask = _decode_mask(item["mask"], (h, w))
     else:
         mask = _mask_from_contour(contour, bbox)
     cx, cy = (float(v) for v in item["centroid"])
@@ -193,7 +198,7 @@ def _decode_result(item: dict[str, Any]) -> ImageResult:
         status=status,
         error=str(item.get("error", "")),
         image_shape=(height, width),
-        cells=tuple(_decode_cell(c) for c in item["cells"]),
+        cells=tuple(_decode_cell(c, (height, width)) for c in item["cells"]),
         cell_diameter_px=float(item.get("cell_diameter_px", 0.0)),
         warnings=tuple(str(w) for w in item.get("warnings", ())),
         threshold=float(item.get("threshold", 0.5)),
@@ -273,7 +278,7 @@ def session_from_dict(data: Any) -> Session:
             settings=settings,
             model=dict(data.get("model", {})),
         )
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
         raise SessionError(f"The session file is damaged and cannot be opened ({type(exc).__name__}: {exc}).") from exc
 
 

@@ -207,3 +207,14 @@ def test_draw_annotations_colours_and_shape(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         draw_annotations(image, result.cells, ["parasitized"])
     assert draw_annotations(image, result.cells, title="x").shape[0] > H
+
+
+def test_unwritable_destination_is_export_error(session: Session, tmp_path: Path) -> None:
+    from malaria_desktop.core.export import ExportError
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="Could not write the export"):
+        export_session(session, blocker)
+    with pytest.raises(ExportError):
+        export_session(session, blocker / "sub")

@@ -172,12 +172,17 @@ def test_corrupt_file_gives_clear_error(tmp_path: Path, content: bytes, message:
 def test_damaged_cell_data_is_session_error(tmp_path: Path) -> None:
     session = make_session(tmp_path)
     data = session_mod.session_to_dict(session)
-    first = next(iter(data["results"].values()))
-    first["cells"][0]["bbox"] = [1, 2]
     path = tmp_path / "s.mdsession"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(SessionError, match="damaged"):
-        load_session(path)
+    for field, value in [("bbox", [1, 2]), ("bbox", [0, 0, 10**9, 10**9]), ("contour", [1, 2, 3]),
+                         ("label", "maybe"), ("mask", "!!"), ("centroid", None)]:
+        damaged = json.loads(json.dumps(data))
+        cell = next(iter(damaged["results"].values()))["cells"][2]
+        cell[field] = value
+        if field == "mask":
+            cell["mask_shape"] = [26, 34]
+        path.write_text(json.dumps(damaged), encoding="utf-8")
+        with pytest.raises(SessionError, match="damaged"):
+            load_session(path)
 
 
 def test_missing_file_is_session_error(tmp_path: Path) -> None:
