@@ -182,3 +182,5 @@ def test_one_image_in_memory_at_a_time(
     for r in results:  # cell masks are small, bbox-local arrays, not views into a whole field
         for cr in r.cells[:5]:
             assert cr.cell.mask.shape == (cr.cell.bbox[3], cr.cell.bbox[2])
+            base = cr.cell.mask.base
+            assert base is None or base.size <= 4 * cr.cell.mask.size

@@ -1,0 +1,242 @@
+"""CLI end to end: analyze (incl. the mixed good/bad folder of issue 2), classify, exit codes, gui fallback."""
+
+from __future__ import annotations
+
+import csv
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from malaria_desktop import __version__
+from malaria_desktop.cli import main
+from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.report import CELL_COLUMNS, IMAGE_COLUMNS, SLIDE_COLUMNS
+from malaria_desktop.core.synthetic import generate_smear, write_synthetic_smear
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _png_with_size(path: Path, width: int, height: int) -> None:
+    """A tiny, well-formed PNG whose header claims ``width`` x ``height`` (a decompression-bomb header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The folder of issue 2's target: relative path -> expected status."""
+    root = tmp_path_factory.mktemp("mixed")
+    expected: dict[str, str] = {}
+
+    def smear(seed: int) -> np.ndarray:
+        return generate_smear(seed=seed, width=640, height=480, parasitized_fraction=0.2).image
+
+    def good(rel: str, writer) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer(path)
+        expected[rel] = "ok"
+
+    def bad(rel: str, writer) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer(path)
+        expected[rel] = "error"
+
+    good("plain.png", lambda p: write_synthetic_smear(p, seed=1, width=640, height=480))
+    good("commas, in name.png", lambda p: write_synthetic_smear(p, seed=2, width=640, height=480))
+    good('quotes "here".jpg', lambda p: write_synthetic_smear(p, seed=3, width=640, height=480))
+    good("ünïcødé_血液.png", lambda p: write_synthetic_smear(p, seed=4, width=640, height=480))
+    good("=SUM(A1).png", lambda p: write_synthetic_smear(p, seed=5, width=640, height=480))
+    good("nested/deeper/field.bmp", lambda p: write_synthetic_smear(p, seed=6, width=640, height=480))
+    good("sixteen_bit.tif", lambda p: cv2.imwrite(str(p), cv2.cvtColor(smear(7), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257))
+    good("cmyk.jpg", lambda p: Image.fromarray(smear(8)).convert("CMYK").save(p, "JPEG", quality=95))
+    good("rgba.png", lambda p: Image.fromarray(np.dstack([smear(9), np.full((480, 640), 255, np.uint8)])).save(p))
+    good("blank.png", lambda p: Image.new("RGB", (640, 480), (235, 235, 235)).save(p))
+    bad("empty.png", lambda p: p.write_bytes(b""))
+    bad("truncated.png", lambda p: p.write_bytes((root / "plain.png").read_bytes()[:5000]))
+    bad("text_renamed.png", lambda p: p.write_text("not an image at all\n"))
+    bad("nested/huge_dimensions.png", lambda p: _png_with_size(p, 200_000, 200_000))
+    (root / "nested" / "readme.txt").write_text("ignored: not an image suffix inside a folder")
+    return root, expected
+
+
+def test_mixed_folder_one_row_per_file_no_traceback(mixed_folder, tiny_model_dir: Path, tmp_path: Path) -> None:
+    root, expected = mixed_folder
+    out = tmp_path / "report"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(  # relative input paths, so the report's image names start with '=' etc.
+        [sys.executable, "-m", "malaria_desktop", "analyze", ".", "--out", str(out), "--model", str(tiny_model_dir)],
+        capture_output=True, text=True, encoding="utf-8", cwd=root, env=env, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    rows = read_csv(out / "images.csv")
+    got = {Path(r["image"].removeprefix("'")).as_posix(): r for r in rows}
+    assert sorted(got) == sorted(expected)  # one row per file, readme.txt ignored
+    for rel, status in expected.items():
+        row = got[rel]
+        assert row["status"] == status, (rel, row)
+        if status == "error":
+            assert row["error"] and int(row["n_cells"]) == 0
+            assert f"failed: " in proc.stderr and rel.split("/")[-1] in proc.stderr
+        else:
+            assert row["error"] == ""
+    for rel in expected:
+        if expected[rel] == "ok" and rel != "blank.png":
+            assert int(got[rel]["n_cells"]) > 10, rel
+    assert int(got["blank.png"]["n_cells"]) == 0 and "no_cells_found" in got["blank.png"]["flags"]
+    assert got["empty.png"]["error"] and "empty" in got["empty.png"]["error"]
+    assert "large" in got["nested/huge_dimensions.png"]["error"]
+    assert [r["image"] for r in rows if "SUM" in r["image"]] == ["'=SUM(A1).png"]  # formula neutralised
+    cells = read_csv(out / "cells.csv")
+    assert {Path(c["image"].removeprefix("'")).as_posix() for c in cells} == {
+        rel for rel, s in expected.items() if s == "ok" and rel != "blank.png"}
+    slide = read_csv(out / "slide.csv")[0]
+    assert int(slide["n_images"]) == len(expected) and int(slide["n_images_error"]) == 4
+    assert int(slide["rbc_counted"]) == sum(int(r["n_cells"]) for r in rows)
+    assert sorted(os.listdir(out)) == ["cells.csv", "images.csv", "slide.csv"]  # no temp files left
+
+
+def test_analyze_all_good_exit_0_and_options(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    files = []
+    for seed in (21, 22):
+        files.append(tmp_path / f"f{seed}.png")
+        write_synthetic_smear(files[-1], seed=seed, width=640, height=480, parasitized_fraction=0.3)
+    out = tmp_path / "out"
+    code = main(["analyze", *map(str, files), "--out", str(out), "--model", str(tiny_model_dir),
+                 "--rbc-per-ul", "4000000", "--hyper-cutoff", "2", "--threshold", "0.5", "--batch-size", "7"])
+    assert code == 0
+    assert "Analysed 2 images: 2 ok, 0 failed." in capsys.readouterr().out
+    images = read_csv(out / "images.csv")
+    assert list(images[0]) == list(IMAGE_COLUMNS)
+    assert list(read_csv(out / "cells.csv")[0]) == list(CELL_COLUMNS)
+    slide = read_csv(out / "slide.csv")[0]
+    assert list(slide) == list(SLIDE_COLUMNS)
+    n, k = int(slide["rbc_counted"]), int(slide["n_parasitized"])
+    assert n == sum(int(r["n_cells"]) for r in images) and k > 0
+    assert float(slide["parasites_per_ul"]) == pytest.approx(k / n * 4_000_000, abs=1)
+    assert slide["rbc_per_ul"] == "4000000" and "hyperparasitaemia" in slide["flags"]
+
+    strict = tmp_path / "strict"
+    assert main(["analyze", *map(str, files), "--out", str(strict), "--model", str(tiny_model_dir),
+                 "--threshold", "0.999999", "--exclude-edge-cells"]) == 0
+    s2 = read_csv(strict / "slide.csv")[0]
+    assert int(s2["n_parasitized"]) < k and int(s2["rbc_counted"]) < n and s2["edge_cells_counted"] == "0"
+    assert len(read_csv(strict / "cells.csv")) == len(read_csv(out / "cells.csv"))  # edge cells still listed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["analyze", "x.png"], "--out"),
+    (["analyze", "x.png", "--out", "o", "--threshold", "1.5"], "between 0 and 1"),
+    (["analyze", "x.png", "--out", "o", "--rbc-per-ul", "0"], "must be > 0"),
+    (["analyze", "x.png", "--out", "o", "--hyper-cutoff", "0"], "percentage"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2(argv, message, capsys) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_model_is_usage_error(tmp_path: Path, capsys) -> None:
+    write_synthetic_smear(tmp_path / "a.png", seed=1, width=320, height=240)
+    code = main(["analyze", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "nomodel")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "--model" in err and "Traceback" not in err
+
+
+def test_empty_folder_is_usage_error(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--model", str(tiny_model_dir)]) == 2
+    assert "no image files found" in capsys.readouterr().err
+
+
+def test_out_is_a_file_is_usage_error(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    write_synthetic_smear(tmp_path / "a.png", seed=1, width=320, height=240)
+    (tmp_path / "o").write_text("x")
+    assert main(["analyze", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--model", str(tiny_model_dir)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_classify_nih_crops(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    """Pre-cropped cells (black outside the cell) -> image, probability, label; a bad file -> error row."""
+    smear = generate_smear(seed=31, width=800, height=600, parasitized_fraction=0.4)
+    folder = tmp_path / "Parasitized_and_Uninfected"
+    folder.mkdir()
+    truth = {}
+    yy, xx = np.mgrid[:600, :800]
+    for i, tc in enumerate(c for c in smear.rbcs if not c.on_edge):
+        r = int(max(tc.axes)) + 2
+        x, y = int(tc.centroid[0]) - r, int(tc.centroid[1]) - r
+        mask = ((xx - tc.centroid[0]) ** 2 + (yy - tc.centroid[1]) ** 2 <= tc.radius**2)[y : y + 2 * r, x : x + 2 * r]
+        crop = np.where(mask[..., None], smear.image[y : y + 2 * r, x : x + 2 * r], 0).astype(np.uint8)
+        name = f"cell_{i:03d}.png"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+        truth[name] = tc.parasitized
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "cls.csv"
+    code = main(["classify", str(folder), "--csv", str(out), "--model", str(tiny_model_dir), "--batch-size", "16"])
+    assert code == 1
+    rows = {Path(r["image"]).name: r for r in read_csv(out)}
+    assert list(next(iter(rows.values()))) == ["image", "probability", "label", "error"]
+    assert rows["broken.png"]["error"] and rows["broken.png"]["label"] == ""
+    assert set(rows) == set(truth) | {"broken.png"}
+    hits = [(rows[n]["label"] == "parasitized") == par for n, par in truth.items()]
+    assert np.mean(hits) > 0.9
+    assert "failed: " in capsys.readouterr().err
+
+
+def test_classify_crop_matches_crop_cell(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The CLI's decoding path gives exactly crop_cell(img, (0,0,w,h), None, size)."""
+    from malaria_desktop.core.pipeline import read_crop
+
+    img = np.zeros((50, 40, 3), np.uint8)
+    img[5:45, 5:35] = (200, 120, 150)
+    img[20:24, 15:19] = (90, 40, 120)
+    cv2.imwrite(str(tmp_path / "c.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    np.testing.assert_array_equal(read_crop(tmp_path / "c.png", 32), crop_cell(img, (0, 0, 40, 50), None, 32))
+
+
+def test_gui_command_delegates_to_run_gui(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import types
+
+    calls = {}
+    fake = types.ModuleType("malaria_desktop.qt.app")
+    fake.run_gui = lambda **kw: calls.update(kw) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "malaria_desktop.qt.app", fake)
+    image = tmp_path / "a.png"
+    image.write_bytes(b"x")
+    assert main(["gui", str(image), "--model", "m", "--screenshot", "s.png", "--quit-after", "1.5"]) == 0
+    assert calls == {"files": [image], "model_dir": Path("m"), "screenshot": Path("s.png"), "quit_after": 1.5}
+    calls.clear()
+    assert main([]) == 0 and calls["files"] == []  # no arguments opens the window
+    calls.clear()
+    assert main([str(image)]) == 0 and calls["files"] == [image]  # "open with" a file
+
+
+def test_gui_unavailable_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "malaria_desktop.qt.app", None)  # import fails
+    assert main(["gui"]) == 2
+    assert "analyze" in capsys.readouterr().err
