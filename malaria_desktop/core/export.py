@@ -47,6 +47,7 @@ import hashlib
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -109,8 +110,12 @@ def patient_group(session: Session) -> str:
 
 
 def safe_name(text: str, limit: int = 60) -> str:
-    """A file-name-safe fragment: letters/digits/._- kept (Unicode letters too), the rest ``_``."""
-    cleaned = re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("._") or "image"
+    """A portable file-name fragment: ASCII letters/digits/``.-_`` kept, the rest ``_``.
+
+    ASCII only because OpenCV's ``imread`` (used by training) cannot open non-ASCII paths on Windows.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")  # Ü -> U
+    cleaned = re.sub(r"[^A-Za-z0-9.-]+", "_", ascii_text).strip("._-") or "image"
     return cleaned[:limit]
 
 
@@ -267,8 +272,9 @@ def _export(
 
 
 def _ascii(text: str) -> str:
-    """OpenCV's Hershey fonts draw ASCII only."""
-    return text.encode("ascii", "replace").decode("ascii")
+    """OpenCV's Hershey fonts draw ASCII only (accents dropped, other letters become ``?``)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode("ascii")
 
 
 def _load_checked(result: ImageResult, summary: ExportSummary) -> np.ndarray | None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from malaria_desktop.core.annotate import COLORS, draw_annotations
-from malaria_desktop.core.export import export_session, patient_group
+from malaria_desktop.core.export import export_session, patient_group, safe_name
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.core.review import image_key
 from malaria_desktop.core.session import Session, SessionMetadata, load_session
@@ -139,6 +139,12 @@ def test_edits_change_export(session: Session, tmp_path: Path) -> None:
     assert {m["path"].split("/")[0] for m in manifest} == {"Parasitized", "Uninfected"}
     assert all(m["patient_id"] == group for m in manifest)
 
+    # the training module finds them, with one patient group for the whole session
+    from training.data import find_samples
+
+    samples = find_samples([out / "crops"])
+    assert sorted(s.label for s in samples) == [0, 1, 1] and {s.patient for s in samples} == {group}
+
     annotated = cv2.imread(str(out / "annotated" / "01_field_a.png"))
     assert annotated is not None and annotated.shape[1] == W and annotated.shape[0] > H
 
@@ -169,6 +175,8 @@ def test_all_cells_crop_mode_and_group_stability(session: Session, tmp_path: Pat
     assert patient_group(same_patient) == patient_group(session) != patient_group(other_patient)
     anonymous = Session(image_paths=[Path("x.png")])
     assert re.fullmatch(r"C\d{9}", patient_group(anonymous))
+    assert safe_name("Ünïcode field, #1.tif") == "Unicode_field_1.tif"
+    assert safe_name("../../etc") == "etc" and safe_name("") == "image" and safe_name("血液") == "image"
 
 
 def test_missing_image_still_exports_rows(session: Session, tmp_path: Path) -> None:
