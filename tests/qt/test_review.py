@@ -1,0 +1,160 @@
+"""Review in the window: click a cell + P/U/N, context menu actions, draw a missed cell, undo/redo,
+next uncertain cell, counts update at once, and the export carries the reviewed labels."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from tests.qt.conftest import wait_idle
+
+
+@pytest.fixture
+def reviewed_window(qtbot, make_window, smear_dir):
+    window = make_window()
+    window.open_paths([sorted(smear_dir.glob("*.png"))[0]])
+    wait_idle(qtbot, window)
+    window.view.setFocus()
+    return window
+
+
+def view_point(window, x: float, y: float) -> QPoint:
+    return window.view.mapFromScene(x, y)
+
+
+def click_cell(qtbot, window, cell_result) -> None:
+    cx, cy = cell_result.cell.centroid
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     view_point(window, cx, cy))
+
+
+def first_with(result, label: str):
+    return next(c for c in result.cells if c.label == label and not c.cell.on_edge)
+
+
+def test_click_and_keys_change_counts_at_once(qtbot, reviewed_window):
+    window = reviewed_window
+    key = window.current_key
+    result = window.document.result(key)
+    cell = first_with(result, "uninfected")
+    click_cell(qtbot, window, cell)
+    assert window.view.selected_cell == cell.cell.cell_id
+    QTest.keyClick(window.view, Qt.Key.Key_P)
+    assert window.document.review.label_of(key, cell) == "parasitized"
+    counts = window.document.counts().total
+    assert counts.reviewed_parasitized == result.n_parasitized + 1
+    auto, reviewed = window.summary.rows["parasitized"]
+    assert auto.text() == f"{result.n_parasitized:,}"
+    assert reviewed.isVisible() and reviewed.text() == f"{result.n_parasitized + 1:,}"
+    item = next(i for i in window.view.overlay_items() if i.cell_id == cell.cell.cell_id)
+    assert item.mark.label == "parasitized" and item.mark.edited
+    row_text = window.slide_panel.list.list_model.index(0, 3).data()
+    assert row_text == f"{result.n_parasitized} \u2192 {result.n_parasitized + 1}"
+
+    QTest.keyClick(window.view, Qt.Key.Key_N)  # not a cell: leaves the count
+    assert window.document.counts().total.reviewed_cells == result.n_cells - 1
+    assert window.summary.rows["cells"][1].text() == f"{result.n_cells - 1:,}"
+
+    window.act_undo.trigger()
+    assert window.document.review.label_of(key, cell) == "parasitized"
+    window.act_undo.trigger()
+    assert window.document.review.label_of(key, cell) == "uninfected"
+    assert not window.document.review.can_undo and not window.act_undo.isEnabled()
+    assert not window.summary.rows["cells"][1].isVisible()  # no edits: only the automatic column
+    window.act_redo.trigger()
+    assert window.document.review.label_of(key, cell) == "parasitized"
+
+
+def test_context_menu_actions_and_revert(qtbot, reviewed_window):
+    window = reviewed_window
+    key = window.current_key
+    cell = first_with(window.document.result(key), "parasitized")
+    window.view.select_cell(cell.cell.cell_id)
+    window.act_mark_uninfected.trigger()
+    assert window.document.review.label_of(key, cell) == "uninfected"
+    window.act_revert.trigger()
+    assert not window.document.review.is_edited(key, cell.cell.cell_id)
+
+
+def test_keys_without_selection_do_nothing(qtbot, reviewed_window):
+    window = reviewed_window
+    window.view.select_cell(-1)
+    assert window.label_selected("parasitized") is False
+    assert window.document.review.edits_count == 0
+
+
+def test_shift_drag_adds_a_missed_cell(qtbot, reviewed_window):
+    window = reviewed_window
+    key = window.current_key
+    before = window.document.counts().total.reviewed_cells
+    start, end = view_point(window, 2, 2), view_point(window, 40, 36)
+    vp = window.view.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, start)
+    QTest.mouseMove(vp, end)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, end)
+    added = window.document.review.added_cells(key)
+    assert len(added) == 1
+    cell_id, cell = next(iter(added.items()))
+    assert cell.label == "uninfected" and cell.bbox[2] >= 30 and cell.bbox[3] >= 25
+    assert window.document.counts().total.reviewed_cells == before + 1
+    assert window.view.selected_cell == cell_id
+    assert any(i.cell_id == cell_id for i in window.view.overlay_items())
+    QTest.keyClick(window.view, Qt.Key.Key_P)
+    assert window.document.review.added_cells(key)[cell_id].label == "parasitized"
+    window.act_undo.trigger()
+    window.act_undo.trigger()
+    assert window.document.review.added_cells(key) == {}
+    assert not any(i.cell_id == cell_id for i in window.view.overlay_items())
+
+
+def test_add_mode_button_draws_without_shift(qtbot, reviewed_window):
+    window = reviewed_window
+    window.act_add_cell.trigger()
+    assert window.view.add_mode
+    vp = window.view.viewport()
+    start, end = view_point(window, 100, 100), view_point(window, 130, 128)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(vp, end)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    assert len(window.document.review.added_cells(window.current_key)) == 1
+    assert not window.view.add_mode  # one box per click of the button
+
+
+def test_next_uncertain_walks_closest_to_threshold_first(qtbot, reviewed_window):
+    window = reviewed_window
+    results = {k: r for k, r in window.document.results.items()}
+    threshold = window.document.threshold
+    ranked = sorted((abs(c.probability - threshold), c.cell.cell_id) for r in results.values() for c in r.cells)
+    first = window.goto_next_uncertain()
+    assert first[1] == ranked[0][1]
+    assert window.view.selected_cell == ranked[0][1]
+    QTest.keyClick(window.view, Qt.Key.Key_U)  # reviewed: the walk moves on
+    second = window.goto_next_uncertain()
+    assert second[1] == ranked[1][1]
+
+
+def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_path):
+    window = reviewed_window
+    key = window.current_key
+    result = window.document.result(key)
+    cell = first_with(result, "uninfected")
+    window.view.select_cell(cell.cell.cell_id)
+    window.act_mark_parasitized.trigger()
+    window.slide_panel.metadata.patient_id.setText("PT-7")
+    window.slide_panel.metadata.commit()
+    with qtbot.waitSignal(window.exported, timeout=30_000):
+        summary = window.export_to(tmp_path / "report")
+    assert summary is not None
+    rows = list(csv.DictReader((tmp_path / "report" / "cells.csv").open(encoding="utf-8-sig")))
+    edited = [r for r in rows if r["cell_id"] == str(cell.cell.cell_id)]
+    assert edited[0]["label"] == "uninfected" and edited[0]["reviewed_label"] == "parasitized"
+    assert edited[0]["reviewed"] == "1"
+    slide = next(csv.DictReader((tmp_path / "report" / "slide.csv").open(encoding="utf-8-sig")))
+    assert slide["patient_id"] == "PT-7"
+    assert int(slide["reviewed_n_parasitized"]) == int(slide["n_parasitized"]) + 1
+    assert list((tmp_path / "report" / "crops" / "Parasitized").glob("*.png"))
+    assert list((tmp_path / "report" / "annotated").glob("*.png"))
