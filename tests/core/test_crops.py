@@ -14,6 +14,8 @@ def reference_crop(image, bbox, mask, size):
     """The definition: tight box of the cell pixels, black outside the mask, INTER_AREA/LINEAR resize."""
     x, y, w, h = bbox
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, image.shape[1]), min(y + h, image.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError("outside")
     patch = image[y0:y1, x0:x1]
     cell = patch.max(axis=2) > 0 if mask is None else mask[y0 - y : y1 - y, x0 - x : x1 - x].astype(bool)
     ys, xs = np.nonzero(cell)
