@@ -240,3 +240,34 @@ def test_gui_unavailable_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) -> Non
     monkeypatch.setitem(sys.modules, "malaria_desktop.qt.app", None)  # import fails
     assert main(["gui"]) == 2
     assert "analyze" in capsys.readouterr().err
+
+
+def test_classify_fast_path_equals_load_image_path(tmp_path: Path) -> None:
+    """OpenCV fast decoding and load_image agree; odd or damaged crops take the careful path."""
+    from malaria_desktop.core.errors import ImageLoadError
+    from malaria_desktop.core.image_io import load_image
+    from malaria_desktop.core.pipeline import read_crop
+
+    rng = np.random.default_rng(1)
+    img = np.zeros((70, 60, 3), np.uint8)
+    img[5:65, 5:55] = rng.integers(80, 255, (60, 50, 3))
+    writers = {
+        "rgb.png": lambda p: cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)),
+        "grey.png": lambda p: cv2.imwrite(str(p), img[..., 1]),
+        "rgba.png": lambda p: Image.fromarray(np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])).save(p),
+        "sixteen.png": lambda p: cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257),
+        "cell.bmp": lambda p: cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)),
+        "cell.jpg": lambda p: Image.fromarray(img).save(p, quality=95),
+        "cmyk.jpg": lambda p: Image.fromarray(img).convert("CMYK").save(p, quality=95),
+    }
+    for name, write in writers.items():
+        path = tmp_path / name
+        write(path)
+        loaded = load_image(path)
+        want = crop_cell(loaded, (0, 0, loaded.shape[1], loaded.shape[0]), None, 32)
+        np.testing.assert_array_equal(read_crop(path, 32), want, err_msg=name)
+    for name in ("rgb.png", "cell.jpg"):
+        truncated = tmp_path / f"cut_{name}"
+        truncated.write_bytes((tmp_path / name).read_bytes()[:-40])
+        with pytest.raises(ImageLoadError):
+            read_crop(truncated, 32)

@@ -220,23 +220,43 @@ def read_crop(path: Path, size: int) -> np.ndarray:
         data = np.fromfile(path, np.uint8)  # also handles non-ASCII names on Windows
     except OSError:
         data = np.empty(0, np.uint8)
-    image = None
-    if data.size:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(data.tobytes())) as header:
-                small = header.width * header.height <= MAX_CROP_PIXELS and header.mode in ("RGB", "L", "P", "RGBA")
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            small = False
-        if small:
-            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-            if bgr is not None and bgr.ndim == 3:
-                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if image is None:
-        image = load_image(path)
+    if data.size and _plain_small_image(data):
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if bgr is not None and bgr.ndim == 3:
+            # crop_cell treats channels alike, so crop in BGR and flip only the small result
+            crop = crop_cell(bgr, (0, 0, bgr.shape[1], bgr.shape[0]), None, size)
+            return np.ascontiguousarray(crop[..., ::-1])
+    image = load_image(path)
     h, w = image.shape[:2]
     return crop_cell(image, (0, 0, w, h), None, size)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _plain_small_image(data: np.ndarray) -> bool:
+    """True when OpenCV decodes the file exactly as ``load_image`` would: 8-bit RGB/grey, not huge.
+
+    8-bit RGB/grey PNG (the NIH format) is recognised from its IHDR bytes (cheap); other formats ask
+    Pillow for the header. Alpha, palette, 16-bit, CMYK, truncated files and anything odd go to
+    ``load_image``, which converts them like field images or raises a clear ImageLoadError.
+    """
+    head = data[:33].tobytes()
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        bit_depth, colour_type = head[24], head[25]
+        complete = data[-8:-4].tobytes() == b"IEND"  # OpenCV half-decodes truncated files without an error
+        return complete and bit_depth == 8 and colour_type in (0, 2) and 0 < width * height <= MAX_CROP_PIXELS
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as header:
+            if header.format == "JPEG" and data[-2:].tobytes() != b"\xff\xd9":
+                return False  # truncated JPEG: let load_image report it
+            return (header.format in ("JPEG", "BMP", "TIFF") and header.mode in ("RGB", "L")
+                    and header.width * header.height <= MAX_CROP_PIXELS)
+    except Exception:  # noqa: BLE001 - not something Pillow knows; load_image will say what is wrong
+        return False
 
 
 def _read_or_error(path: Path, size: int) -> tuple[np.ndarray | None, str]:
