@@ -35,9 +35,10 @@ class SegmentationOptions:
     work_diameter_px: float = 32.0  # cells are rescaled to about this size for the heavy work
     min_work_diameter_px: float = 20.0  # never go coarser than this, even for huge fields
     max_work_pixels: int = 4_000_000  # cap on the working image size (speed on 5312x2988)
-    threshold_scale: float = 0.8  # times the Otsu OD threshold; < 1 keeps the pale cell rim
+    threshold_scale: float = 1.0  # >1 stricter, <1 looser foreground threshold
     min_area_frac: float = 0.25  # smaller objects are platelets or debris
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
+    open_frac: float = 0.12  # opening radius (x diameter) that removes thin structures
     fill_holes_frac: float = 0.6  # holes smaller than this are pale centres, filled
     split_neck_ratio: float = 0.75  # merge two splits when the neck is wider than this x the smaller peak
     drop_wbc: bool = True
@@ -47,38 +48,67 @@ class SegmentationOptions:
     few_cells: int = 10  # fewer cells than this triggers a warning
 
 
-def _background(rgb: np.ndarray, kernel_px: float) -> np.ndarray:
-    """Illumination/background per channel: max filter (cells are darker) on a 4x smaller copy, smoothed."""
-    h, w = rgb.shape[:2]
+def _shrink(img: np.ndarray) -> tuple[np.ndarray, int]:
+    """A 4x smaller copy for background estimation (illumination varies slowly)."""
+    h, w = img.shape[:2]
     f = 4 if min(h, w) >= 64 else 1
-    small = cv2.resize(rgb, (max(w // f, 1), max(h // f, 1)), interpolation=cv2.INTER_AREA)
-    k = max(3, int(kernel_px / f) | 1)
+    if f == 1:
+        return img, 1
+    return cv2.resize(img, (max(w // f, 1), max(h // f, 1)), interpolation=cv2.INTER_AREA), f
+
+
+def _background_max(small: np.ndarray, kernel_px: float) -> np.ndarray:
+    """First guess of the light field: max filter (cells are darker than glass), box-smoothed."""
+    k = max(3, int(kernel_px) | 1)
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    bg = cv2.blur(bg, (k, k))  # box blur: the max filter is blocky
-    bg = cv2.dilate(bg, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.blur(bg, (k, k)).astype(np.float32)
 
 
-def _optical_density(rgb: np.ndarray, kernel_px: float) -> np.ndarray:
-    """Sum over channels of log10(background / pixel): 0 on background, grows with any stain."""
+def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, fallback: np.ndarray) -> np.ndarray:
+    """Light field from background pixels only (normalised convolution), so gradients and hot spots
+    are followed at the scale of a cell or two; falls back to the first guess where glass is scarce."""
+    wgt = (fg_small < 0.02).astype(np.float32)
+    num = cv2.GaussianBlur(small.astype(np.float32) * wgt[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(wgt, (0, 0), sigma)[..., None]
+    eps = np.float32(0.03)
+    return (num + eps * fallback) / (den + eps)
+
+
+def _od(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """Sum over channels of log10(background / pixel): ~0 on glass (noise either side), grows with any
+    stain whatever its colour."""
     img = rgb.astype(np.float32) + 1.0
-    bg = _background(rgb, kernel_px).astype(np.float32) + 1.0
-    od = cv2.log(cv2.divide(bg, img))
-    od = od.reshape(-1, 3).sum(axis=1).reshape(rgb.shape[:2]) / np.float32(_LN10)
-    return np.maximum(od, 0.0, out=od)
+    od = cv2.log(cv2.divide(bg + 1.0, img))
+    return od.reshape(-1, 3).sum(axis=1).reshape(rgb.shape[:2]) * np.float32(1.0 / _LN10)
 
 
-def _threshold(od: np.ndarray, scale: float) -> float:
-    """Otsu on OD clipped at the 99th percentile (so dark nuclei do not drag it up)."""
-    hi = float(np.percentile(od[::3, ::3], 99.0))
-    if hi <= 1e-3:
+def _upsize(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _threshold(od: np.ndarray, scale: float, opts_frac: float = 0.5) -> float:
+    """Background mode + a fraction of the way up to the typical stained-pixel level.
+
+    Otsu was too high on pale, ring-like cells; this rule only needs the background peak (always the
+    biggest, darkest-OD class on a thin smear) and the median of clearly stained pixels.
+    """
+    sample = od[::2, ::2].ravel()
+    lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
+    if hi - lo <= 1e-3:
         return float("inf")
-    u8 = cv2.convertScaleAbs(od, alpha=255.0 / hi)
-    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    # noise floor: background OD spread (MAD) so flat, empty fields do not explode into noise blobs
-    bgv = od[::3, ::3][od[::3, ::3] < t * hi / 255.0]
-    floor = float(np.median(bgv) + 6.0 * 1.4826 * np.median(np.abs(bgv - np.median(bgv)))) if bgv.size else 0.0
-    return max(t * hi / 255.0 * scale, floor, 0.03)
+    hist, edges = np.histogram(sample, bins=256, range=(lo, hi))
+    hist = np.convolve(hist, np.ones(5) / 5.0, mode="same")
+    zero_i = int(np.clip((0.0 - lo) / (hi - lo) * 256, 0, 255))
+    mode_i = int(np.argmax(hist[: max(zero_i + 64, 128)]))  # the glass peak sits near OD 0
+    mode = float(edges[mode_i] + edges[mode_i + 1]) / 2.0
+    below = sample[sample < mode]
+    sigma = float(np.sqrt(np.mean((below - mode) ** 2))) if below.size > 100 else (hi - lo) / 50.0
+    noise_t = mode + 5.0 * sigma
+    stained = sample[sample > noise_t]
+    if stained.size < 0.005 * sample.size:
+        return max(noise_t, 0.05)
+    level = float(np.median(stained))
+    return max(mode + opts_frac * scale * (level - mode), noise_t, 0.02)
 
 
 def _fill_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
@@ -98,17 +128,30 @@ def _fill_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
 
 
 def _foreground(rgb: np.ndarray, diameter: float | None, opts: SegmentationOptions):
-    """OD image and binary cell mask at the scale of ``rgb``."""
+    """OD image, binary cell mask and OD threshold at the scale of ``rgb``."""
     h, w = rgb.shape[:2]
-    kernel = 2.2 * diameter if diameter else min(h, w) / 6.0
-    od = _optical_density(rgb, kernel)
+    scale_px = diameter if diameter else min(h, w) / 12.0
+    small, f = _shrink(rgb)
+    bg0 = _background_max(small, 2.2 * scale_px / f)
+    od = _od(rgb, _upsize(bg0, (h, w)))
     t = _threshold(od, opts.threshold_scale)
-    mask = (od > t).astype(np.uint8)
+    fg = cv2.dilate((od > t).astype(np.uint8), np.ones((3, 3), np.uint8))
+    fg_small = cv2.resize(fg.astype(np.float32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+    bg = _background_masked(small, fg_small, max(1.0, 1.2 * scale_px / f), bg0)
+    od = _od(rgb, _upsize(bg, (h, w)))
+    # threshold a lightly smoothed OD: per-pixel (JPEG) noise is about as strong as a pale cell
+    ods = cv2.GaussianBlur(od, (0, 0), max(1.0, scale_px / 32.0))
+    t = _threshold(ods, opts.threshold_scale)
+    mask = (ods > t).astype(np.uint8)
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
     typical = np.pi * (diameter / 2.0) ** 2 if diameter else h * w / 200.0
     mask = _fill_holes(mask, opts.fill_holes_frac * typical)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)
+    if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
+        r = max(1, int(round(opts.open_frac * diameter)))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    else:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)
     return od, mask, t
 
 
@@ -131,11 +174,16 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
         dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
         n, lab = cv2.connectedComponents(mask, connectivity=8)
         radii = _per_label_max(lab, dist, n)[1:]
-        radii = radii[radii >= 2.0]
+        areas = np.bincount(lab.ravel(), minlength=n)[1:].astype(np.float64)
+        ok = radii >= 1.5
+        radii, areas = radii[ok], areas[ok]
         if radii.size == 0:
             return 0.0
-        r = float(np.median(radii))
-        r = float(np.median(radii[(radii > 0.6 * r) & (radii < 1.6 * r)])) if radii.size > 2 else r
+        # area-weighted median: the size most of the stained area belongs to (many platelets weigh little;
+        # clumps of touching cells keep the single-cell radius)
+        order = np.argsort(radii)
+        cum = np.cumsum(areas[order])
+        r = float(radii[order][np.searchsorted(cum, 0.5 * cum[-1])])
         d = 2.0 * r + 1.0  # the distance transform reaches r - 0.5 at the centre pixel
         if d >= 16 or s >= 1.0:
             return d / s
@@ -149,20 +197,29 @@ def _variance_of_laplacian(gray: np.ndarray) -> float:
 
 
 def _split(mask: np.ndarray, d: float, opts: SegmentationOptions) -> tuple[np.ndarray, int]:
-    """Marker watershed on the distance transform; returns int32 labels (0 = background) and count."""
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    """Seeds at distance-transform peaks, then a seeded flood; returns int32 labels (0 = background).
+
+    The mask is mirrored past the image border first, so a cell cut by the border has its peak where a
+    whole cell would, and two cut neighbours still split at their neck.
+    """
+    p = max(2, int(0.6 * d))
+    pm = cv2.copyMakeBorder(mask, p, p, p, p, cv2.BORDER_REFLECT)
+    dist = cv2.distanceTransform(pm, cv2.DIST_L2, 5)
     sm = cv2.GaussianBlur(dist, (0, 0), 1.0)
     k = max(3, int(0.45 * d) | 1)
     peaks = (sm >= cv2.dilate(sm, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) - 1e-4)
     peaks &= sm > 0.18 * d
     n, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
     markers[markers > 0] += 1  # 0 = to flood, 1 = background, 2.. = seeds
-    markers[mask == 0] = 1
+    markers[pm == 0] = 1
     # cv2.watershed floods in order of neighbour colour *difference*, not of level: a flat relief inside
     # cells makes it a geodesic Voronoi split from the seeds (breadth-first, all seeds at one speed),
     # and the jump to a white background keeps the background marker from leaking into cells.
-    relief = np.where(mask > 0, 0, 255).astype(np.uint8)
+    relief = np.where(pm > 0, 0, 255).astype(np.uint8)
     markers = cv2.watershed(cv2.merge([relief, relief, relief]), markers)
+    h, w = mask.shape
+    markers = markers[p : p + h, p : p + w]
+    sm = sm[p : p + h, p : p + w]
     labels = markers - 1
     labels[labels < 0] = 0
     labels[mask == 0] = 0
