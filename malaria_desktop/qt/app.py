@@ -46,10 +46,16 @@ def setup_logging() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "malaria-desktop.log"
     root = logging.getLogger()
-    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+    for old in [h for h in root.handlers if getattr(h, "_malaria_desktop", False)]:
+        if Path(getattr(old, "baseFilename", "")) == path:
+            return path
+        root.removeHandler(old)  # the data folder changed (tests, MALARIA_DESKTOP_DATA)
+        old.close()
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._malaria_desktop = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
     return path
 
