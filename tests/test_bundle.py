@@ -204,8 +204,11 @@ def test_no_training_stack_or_unused_toolkits_inside() -> None:
     roots = {name.split(".")[0] for name in modules}
     assert "malaria_desktop" in roots and "onnxruntime" in roots
     assert not roots & set(FORBIDDEN), sorted(roots & set(FORBIDDEN))
-    qt_modules = {name.split(".")[1] for name in modules if name.startswith("PySide6.Qt")}
+    # Qt bindings are extension modules next to the archive (PySide6/QtCore.abi3.so, QtCore.pyd ...)
+    qt_modules = {p.name.split(".")[0] for p in (internal / "PySide6").glob("Qt*.*")}
+    assert {"QtCore", "QtGui", "QtWidgets"} <= qt_modules
     assert qt_modules <= {"QtCore", "QtGui", "QtWidgets"} | _qt_modules_named_in_source(), qt_modules
+    assert not list(internal.rglob("translations/*.qm")), "Qt translations should be filtered out"
 
 
 def _pyz_modules(archive, pyz_name: str, reader_cls) -> list[str]:
