@@ -44,8 +44,15 @@ def _fix_streams() -> None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
 
+def _drop_finder_arguments() -> None:
+    """Older macOS Finder launches add ``-psn_0_12345``; argparse would reject it and the app not open."""
+    if sys.platform == "darwin":
+        sys.argv[1:] = [arg for arg in sys.argv[1:] if not arg.startswith("-psn_")]
+
+
 def main() -> int:
     multiprocessing.freeze_support()  # no-op unless a child process re-executes the frozen program
+    _drop_finder_arguments()
     _fix_streams()
     from malaria_desktop.cli import main as cli_main
 
