@@ -21,6 +21,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +64,58 @@ def _set_writable(folder: Path, writable: bool) -> None:
         os.chmod(path, new)
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory):
-    """The bundle as a technician gets it: copied under a path with spaces, read-only. Yields its folder."""
-    target = tmp_path_factory.mktemp("clinic pc") / "Program Files" / "Malaria Desktop"
-    shutil.copytree(BUNDLE, target, symlinks=True)
-    _set_writable(target, False)
-    before = _snapshot(target)
-    yield target
-    after = _snapshot(target)
-    _set_writable(target, True)
-    assert after == before, "the frozen program wrote into its own folder"
+def _drop_privileges() -> list[str]:
+    """Command prefix that runs the frozen program as ``nobody`` when the tests run as root.
+
+    Root ignores file permissions, so without this ``chmod -R a-w`` would prove nothing. Elsewhere (a
+    normal user, Windows) the program simply runs as the current user, for whom the chmod is real.
+    """
+    if getattr(os, "geteuid", lambda: -1)() == 0 and shutil.which("setpriv"):
+        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    return []
+
+
+def _chmod_tree(folder: Path, dirs: int, files: int) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, dirs if path.is_dir() else files)
 
 
 @pytest.fixture(scope="module")
-def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def clinic() -> Iterator[Path]:
+    """A clinic PC in a temp folder: read-only program folder, a user profile, inputs, outputs.
+
+    Not under pytest's tmp_path (mode 0700 for root) so that ``nobody`` can reach it. On teardown the
+    program folder must be byte-for-byte unchanged: the before/after snapshot is the check that also holds
+    where permissions are not enforced.
+    """
+    base = Path(tempfile.mkdtemp(prefix="malaria bundle "))
+    os.chmod(base, 0o755)
+    program = base / "Program Files" / "Malaria Desktop"
+    shutil.copytree(BUNDLE, program, symlinks=True)
+    _set_writable(program, False)
+    for name in ("home dir", "outputs"):
+        (base / name).mkdir()
+        os.chmod(base / name, 0o777)
+    before = _snapshot(program)
+    try:
+        yield base
+        assert _snapshot(program) == before, "the frozen program wrote into its own folder"
+    finally:
+        _set_writable(program, True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def installed(clinic: Path) -> Path:
+    """The bundle as a technician gets it: under a path with spaces, read-only."""
+    return clinic / "Program Files" / "Malaria Desktop"
+
+
+@pytest.fixture(scope="module")
+def user_env(clinic: Path) -> dict[str, str]:
     """A fresh user profile: everything the app writes must land under it."""
-    home = tmp_path_factory.mktemp("home dir")
+    home = clinic / "home dir"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALARIA_DESKTOP_")}
     env.update(
         HOME=str(home), USERPROFILE=str(home), LOCALAPPDATA=str(home / "AppData" / "Local"),
@@ -90,29 +127,41 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def smears(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def smears(clinic: Path) -> Path:
     """Two synthetic thin-smear fields in a folder whose name has spaces."""
     from malaria_desktop.core.synthetic import write_synthetic_smear
 
-    folder = tmp_path_factory.mktemp("slide 7") / "fields with spaces"
-    folder.mkdir()
+    folder = clinic / "inputs" / "slide 7 fields"
+    folder.mkdir(parents=True)
     for seed in (11, 12):
         write_synthetic_smear(folder / f"field {seed}.png", seed=seed, width=640, height=480)
+    _chmod_tree(clinic / "inputs", 0o755, 0o644)
     return folder
 
 
 @pytest.fixture(scope="module")
-def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def crops(clinic: Path) -> Path:
     """NIH-style single-cell crops: pink discs on black, half with a purple ring."""
     import cv2
 
-    folder = tmp_path_factory.mktemp("cell crops")
+    folder = clinic / "inputs" / "cell crops"
+    folder.mkdir(parents=True)
     for i in range(4):
         img = np.zeros((90, 90, 3), np.uint8)
         cv2.circle(img, (45, 45), 38, (160, 120, 220), -1)  # BGR pink
         if i % 2:
             cv2.circle(img, (55, 35), 9, (140, 30, 80), 3)  # BGR purple ring
         cv2.imwrite(str(folder / f"cell_{i}.png"), img)
+    _chmod_tree(clinic / "inputs", 0o755, 0o644)
+    return folder
+
+
+@pytest.fixture
+def out_dir(clinic: Path, request: pytest.FixtureRequest) -> Path:
+    """An output folder the (possibly unprivileged) frozen program may write."""
+    folder = clinic / "outputs" / request.node.name
+    folder.mkdir()
+    os.chmod(folder, 0o777)
     return folder
 
 
@@ -120,6 +169,11 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 0, f"{cmd} -> {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
+
+
+def _run_frozen(installed: Path, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The frozen program, from an unrelated working directory, unprivileged where possible."""
+    return _run([*_drop_privileges(), str(installed / EXE_NAME), *args], env, cwd)
 
 
 def _require_fresh_bundle() -> None:
@@ -135,10 +189,6 @@ def _require_fresh_bundle() -> None:
         pytest.fail("dist/malaria-desktop is stale: malaria_desktop/ changed since it was built; run `make bundle`")
 
 
-def _frozen(installed: Path) -> str:
-    return str(installed / EXE_NAME)
-
-
 def _bundled_model(installed: Path) -> Path:
     return installed / "_internal" / "trained_model"
 
@@ -152,11 +202,10 @@ def test_bundled_model_is_the_committed_one() -> None:
 
 
 def test_frozen_analyze_matches_source_checkout(installed: Path, user_env: dict[str, str], smears: Path,
-                                                tmp_path: Path) -> None:
+                                                out_dir: Path, tmp_path: Path) -> None:
     _require_fresh_bundle()
-    frozen_out, source_out = tmp_path / "frozen out", tmp_path / "source out"
-    # run from an unrelated working directory: the bundle must not depend on the cwd
-    proc = _run([_frozen(installed), "analyze", str(smears), "--out", str(frozen_out)], user_env, cwd=tmp_path)
+    frozen_out, source_out = out_dir / "frozen out", tmp_path / "source out"
+    proc = _run_frozen(installed, ["analyze", str(smears), "--out", str(frozen_out)], user_env, cwd=out_dir)
     assert "Analysed 2 images: 2 ok" in proc.stdout
     _run([sys.executable, "-m", "malaria_desktop", "analyze", str(smears), "--out", str(source_out),
           "--model", str(_bundled_model(installed))], user_env, cwd=ROOT)
@@ -168,10 +217,10 @@ def test_frozen_analyze_matches_source_checkout(installed: Path, user_env: dict[
 
 
 def test_frozen_classify_matches_source_checkout(installed: Path, user_env: dict[str, str], crops: Path,
-                                                 tmp_path: Path) -> None:
+                                                 out_dir: Path, tmp_path: Path) -> None:
     _require_fresh_bundle()
-    frozen_csv, source_csv = tmp_path / "frozen.csv", tmp_path / "source.csv"
-    _run([_frozen(installed), "classify", str(crops), "--csv", str(frozen_csv)], user_env, cwd=tmp_path)
+    frozen_csv, source_csv = out_dir / "frozen.csv", tmp_path / "source.csv"
+    _run_frozen(installed, ["classify", str(crops), "--csv", str(frozen_csv)], user_env, cwd=out_dir)
     _run([sys.executable, "-m", "malaria_desktop", "classify", str(crops), "--csv", str(source_csv),
           "--model", str(_bundled_model(installed))], user_env, cwd=ROOT)
     text = frozen_csv.read_text(encoding="utf-8-sig")
@@ -179,17 +228,31 @@ def test_frozen_classify_matches_source_checkout(installed: Path, user_env: dict
     assert text == source_csv.read_text(encoding="utf-8-sig")
 
 
-def test_frozen_gui_starts_offscreen_and_quits(installed: Path, user_env: dict[str, str], tmp_path: Path) -> None:
-    _run([_frozen(installed), "gui", "--quit-after", "2"], user_env, cwd=tmp_path)
+def test_frozen_gui_starts_offscreen_and_quits(installed: Path, user_env: dict[str, str], out_dir: Path) -> None:
+    _run_frozen(installed, ["gui", "--quit-after", "2"], user_env, cwd=out_dir)
     log_file = Path(user_env["MALARIA_DESKTOP_DATA"]) / "logs" / "malaria-desktop.log"
     assert log_file.is_file(), "the GUI must log into the user data dir, not next to the program"
 
 
-def test_frozen_version_and_help(installed: Path, user_env: dict[str, str], tmp_path: Path) -> None:
+def test_frozen_version_and_help(installed: Path, user_env: dict[str, str], out_dir: Path) -> None:
     import malaria_desktop
 
-    assert malaria_desktop.__version__ in _run([_frozen(installed), "--version"], user_env, tmp_path).stdout
-    assert "analyze" in _run([_frozen(installed), "--help"], user_env, tmp_path).stdout
+    assert malaria_desktop.__version__ in _run_frozen(installed, ["--version"], user_env, out_dir).stdout
+    assert "analyze" in _run_frozen(installed, ["--help"], user_env, out_dir).stdout
+
+
+def test_program_folder_is_really_read_only_for_the_program(installed: Path, user_env: dict[str, str],
+                                                            out_dir: Path) -> None:
+    """Guards the guard: the frozen program's own user cannot create files in its folder here."""
+    if sys.platform == "win32":
+        pytest.skip("POSIX permissions; on Windows the before/after snapshot is the check")
+    if not _drop_privileges() and os.geteuid() == 0:
+        pytest.skip("running as root without setpriv: only the before/after snapshot applies")
+    probe = installed / "_internal" / "probe.txt"
+    proc = subprocess.run([*_drop_privileges(), "sh", "-c", 'echo x > "$0"', str(probe)],
+                          capture_output=True, text=True, cwd=out_dir)
+    assert proc.returncode != 0 and "Permission denied" in proc.stderr, proc.stderr
+    assert not probe.exists()
 
 
 def test_no_training_stack_or_unused_toolkits_inside() -> None:
