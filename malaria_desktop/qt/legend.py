@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from malaria_desktop.qt.overlays import COLOURS, NOT_CELL, PARASITIZED, REVIEWED_COLOUR, UNINFECTED
 
@@ -40,9 +40,12 @@ class Legend(QWidget):
         self.setObjectName("legend")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet("#legend { background: #3a3a3a; } QLabel { color: #f0f0f0; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 3, 8, 3)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 3, 8, 3)
+        outer.setSpacing(2)
+        layout = QHBoxLayout()
         layout.setSpacing(6)
+        outer.addLayout(layout)
         entries = [
             (swatch(COLOURS[PARASITIZED], fill=True), "<b>Parasitized</b>"),
             (swatch(COLOURS[UNINFECTED]), "Uninfected"),
@@ -60,6 +63,8 @@ class Legend(QWidget):
             layout.addWidget(label)
             layout.addSpacing(8)
         layout.addStretch(1)
-        self.hint = QLabel("Click a cell, then <b>P</b> / <b>U</b> / <b>N</b> \u00b7 "
-                           "<b>Shift+drag</b>: add a missed cell \u00b7 <b>F3</b>: next uncertain")
-        layout.addWidget(self.hint)
+        self.hint = QLabel("To review: click a cell, then press <b>P</b> parasitized, <b>U</b> uninfected, "
+                           "<b>N</b> not a cell (or right-click) \u00b7 <b>Shift+drag</b> a box to add a missed "
+                           "cell \u00b7 <b>F3</b> next uncertain cell \u00b7 <b>Ctrl+Z</b> undo")
+        self.hint.setWordWrap(True)
+        outer.addWidget(self.hint)

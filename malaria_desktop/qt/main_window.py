@@ -71,13 +71,14 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
         self.slide_panel = SlidePanel(self.document)
-        self.slide_panel.setMinimumWidth(380)
+        self.slide_panel.setMinimumWidth(300)
         self.view = ImageView()
         self.legend = Legend()
         self.summary = SummaryPanel()
         self.view_toolbar = QToolBar("View")
-        self.view_toolbar.setIconSize(QSize(16, 16))
         self.view_toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.review_toolbar = QToolBar("Review")
+        self.review_toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.progress = QProgressBar()
         self.progress.setMinimumWidth(280)
         self.progress.setFormat("%v / %m cells counted")
@@ -94,6 +95,7 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
         centre_layout.addWidget(self.view_toolbar)
+        centre_layout.addWidget(self.review_toolbar)
         centre_layout.addWidget(self.view, 1)
         centre_layout.addWidget(self.legend)
         centre_layout.addLayout(bottom)
@@ -102,7 +104,7 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
         splitter.addWidget(centre)
         splitter.addWidget(self.summary)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 760, 300])
+        splitter.setSizes([320, 790, 330])
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
@@ -150,14 +152,26 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
         self.act_uncertain_only = a("&Uncertain Only", self.refresh_overlays, "Ctrl+Shift+U", checkable=True)
         self.act_about = a("&About Malaria Desktop", self.about_dialog)
         self.build_review_actions()
+        short = {self.act_fit: "Fit", self.act_actual: "1:1", self.act_zoom_in: "Zoom +", self.act_zoom_out: "Zoom \u2212",
+                 self.act_mark_parasitized: "Parasitized (P)", self.act_mark_uninfected: "Uninfected (U)",
+                 self.act_mark_not_cell: "Not a cell (N)",
+                 self.act_overlays: "Overlays", self.act_parasitized_only: "Parasitized only",
+                 self.act_uncertain_only: "Uncertain only", self.act_next_uncertain: "Next uncertain (F3)",
+                 self.act_add_cell: "Add missed cell (A)", self.act_undo: "Undo", self.act_redo: "Redo"}
+        for act, text in short.items():
+            act.setIconText(text)  # toolbar label; menus keep the full text
+        self.view_toolbar.addWidget(QLabel(" View: "))
         for act in (self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out):
             self.view_toolbar.addAction(act)
         self.view_toolbar.addSeparator()
         for act in (self.act_overlays, self.act_parasitized_only, self.act_uncertain_only):
             self.view_toolbar.addAction(act)
-        self.view_toolbar.addSeparator()
+        self.review_toolbar.addWidget(QLabel(" Review: "))
+        for act in (self.act_mark_parasitized, self.act_mark_uninfected, self.act_mark_not_cell):
+            self.review_toolbar.addAction(act)
+        self.review_toolbar.addSeparator()
         for act in (self.act_next_uncertain, self.act_add_cell, self.act_undo, self.act_redo):
-            self.view_toolbar.addAction(act)
+            self.review_toolbar.addAction(act)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

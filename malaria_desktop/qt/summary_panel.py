@@ -81,20 +81,20 @@ class SummaryPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(270)
+        self.setMinimumWidth(330)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         box = QGroupBox("Slide result")
         grid = QGridLayout(box)
         grid.setVerticalSpacing(6)
         self.column_auto = _small("automatic")
-        self.column_reviewed = _small("after your review")
+        self.column_reviewed = _small("reviewed")
         grid.addWidget(self.column_auto, 0, 1, Qt.AlignmentFlag.AlignRight)
         grid.addWidget(self.column_reviewed, 0, 2, Qt.AlignmentFlag.AlignRight)
         self.rows: dict[str, tuple[QLabel, QLabel]] = {}
-        for row, (key, title) in enumerate((("cells", "Red cells counted"), ("parasitized", "Parasitized"),
+        for row, (key, title) in enumerate((("cells", "Red cells"), ("parasitized", "Parasitized"),
                                             ("pct", "Parasitemia"), ("per_ul", "Parasites / \u00b5L")), start=1):
             grid.addWidget(QLabel(title), row, 0)
-            auto, rev = _big(size=20), _big(size=20, colour="#0d47a1")
+            auto, rev = _big(size=18), _big(size=18, colour="#0d47a1")
             grid.addWidget(auto, row, 1)
             grid.addWidget(rev, row, 2)
             self.rows[key] = (auto, rev)
