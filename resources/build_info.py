@@ -28,12 +28,13 @@ def source_fingerprint(package_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def write_build_info(target: Path, version: str, package_dir: Path) -> Path:
-    info = {"version": version, "fingerprint": source_fingerprint(package_dir)}
+def write_build_info(target: Path, version: str, package_dir: Path, pruned: list[str] | None = None) -> Path:
+    """``pruned``: libraries the spec removed, so the smoke test can check nothing left needs them."""
+    info = {"version": version, "fingerprint": source_fingerprint(package_dir), "pruned": list(pruned or [])}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(info, indent=2), encoding="utf-8")
     return target
 
 
-def read_build_info(bundle_data_dir: Path) -> dict[str, str]:
+def read_build_info(bundle_data_dir: Path) -> dict:
     return json.loads((bundle_data_dir / FILE_NAME).read_text(encoding="utf-8"))

@@ -291,6 +291,30 @@ def _qt_modules_named_in_source() -> set[str]:
     return set(re.findall(r"PySide6\.(Qt\w+)", text))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("ldd"), reason="ELF/ldd check")
+def test_no_pruned_library_is_still_needed() -> None:
+    """build.spec prunes libraries nobody links to; no bundled binary may miss one of them at load time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_info", ROOT / "resources" / "build_info.py")
+    assert spec and spec.loader
+    build_info = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_info)
+    internal = BUNDLE / "_internal"
+    pruned = set(build_info.read_build_info(internal)["pruned"])
+    assert any(name.startswith("libqt6quick") for name in pruned), "expected QtQuick to be pruned"
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{internal}:{internal / 'PySide6' / 'Qt' / 'lib'}"}
+    missing: dict[str, list[str]] = {}
+    for path in internal.rglob("*.so*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env).stdout
+        for line in out.splitlines():
+            if "not found" in line and line.split()[0].lower() in pruned:
+                missing.setdefault(line.split()[0], []).append(path.name)
+    assert not missing, missing
+
+
 def test_bundle_size_guard() -> None:
     """Regression guard, not the issue's 300 MB target (see README): catches e.g. TensorFlow sneaking in."""
     total = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file() and not p.is_symlink())
