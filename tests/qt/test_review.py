@@ -158,3 +158,22 @@ def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_pat
     assert int(slide["reviewed_n_parasitized"]) == int(slide["n_parasitized"]) + 1
     assert list((tmp_path / "report" / "crops" / "Parasitized").glob("*.png"))
     assert list((tmp_path / "report" / "annotated").glob("*.png"))
+
+
+def test_typing_in_fields_does_not_trigger_review_keys(qtbot, reviewed_window):
+    """P/U/N/A/Space/Backspace are review shortcuts only outside text fields."""
+    window = reviewed_window
+    cell = window.document.result(window.current_key).cells[0]
+    window.view.select_cell(cell.cell.cell_id)
+    field = window.slide_panel.metadata.patient_id
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    QTest.keyClicks(field, "PUNA 12")
+    QTest.keyClick(field, Qt.Key.Key_Backspace)
+    assert field.text() == "PUNA 1"
+    notes = window.slide_panel.metadata.notes
+    notes.setFocus()
+    QTest.keyClicks(notes, "pun a")
+    assert notes.toPlainText() == "pun a"
+    assert window.document.review.edits_count == 0
+    assert not window.view.add_mode
