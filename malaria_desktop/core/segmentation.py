@@ -39,8 +39,9 @@ class SegmentationOptions:
     min_area_frac: float = 0.25  # smaller objects are platelets or debris
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
     open_frac: float = 0.12  # opening radius (x diameter) that removes thin structures
-    fill_holes_frac: float = 0.6  # holes smaller than this are pale centres, filled
-    split_neck_ratio: float = 0.75  # merge two splits when the neck is wider than this x the smaller peak
+    fill_holes_frac: float = 0.6  # holes smaller than this are pale centres, filled ...
+    fill_holes_solidity: float = 0.0  # ... when convex (gaps enclosed by a ring of cells are concave)
+    split_neck_ratio: float = 1.1  # merge two splits when the neck is wider than this x the smaller peak
     drop_wbc: bool = True
     nucleus_od_factor: float = 2.2  # pixels this many times the median cell OD look like nuclei
     wbc_nucleus_frac: float = 0.45  # a segment with this much nucleus (x typical area) is a WBC
@@ -86,7 +87,7 @@ def _upsize(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _threshold(od: np.ndarray, scale: float, opts_frac: float = 0.5) -> float:
+def _threshold_stats(od: np.ndarray, scale: float, frac: float = 0.5) -> tuple[float, float, float]:
     """Background mode + a fraction of the way up to the typical stained-pixel level.
 
     Otsu was too high on pale, ring-like cells; this rule only needs the background peak (always the
@@ -95,7 +96,7 @@ def _threshold(od: np.ndarray, scale: float, opts_frac: float = 0.5) -> float:
     sample = od[::2, ::2].ravel()
     lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
     if hi - lo <= 1e-3:
-        return float("inf")
+        return float("inf"), float("inf"), 0.0
     hist, edges = np.histogram(sample, bins=256, range=(lo, hi))
     hist = np.convolve(hist, np.ones(5) / 5.0, mode="same")
     zero_i = int(np.clip((0.0 - lo) / (hi - lo) * 256, 0, 255))
@@ -106,24 +107,52 @@ def _threshold(od: np.ndarray, scale: float, opts_frac: float = 0.5) -> float:
     noise_t = mode + 5.0 * sigma
     stained = sample[sample > noise_t]
     if stained.size < 0.005 * sample.size:
-        return max(noise_t, 0.05)
+        return max(noise_t, 0.05), max(noise_t, 0.05), mode
     level = float(np.median(stained))
-    return max(mode + opts_frac * scale * (level - mode), noise_t, 0.02)
+    return max(mode + frac * scale * (level - mode), noise_t, 0.02), max(noise_t, 0.02), mode
 
 
-def _fill_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
-    """Fill enclosed background regions smaller than max_area (the pale centres of RBCs)."""
-    inv = (mask == 0).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
-    if n <= 1:
+def _threshold(od: np.ndarray, scale: float) -> float:
+    return _threshold_stats(od, scale)[0]
+
+
+def _local_threshold(ods: np.ndarray, scale: float, sigma_px: float) -> tuple[np.ndarray, float]:
+    """Threshold map: half-way from glass to the *local* stained level (sigma ~2 cells), so a patch of
+    pale cells next to dark ones keeps its cells; never below the global noise floor."""
+    t_glob, floor, mode = _threshold_stats(ods, scale)
+    if not np.isfinite(t_glob):
+        return np.full(ods.shape, np.inf, np.float32), t_glob
+    small, f = _shrink(ods)
+    stained = (small > floor).astype(np.float32)
+    vals = np.minimum(small, np.float32(3.0 * t_glob)) * stained
+    s = max(1.0, sigma_px / f)
+    level = (cv2.GaussianBlur(vals, (0, 0), s) + 0.05 * t_glob) / (cv2.GaussianBlur(stained, (0, 0), s) + 0.05)
+    tmap = np.maximum(mode + 0.5 * scale * (level - mode), floor).astype(np.float32)
+    return _upsize(tmap, ods.shape), t_glob
+
+
+def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8) -> np.ndarray:
+    """Fill the pale centres of RBCs: enclosed holes that are small and convex.
+
+    Gaps enclosed by a ring of touching cells are concave (solidity ~0.6), so they stay open and the
+    distance transform can still see the cells that form the ring.
+    """
+    contours, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hier is None:
         return mask
-    h, w = mask.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    fill = (~border) & (area < max_area)
-    fill[0] = False
+    fill = []
+    for c, hrow in zip(contours, hier[0]):
+        if hrow[3] < 0:  # outer boundary, not a hole
+            continue
+        area = cv2.contourArea(c)
+        if area >= max_area:
+            continue
+        if area < 0.08 * max_area or area >= min_solidity * cv2.contourArea(cv2.convexHull(c)):
+            fill.append(c)
+    if not fill:
+        return mask
     out = mask.copy()
-    out[fill[lab]] = 1
+    cv2.drawContours(out, fill, -1, 1, thickness=cv2.FILLED)
     return out
 
 
@@ -141,12 +170,12 @@ def _foreground(rgb: np.ndarray, diameter: float | None, opts: SegmentationOptio
     od = _od(rgb, _upsize(bg, (h, w)))
     # threshold a lightly smoothed OD: per-pixel (JPEG) noise is about as strong as a pale cell
     ods = cv2.GaussianBlur(od, (0, 0), max(1.0, scale_px / 32.0))
-    t = _threshold(ods, opts.threshold_scale)
-    mask = (ods > t).astype(np.uint8)
+    tmap, t = _local_threshold(ods, opts.threshold_scale, 2.0 * scale_px)
+    mask = (ods > tmap).astype(np.uint8)
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
     typical = np.pi * (diameter / 2.0) ** 2 if diameter else h * w / 200.0
-    mask = _fill_holes(mask, opts.fill_holes_frac * typical)
+    mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity)
     if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
         r = max(1, int(round(opts.open_frac * diameter)))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
