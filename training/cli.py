@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True, help="run folder made by 'train'")
     e.add_argument("--out", default="trained_model", help="model folder the app loads")
     e.add_argument("--checkpoint", default="best.keras", help="checkpoint in the run folder to export")
-    e.add_argument("--min-sensitivity", type=float, default=0.96,
+    e.add_argument("--min-sensitivity", type=float, default=0.97,
                    help="threshold rule on VALIDATION patients: best accuracy with at least this sensitivity")
     e.add_argument("--no-keras", action="store_true", help="do not copy model.keras (fine-tuning file)")
 

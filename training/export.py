@@ -69,7 +69,7 @@ def split_probs(run: Path, model_dir: Path, split_name: str):
     return labels[sel], probs, [s.patient for s, keep in zip(samples, sel) if keep]
 
 
-def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensitivity: float = 0.96,
+def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensitivity: float = 0.97,
                  keep_keras: bool = True) -> Path:
     """Write ``out/`` from ``run/checkpoint``; returns the card path."""
     run, out = Path(run), Path(out)
