@@ -413,4 +413,5 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
         self.flush_autosave()
         self.runner.shutdown()
         self.loader.shutdown()
+        self.export_runner.wait(60_000)  # let a report being written finish (never half-written)
         super().closeEvent(event)

@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QProgressDialog
 
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.session import (SESSION_SUFFIX, autosave_path, load_session, relocate_images,
                                           save_session)
 from malaria_desktop.qt.dialogs import AboutDialog, ExportDialog, SettingsDialog
+from malaria_desktop.qt.worker import GeneratorRunner
 
 if TYPE_CHECKING:
     from malaria_desktop.qt.main_window import MainWindow
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 AUTOSAVE_DELAY_MS = 800
 SESSION_FILTER = f"Malaria Desktop sessions (*{SESSION_SUFFIX});;All files (*)"
 IMAGE_FILTER = "Field images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+
+
+class _ExportStep(QObject):
+    """Carries export progress from the worker thread to the GUI thread."""
+
+    step = Signal(int, int)
 
 
 def previous_autosave_path() -> Path:
@@ -48,6 +55,12 @@ class SessionMixin:
         if current.is_file():
             os.replace(current, previous_autosave_path())
         self.act_recover.setEnabled(previous_autosave_path().is_file())
+        self.export_runner = GeneratorRunner(self)
+        self.export_runner.yielded.connect(self._export_done)
+        self.export_runner.errored.connect(self._export_failed)
+        self._export_relay = _ExportStep(self)
+        self._export_step = self._export_relay.step
+        self._export_step.connect(self._export_progress)
 
     def _mark_dirty(self: "MainWindow") -> None:
         self._dirty = True
@@ -218,23 +231,54 @@ class SessionMixin:
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_to(dialog.chosen_folder())
 
-    def export_to(self: "MainWindow", folder: Path) -> Any:
-        """Write the report folder with core.export (CSV, annotated PNGs, reviewed crops)."""
+    def export_to(self: "MainWindow", folder: Path) -> int:
+        """Write the report folder with core.export in the worker thread; ``exported`` fires when done.
+
+        A window-modal progress dialog keeps the session unchanged while it is written (no edits can race
+        the export) and the event loop keeps running.
+        """
         from malaria_desktop.core.export import export_session
 
         self.slide_panel.metadata.commit()
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            summary = export_session(self.document.session, Path(folder))
-        except (MalariaDesktopError, OSError) as exc:
-            self.show_error("The report could not be exported", str(exc))
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.settings.set_last_dir(Path(folder).parent)
-        self.statusBar().showMessage(f"Report written to {folder}.", 10000)
+        session, out = self.document.session, Path(folder)
+        dialog = QProgressDialog("Writing the report\u2026", "", 0, max(len(session.results), 1), self)
+        dialog.setCancelButton(None)
+        dialog.setWindowTitle("Export report")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._export_progress_dialog = dialog
+        step = self._export_step
+
+        def factory(_should_cancel):
+            yield export_session(session, out, progress=lambda done, total: step.emit(done, total))
+
+        self._export_folder = out
+        return self.export_runner.start(factory)
+
+    def _export_progress(self: "MainWindow", done: int, total: int) -> None:
+        dialog = getattr(self, "_export_progress_dialog", None)
+        if dialog is not None:
+            dialog.setMaximum(max(total, 1))
+            dialog.setValue(done)
+
+    def _close_export_dialog(self: "MainWindow") -> None:
+        dialog, self._export_progress_dialog = getattr(self, "_export_progress_dialog", None), None
+        if dialog is not None:
+            dialog.close()
+
+    def _export_done(self: "MainWindow", summary: Any) -> None:
+        self._close_export_dialog()
+        self.settings.set_last_dir(self._export_folder.parent)
+        text = f"Report written to {self._export_folder}."
+        if getattr(summary, "missing_images", None):
+            text += f" {len(summary.missing_images)} image file(s) were missing: no annotated picture for them."
+        self.statusBar().showMessage(text, 15000)
         self.exported.emit(summary)
-        return summary
+
+    def _export_failed(self: "MainWindow", message: str, details: str) -> None:
+        self._close_export_dialog()
+        self.show_error("The report could not be exported", message, details)
 
     # ------------------------------------------------------------------ settings and about
     def settings_dialog(self: "MainWindow") -> None:

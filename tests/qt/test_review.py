@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from tests.qt.conftest import wait_idle
 
@@ -146,9 +147,11 @@ def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_pat
     window.act_mark_parasitized.trigger()
     window.slide_panel.metadata.patient_id.setText("PT-7")
     window.slide_panel.metadata.commit()
-    with qtbot.waitSignal(window.exported, timeout=30_000):
-        summary = window.export_to(tmp_path / "report")
-    assert summary is not None
+    with qtbot.waitSignal(window.exported, timeout=30_000) as blocker:
+        window.export_to(tmp_path / "report")  # runs in the worker thread behind a modal progress dialog
+    summary = blocker.args[0]
+    assert summary.n_annotated == 1 and summary.n_crops["parasitized"] >= 1
+    assert window._export_progress_dialog is None
     rows = list(csv.DictReader((tmp_path / "report" / "cells.csv").open(encoding="utf-8-sig")))
     edited = [r for r in rows if r["cell_id"] == str(cell.cell.cell_id)]
     assert edited[0]["label"] == "uninfected" and edited[0]["reviewed_label"] == "parasitized"
@@ -177,3 +180,16 @@ def test_typing_in_fields_does_not_trigger_review_keys(qtbot, reviewed_window):
     assert notes.toPlainText() == "pun a"
     assert window.document.review.edits_count == 0
     assert not window.view.add_mode
+
+
+def test_export_into_unwritable_place_shows_the_error(qtbot, reviewed_window, tmp_path):
+    window = reviewed_window
+    blocker_file = tmp_path / "a_file"
+    blocker_file.write_text("x")
+    with qtbot.waitSignal(window.errorShown, timeout=30_000) as blocker:
+        window.export_to(blocker_file / "report")  # a folder inside a file cannot be created
+    assert "export" in blocker.args[0].lower() or "could not" in blocker.args[0].lower()
+    assert window._export_progress_dialog is None
+    for w in QApplication.topLevelWidgets():
+        if w is not window and w.isVisible():
+            w.close()
