@@ -1,7 +1,8 @@
 """The main window: lays out the panels, owns the actions, and connects document, worker and views.
 
 Analysis, review rules, session files and export live in ``core``; review/session/export glue lives in
-``ReviewMixin`` / ``SessionMixin`` (``review_actions.py``, ``session_actions.py``) so this file stays a layout.
+``AnalysisMixin`` / ``ReviewMixin`` / ``SessionMixin`` (``analysis_actions.py``, ``review_actions.py``,
+``session_actions.py``) so this file stays a layout.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from malaria_desktop import paths
-from malaria_desktop.core.results import ImageResult, Progress
+from malaria_desktop.qt.analysis_actions import AnalysisMixin
 from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView, qimage_from_rgb
 from malaria_desktop.qt.legend import Legend
 from malaria_desktop.qt.models import SlideDocument
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 SHORT_INTENDED_USE = "Screening aid for trained staff \u2013 not a certified diagnostic device"
 
 
-class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
+class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
     """One slide at a time: drop images, watch the count grow, review, export."""
 
     analysisIdle = Signal()  # no analysis running and nothing queued (screenshots wait for this)
@@ -266,76 +267,6 @@ class MainWindow(SessionMixin, ReviewMixin, QMainWindow):
             self.statusBar().showMessage(f"Added {len(new)} image{'s' if len(new) != 1 else ''}.", 5000)
         self.start_pending()
         return new
-
-    def start_pending(self) -> None:
-        """Analyse every queued image (a running analysis is superseded and restarted with them)."""
-        pending = self.document.pending_paths()
-        if not pending:
-            self.update_actions()
-            if self.classifier is not None and not self.runner.running:
-                self.analysisIdle.emit()
-            return
-        if self.classifier is None:
-            why = self.model_error or "Waiting for the model to load\u2026"
-            self.progress_label.setText(f"{len(pending)} image(s) queued. {why}")
-            self.update_actions()
-            return
-        self.runner.start_analysis(pending, self.classifier, threshold=self.document.threshold)
-        self.cancel_button.setVisible(True)
-        self._update_progress(None)
-        self.update_actions()
-
-    def cancel_analysis(self) -> None:
-        if not self.runner.running:
-            return
-        self.runner.cancel()
-
-    @Slot(object)
-    def _on_progress(self, progress: Progress) -> None:
-        self.document.mark_progress(progress)
-        self._update_progress(progress)
-
-    @Slot(object)
-    def _on_result(self, result: ImageResult) -> None:
-        self.document.set_result(result)
-        key = str(result.path)
-        current = self.document.entry(self.current_key) if self.current_key else None
-        if result.status == "ok" and (current is None or current.state != "done" or self.current_key == key):
-            # show the first good image as soon as it is ready (or redraw the one on screen)
-            self.slide_panel.list.select_key(key)
-            self.show_image(key, force=True)
-        elif self.current_key is None:
-            self.slide_panel.list.select_key(key)
-        self._update_progress(None)
-
-    @Slot()
-    def _on_run_finished(self) -> None:
-        self.document.requeue_interrupted()
-        self.cancel_button.setVisible(False)
-        done = [e for e in self.document.entries if e.state in ("done", "error")]
-        errors = sum(1 for e in done if e.state == "error")
-        left = len(self.document.pending_paths())
-        text = f"Analysed {len(done) - errors} of {len(self.document.entries)} images"
-        if errors:
-            text += f"; {errors} could not be read (see the list)"
-        if left:
-            text += f"; {left} not analysed (Analysis \u25b8 Analyse Remaining Images)"
-        self.progress_label.setText(text + ".")
-        self.update_actions()
-        if not self.runner.running:
-            self.analysisIdle.emit()
-
-    def _update_progress(self, progress: Progress | None) -> None:
-        counted = self.document.counts().total.auto_cells
-        if progress is not None and progress.stage == "classifying":
-            counted += progress.cells_done
-        target = int(self.document.session.settings.get("target_cells", self.settings.target_cells))
-        self.progress.setMaximum(max(target, 1))
-        self.progress.setValue(min(counted, target))
-        self.progress.setFormat(f"{counted:,} / {target:,} cells counted")
-        if progress is not None and self.runner.running:
-            self.progress_label.setText(
-                f"Analysing image {progress.image_index + 1} of {progress.n_images}: {progress.path.name}")
 
     # ------------------------------------------------------------------ image view
     @Slot(str)

@@ -13,9 +13,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, QEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-ANALYSIS_TIMEOUT_MS = 60_000
-
-
 class NetworkUsed(AssertionError):
     pass
 
@@ -104,12 +101,3 @@ def make_window(qtbot, classifier, settings_file: Path):
     for window in windows:
         window.close()
 
-
-def wait_idle(qtbot, window, timeout: int = ANALYSIS_TIMEOUT_MS) -> None:
-    """Wait until no analysis runs and nothing is queued."""
-    qtbot.waitUntil(lambda: not window.runner.running and not window.document.pending_paths(), timeout=timeout)
-
-
-def wait_threads(qtbot, runner, timeout: int = ANALYSIS_TIMEOUT_MS) -> None:
-    """Wait until every worker thread (also cancelled ones) has ended."""
-    qtbot.waitUntil(lambda: not runner._threads, timeout=timeout)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.core.report import summarise_slide
 from malaria_desktop.qt.worker import GeneratorRunner
-from tests.qt.conftest import wait_idle, wait_threads
+from tests.qt.waits import wait_idle, wait_threads
 
 
 def drop(widget, paths: list[Path]) -> None:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.qt.app import ErrorReporter, install_excepthook, run_gui, setup_logging
 from malaria_desktop.qt.main_window import MainWindow
-from tests.qt.conftest import wait_idle
+from tests.qt.waits import wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 

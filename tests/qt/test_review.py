@@ -4,14 +4,12 @@ next uncertain cell, counts update at once, and the export carries the reviewed 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from tests.qt.conftest import wait_idle
+from tests.qt.waits import wait_idle
 
 
 @pytest.fixture

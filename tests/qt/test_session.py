@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
-
 from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.core.session import autosave_path, load_session
 from malaria_desktop.qt.session_actions import previous_autosave_path
 from malaria_desktop.qt.settings import AppSettings
-from tests.qt.conftest import wait_idle
+from tests.qt.waits import wait_idle
 
 
 def analysed_window(qtbot, make_window, files):
