@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bundle bundle-clean clean
+.PHONY: install run test bundle bundle-clean bundle-archive clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ $(BUNDLE_EXE): $(STAMP) $(BUNDLE_INPUTS)
 bundle-clean:
 	rm -rf build dist
 	$(MAKE) bundle
+
+# What the technician receives on Linux: the folder as one archive (tar keeps the Qt library symlinks).
+bundle-archive: $(BUNDLE_EXE)
+	tar -C dist -czf dist/malaria-desktop-$$($(BIN)/python -c "import malaria_desktop as m; print(m.__version__)")-linux-$$(uname -m).tar.gz malaria-desktop
+	ls -l dist/*.tar.gz
 
 clean:
 	rm -rf build dist .pytest_cache
