@@ -44,7 +44,7 @@ class SegmentationOptions:
     split_neck_ratio: float = 1.1  # merge two splits when the neck is wider than this x the smaller peak
     drop_wbc: bool = True
     nucleus_od_factor: float = 2.2  # pixels this many times the median cell OD look like nuclei
-    wbc_nucleus_frac: float = 0.45  # a segment with this much nucleus (x typical area) is a WBC
+    wbc_nucleus_frac: float = 0.3  # a dark compact blob this big (x typical RBC area) is a WBC nucleus
     blur_threshold: float = 0.0015  # normalised variance-of-Laplacian below this means "blurred"
     few_cells: int = 10  # fewer cells than this triggers a warning
 
@@ -68,19 +68,29 @@ def _background_max(small: np.ndarray, kernel_px: float) -> np.ndarray:
 def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, fallback: np.ndarray) -> np.ndarray:
     """Light field from background pixels only (normalised convolution), so gradients and hot spots
     are followed at the scale of a cell or two; falls back to the first guess where glass is scarce."""
-    wgt = (fg_small < 0.02).astype(np.float32)
+    wgt = (fg_small == 0).astype(np.float32)
     num = cv2.GaussianBlur(small.astype(np.float32) * wgt[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(wgt, (0, 0), sigma)[..., None]
     eps = np.float32(0.03)
     return (num + eps * fallback) / (den + eps)
 
 
-def _od(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """Sum over channels of log10(background / pixel): ~0 on glass (noise either side), grows with any
-    stain whatever its colour."""
-    img = rgb.astype(np.float32) + 1.0
-    od = cv2.log(cv2.divide(bg + 1.0, img))
-    return od.reshape(-1, 3).sum(axis=1).reshape(rgb.shape[:2]) * np.float32(1.0 / _LN10)
+_LOG_LUT = (np.log10(np.arange(256, dtype=np.float64) + 1.0)).astype(np.float32)
+_ONES = np.ones((1, 3), np.float32)
+
+
+def _log_sum(rgb: np.ndarray) -> np.ndarray:
+    """Sum over channels of log10(pixel + 1), via a lookup table (fast at full resolution)."""
+    return cv2.transform(cv2.LUT(rgb, _LOG_LUT), _ONES)
+
+
+def _od(log_img: np.ndarray, bg_small: np.ndarray) -> np.ndarray:
+    """Optical density summed over channels, log10(background / pixel): ~0 on glass (noise either side),
+    grows with any stain whatever its colour. The background is given small and upsized as one channel."""
+    log_bg = cv2.transform(cv2.log(bg_small + 1.0), _ONES * np.float32(1.0 / _LN10))
+    if log_bg.shape != log_img.shape:
+        log_bg = _upsize(log_bg, log_img.shape)
+    return cv2.subtract(log_bg, log_img)
 
 
 def _upsize(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -161,13 +171,15 @@ def _foreground(rgb: np.ndarray, diameter: float | None, opts: SegmentationOptio
     h, w = rgb.shape[:2]
     scale_px = diameter if diameter else min(h, w) / 12.0
     small, f = _shrink(rgb)
+    log_img = _log_sum(rgb)
+    log_small = _log_sum(small)
+    # pass 1 on the small copy: rough cells, only to know which pixels are glass
     bg0 = _background_max(small, 2.2 * scale_px / f)
-    od = _od(rgb, _upsize(bg0, (h, w)))
-    t = _threshold(od, opts.threshold_scale)
-    fg = cv2.dilate((od > t).astype(np.uint8), np.ones((3, 3), np.uint8))
-    fg_small = cv2.resize(fg.astype(np.float32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-    bg = _background_masked(small, fg_small, max(1.0, 1.2 * scale_px / f), bg0)
-    od = _od(rgb, _upsize(bg, (h, w)))
+    od0 = _od(log_small, bg0)
+    t0 = _threshold(od0, opts.threshold_scale)
+    fg_small = cv2.dilate((od0 > t0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    bg = _background_masked(small, fg_small.astype(np.float32), max(1.0, 1.2 * scale_px / f), bg0)
+    od = _od(log_img, bg)
     # threshold a lightly smoothed OD: per-pixel (JPEG) noise is about as strong as a pale cell
     ods = cv2.GaussianBlur(od, (0, 0), max(1.0, scale_px / 32.0))
     tmap, t = _local_threshold(ods, opts.threshold_scale, 2.0 * scale_px)
@@ -218,6 +230,27 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
             return d / s
         long_side *= min(4.0, 24.0 / d)  # cells too small to measure here: look closer
     return d / s
+
+
+def _nuclei(od: np.ndarray, mask: np.ndarray, t: float, d: float, opts: SegmentationOptions):
+    """Dark, compact blobs (much darker than a typical RBC); the big ones are white-cell nuclei.
+
+    The opening drops thin dark things (hairs, scratches, cell edges); ring-stage parasites and
+    platelets are far smaller than a WBC nucleus, so only blobs of ``wbc_nucleus_frac`` of a typical
+    RBC area (or more) are returned as WBCs, slightly grown to take their rim along.
+    """
+    cell_od = float(np.median(od[mask > 0]))
+    dark = (od > max(opts.nucleus_od_factor * cell_od, 2.0 * t)).astype(np.uint8)
+    r = max(1, int(round(0.14 * d)))
+    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= opts.wbc_nucleus_frac * np.pi * (d / 2.0) ** 2
+    big[0] = False
+    wbc = big[lab].astype(np.uint8)
+    if wbc.any():
+        g = max(1, int(round(0.1 * d)))
+        wbc = cv2.dilate(wbc, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
+    return dark, wbc
 
 
 def _variance_of_laplacian(gray: np.ndarray) -> float:
@@ -342,17 +375,26 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     typical = np.pi * (d / 2.0) ** 2
 
     od, mask, t = _foreground(work, d, opts)
+    nucleus = wbc_nuclei = None
+    if opts.drop_wbc and mask.any():
+        nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
+        if wbc_nuclei.any():
+            mask[wbc_nuclei > 0] = 0  # WBC nuclei go before splitting, so RBC neighbours stay clean
+        else:
+            wbc_nuclei = None
     labels, n = _split(mask, d, opts)
     area, x0, y0, x1, y1 = _label_boxes(labels, n)
 
     keep = area >= opts.min_area_frac * typical
     keep &= area <= opts.max_area_frac * typical
     keep[0] = False
-    if opts.drop_wbc and keep.any():
-        cell_od = float(np.median(od[mask > 0])) if mask.any() else t
-        nucleus = (od > max(opts.nucleus_od_factor * cell_od, 2.0 * t)) & (labels > 0)
-        nuc_px = np.bincount(labels[nucleus], minlength=n + 1)
-        keep &= nuc_px < opts.wbc_nucleus_frac * typical
+    if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
+        nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
+        keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
+    if wbc_nuclei is not None:  # WBC cytoplasm: what is left hugging a removed nucleus (long contact)
+        ring = cv2.dilate(wbc_nuclei, np.ones((3, 3), np.uint8)) > wbc_nuclei
+        contact = np.bincount(labels[ring & (labels > 0)], minlength=n + 1)
+        keep &= contact < 0.6 * d
 
     gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     cells = _to_cells(labels, np.flatnonzero(keep), x0, y0, x1, y1, (wh, ww), (H, W))

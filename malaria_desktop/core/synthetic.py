@@ -194,9 +194,16 @@ def generate_smear(
 
     # --- platelets: tiny purple dots, sometimes in small clumps, never counted as RBCs
     n_plt = int(rng.integers(2, 12) * area / (1280 * 960) * (60 / d) ** 2) if n_platelets is None else n_platelets
+    occupied = np.array(centres, np.float64).reshape(-1, 2)
+    occ_r = np.array(kept, np.float64) * 1.2  # ellipses and WBC lobes reach a little past r
     for _ in range(n_plt):
-        px, py = rng.uniform(0, w), rng.uniform(0, h)
         pr = r_mean * rng.uniform(0.08, 0.16)
+        for _try in range(20):  # on the glass only, so "platelets are not counted" can be tested cleanly
+            px, py = rng.uniform(0, w), rng.uniform(0, h)
+            if not occupied.size or np.all(np.hypot(occupied[:, 0] - px, occupied[:, 1] - py) >= occ_r + 2 * pr + 2):
+                break
+        else:
+            continue
         got = _ellipse_patch(px, py, pr * 1.2, pr, rng.uniform(0, math.pi), 2.0, (h, w))
         if got is None:
             continue
