@@ -121,9 +121,29 @@ class ExportDialog(QDialog):
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return html.escape(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, list):
+        text = ", ".join(_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v) for v in value[:12])
+        return text + (", \u2026" if len(value) > 12 else "")
     return html.escape(str(value))
+
+
+def _table(data: dict, depth: int = 0) -> str:
+    """Nested dicts of the model card as nested tables (metrics per split, hyper-parameters...)."""
+    rows = []
+    for key, value in data.items():
+        if value is None or value == "" or value == {}:
+            continue
+        label = html.escape(str(key).replace("_", " "))
+        if isinstance(value, dict) and depth < 2:
+            rows.append(f"<tr><td valign=top><b>{label}</b></td><td>{_table(value, depth + 1)}</td></tr>")
+        else:
+            shown = html.escape(json.dumps(value))[:300] if isinstance(value, dict) else _fmt(value)
+            rows.append(f"<tr><td valign=top><b>{label}</b></td><td>{shown}</td></tr>")
+    return "<table cellpadding=2>" + "".join(rows) + "</table>"
+
+
+SECTIONS = (("Metrics (held-out data)", ("metrics",)), ("Training data and training", ("training_data", "training")),
+            ("Network", ("model",)), ("Versions", ("versions",)))
 
 
 def model_card_html(card: ModelCard | None, error: str = "") -> str:
@@ -133,26 +153,25 @@ def model_card_html(card: ModelCard | None, error: str = "") -> str:
     if card is None:
         parts.append(f"<p><b>No model loaded.</b> {html.escape(error)}</p>")
         return "".join(parts)
-    rows = [("Model", card.name), ("Architecture", card.architecture),
-            ("Input", f"{card.input_size}\u00d7{card.input_size} RGB cell crops"),
-            ("Decision threshold", f"{card.threshold:.3f}")]
-    parts.append("<h3>Model card</h3><table cellpadding=3>")
-    parts += [f"<tr><td><b>{k}</b></td><td>{_fmt(v)}</td></tr>" for k, v in rows]
-    parts.append("</table>")
-    for title, key in (("Training data", "training_data"), ("Test metrics", "metrics"), ("Versions", "versions")):
-        value = card.extra.get(key)
-        if not value:
-            continue
-        parts.append(f"<h3>{title}</h3>")
-        if isinstance(value, dict):
-            parts.append("<table cellpadding=2>")
-            parts += [f"<tr><td><b>{html.escape(str(k))}</b></td><td>{_fmt(v)}</td></tr>" for k, v in value.items()]
-            parts.append("</table>")
-        else:
-            parts.append(f"<p>{_fmt(value)}</p>")
-    for key, value in card.extra.items():
-        if key not in ("training_data", "metrics", "versions") and isinstance(value, (str, int, float)):
-            parts.append(f"<p><b>{html.escape(key)}</b>: {_fmt(value)}</p>")
+    rows = {"Model": card.name, "Architecture": card.architecture,
+            "Input": f"{card.input_size}\u00d7{card.input_size} RGB cell crops",
+            "Decision threshold": f"{card.threshold:.3f}"}
+    for key in ("threshold_rule", "exported"):
+        if card.extra.get(key):
+            rows[key.replace("_", " ").capitalize()] = card.extra[key]
+    parts.append("<h3>Model card</h3>" + _table(rows))
+    shown = set()
+    for title, keys in SECTIONS:
+        for key in keys:
+            value = card.extra.get(key)
+            shown.add(key)
+            if not value:
+                continue
+            parts.append(f"<h3>{title}</h3>")
+            parts.append(_table(value) if isinstance(value, dict) else f"<p>{_fmt(value)}</p>")
+    rest = {k: v for k, v in card.extra.items() if k not in shown and k not in ("threshold_rule", "exported")}
+    if rest:
+        parts.append("<h3>More</h3>" + _table(rest))
     return "".join(parts)
 
 

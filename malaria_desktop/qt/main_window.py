@@ -330,7 +330,7 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
     # ------------------------------------------------------------------ errors and closing
     def show_error(self, title: str, message: str, details: str = "") -> None:
         """The one place errors are shown (non-modal, so tests and the event loop never block)."""
-        log.error("%s: %s\n%s", title, message, details)
+        log.error("%s: %s%s", title, message, f"\n{details}" if details else "")
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         if details:
             box.setDetailedText(details)

@@ -153,5 +153,6 @@ class ReviewMixin:
         self.act_undo.setEnabled(review.can_undo)
         self.act_redo.setEnabled(review.can_redo)
         has_results = any(r.status == "ok" for r in self.document.results.values())
-        self.act_next_uncertain.setEnabled(has_results)
-        self.act_add_cell.setEnabled(has_results)
+        for act in (self.act_next_uncertain, self.act_add_cell, self.act_mark_parasitized, self.act_mark_uninfected,
+                    self.act_mark_not_cell, self.act_revert):
+            act.setEnabled(has_results)

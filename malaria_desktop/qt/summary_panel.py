@@ -141,7 +141,7 @@ class SummaryPanel(QWidget):
         self.target_bar.setFormat(f"{counted:,} of {target:,} target cells" + (" \u2714" if counted >= target else ""))
         self.reviewed_note.setText(
             f"You reviewed {edits} cell{'s' if edits != 1 else ''}; the blue column is what will be reported."
-            if show_reviewed else "Not reviewed yet: click cells to confirm or correct them.")
+            if show_reviewed else "Not reviewed yet: click cells to confirm or correct them." if auto else "")
         self._show_flags(main, quality or [], settings or {})
 
     def _show_flags(self, figures: Figures | None, quality: list[str], settings: Mapping) -> None:

@@ -51,8 +51,8 @@ class _Relay(QObject):
                 self.yielded.emit(self._generation, item)
         except AnalysisCancelled:
             pass
-        except MalariaDesktopError as exc:
-            self.errored.emit(self._generation, str(exc), traceback.format_exc())
+        except MalariaDesktopError as exc:  # an expected problem with a message for the user: no traceback
+            self.errored.emit(self._generation, str(exc), "")
         except Exception as exc:  # noqa: BLE001 - relayed to the one error path, never swallowed
             self.errored.emit(self._generation, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
@@ -138,7 +138,10 @@ class GeneratorRunner(QObject):
 
     @Slot(int, str, str)
     def _on_errored(self, generation: int, message: str, details: str) -> None:
-        log.error("worker error (generation %s): %s\n%s", generation, message, details)
+        if details:
+            log.error("worker error (generation %s): %s\n%s", generation, message, details)
+        else:
+            log.warning("worker stopped (generation %s): %s", generation, message)
         if generation == self._generation:
             self.errored.emit(message, details)
 
