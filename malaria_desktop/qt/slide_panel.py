@@ -68,6 +68,9 @@ class MetadataPanel(QGroupBox):
         self.notes = QPlainTextEdit()
         self.notes.setPlaceholderText("notes")
         self.notes.setFixedHeight(54)
+        for widget in (self.patient_id, self.slide_id, self.operator, self.date, self.notes):
+            widget.setAcceptDrops(False)  # a dropped file goes to the window (analysis), not into a text field
+        self.notes.viewport().setAcceptDrops(False)
         form = QFormLayout(self)
         form.addRow("Patient / sample ID", self.patient_id)
         form.addRow("Slide ID", self.slide_id)

@@ -57,8 +57,14 @@ def test_drop_files_and_folder_analyses_everything(qtbot, make_window, smear_dir
     wait_idle(qtbot, window)
     assert [e.path.name for e in window.document.entries] == ["field_0.png", "copy_0.png", "copy_1.png"]
     assert all(e.state == "done" for e in window.document.entries)
+    extra = tmp_path / "extra.png"
+    extra.write_bytes(single.read_bytes())
+    drop(window.slide_panel.metadata.notes.viewport(), [extra])  # a text field does not swallow the file
+    wait_idle(qtbot, window)
+    assert window.slide_panel.metadata.notes.toPlainText() == ""
+    assert window.document.entries[-1].path == extra and window.document.entries[-1].state == "done"
     model = window.slide_panel.list.list_model
-    assert model.rowCount() == 3
+    assert model.rowCount() == 4
     assert model.index(1, 1).data() == "Done"
     assert int(model.index(1, 2).data()) == window.document.results[str(folder / "sub" / "copy_0.png")].n_cells
 
