@@ -115,6 +115,8 @@ def run_gui(files: list[Path], model_dir: Path | None, screenshot: Path | None =
 
     if screenshot is not None:
         shot = Path(screenshot)
+        window.showNormal()
+        window.resize(1440, 900)  # same picture whatever size the user left the window at
 
         def take() -> None:
             if window.runner.running or (window.classifier is not None and window.document.pending_paths()):

@@ -57,11 +57,14 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         self.setWindowIcon(QIcon(str(paths.resource_path("icon.png"))))
         self.setAcceptDrops(True)
         self.resize(1440, 900)
+        geometry = settings.value("ui/geometry")
         self._build_widgets()
         self._build_actions()
         self._build_menus()
         self._connect()
         self.init_session_support()
+        if geometry is not None:
+            self.restoreGeometry(geometry)  # where the technician left the window last time
         self.document.new_session(self.new_session_settings())
         if classifier is not None:
             self._model_ready(classifier)
@@ -342,6 +345,8 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.slide_panel.metadata.commit()
         self.flush_autosave()
+        self.settings.set_value("ui/geometry", self.saveGeometry())
+        self.settings.sync()
         self.runner.shutdown()
         self.loader.shutdown()
         self.export_runner.wait(60_000)  # let a report being written finish (never half-written)
