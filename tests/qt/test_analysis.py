@@ -231,3 +231,12 @@ def test_missing_model_gives_a_clear_message_and_keeps_the_app_usable(qtbot, mak
     assert not window.act_resume.isEnabled()
     assert "Analysis is disabled" in window.progress_label.text() or "queued" in window.progress_label.text()
 
+
+
+def test_closing_during_analysis_stops_the_worker(qtbot, make_window, smear_dir):
+    window = make_window()
+    with qtbot.waitSignal(window.runner.progress, timeout=30_000):
+        window.open_paths([smear_dir])
+    assert window.runner.running
+    window.close()  # cancels and waits for the worker thread: nothing runs on after the window is gone
+    assert not window.runner.running and not window.runner._threads
