@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from malaria_desktop.core.session import autosave_path, load_session
 from malaria_desktop.qt.session_actions import previous_autosave_path
@@ -142,3 +142,19 @@ def test_about_dialog_shows_model_card_and_intended_use(qtbot, make_window):
     assert window.classifier.card.name in text and window.classifier.card.architecture in text
     assert "Not a certified diagnostic device" in text
     dialog.close()
+
+
+def test_settings_dialog_round_trip(qtbot):
+    from malaria_desktop.qt.dialogs import SettingsDialog
+
+    dialog = SettingsDialog(threshold=0.42, model_threshold=0.5, rbc_per_ul=5_000_000, hyper_cutoff_pct=5.0,
+                            target_cells=2000, uncertain_margin=0.15)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == {"threshold": 0.42, "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0,
+                               "target_cells": 2000, "uncertain_margin": 0.15}
+    dialog.hyper.setValue(10.0)
+    dialog.target.setValue(500)
+    reset = next(b for b in dialog.findChildren(QPushButton) if "model" in b.text())
+    reset.click()
+    values = dialog.values()
+    assert values["threshold"] == 0.5 and values["hyper_cutoff_pct"] == 10.0 and values["target_cells"] == 500
