@@ -59,6 +59,7 @@ class AnalysisMixin:
         elif self.current_key is None:
             self.slide_panel.list.select_key(key)
         self._update_progress(None)
+        self.update_actions()
 
     @Slot()
     def _on_run_finished(self: "MainWindow") -> None:

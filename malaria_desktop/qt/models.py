@@ -125,10 +125,7 @@ class SlideDocument(QObject):
         if entry.state in ("done", "error"):
             return
         entry.state = "analysing"
-        text = STAGE_TEXT.get(progress.stage, progress.stage)
-        if progress.stage == "classifying" and progress.cells_total:
-            text = f"Classifying {progress.cells_done}/{progress.cells_total}"
-        entry.detail = text
+        entry.detail = STAGE_TEXT.get(progress.stage, progress.stage)  # cell counts are in the progress bar
         self.entryChanged.emit(row)
 
     def set_result(self, result: ImageResult) -> None:
