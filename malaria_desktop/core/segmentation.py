@@ -45,7 +45,7 @@ class SegmentationOptions:
     drop_wbc: bool = True
     nucleus_od_factor: float = 2.2  # pixels this many times the median cell OD look like nuclei
     wbc_nucleus_frac: float = 0.3  # a dark compact blob this big (x typical RBC area) is a WBC nucleus
-    blur_threshold: float = 0.0015  # normalised variance-of-Laplacian below this means "blurred"
+    blur_threshold: float = 0.0025  # normalised variance-of-Laplacian below this means "blurred"
     few_cells: int = 10  # fewer cells than this triggers a warning
 
 
@@ -63,6 +63,26 @@ def _background_max(small: np.ndarray, kernel_px: float) -> np.ndarray:
     k = max(3, int(kernel_px) | 1)
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return cv2.blur(bg, (k, k)).astype(np.float32)
+
+
+def _fit_light_field(small: np.ndarray, glass: np.ndarray) -> np.ndarray | None:
+    """Least-squares quadratic surface per channel through the glass pixels (vignetting + gradient).
+
+    Global and smooth on purpose: a dark corner mistaken for cells cannot pull the fit down, so the
+    next pass sees that corner as glass again.
+    """
+    h, w = glass.shape
+    ys, xs = np.nonzero(glass)
+    if ys.size < 50:
+        return None
+    step = max(1, ys.size // 20000)
+    ys, xs = ys[::step], xs[::step]
+    u, v = xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5
+    a = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    coef, *_ = np.linalg.lstsq(a, small[ys, xs].astype(np.float64), rcond=None)
+    gu, gv = np.meshgrid(np.arange(w) / max(w - 1, 1) - 0.5, np.arange(h) / max(h - 1, 1) - 0.5)
+    grid = np.stack([np.ones_like(gu), gu, gv, gu * gu, gu * gv, gv * gv], axis=-1)
+    return np.clip(grid @ coef, 1.0, 255.0).astype(np.float32)
 
 
 def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, fallback: np.ndarray) -> np.ndarray:
@@ -174,11 +194,19 @@ def _foreground(rgb: np.ndarray, diameter: float | None, opts: SegmentationOptio
     log_img = _log_sum(rgb)
     log_small = _log_sum(small)
     # pass 1 on the small copy: rough cells, only to know which pixels are glass
-    bg0 = _background_max(small, 2.2 * scale_px / f)
-    od0 = _od(log_small, bg0)
+    bg = _background_max(small, 2.2 * scale_px / f)
+    od0 = _od(log_small, bg)
     t0 = _threshold(od0, opts.threshold_scale)
+    for _ in range(2):  # smooth light field fitted to glass pixels: vignetted corners, gradients
+        fg_small = cv2.dilate((od0 > t0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        fitted = _fit_light_field(small, fg_small == 0)
+        if fitted is None:
+            break
+        bg = fitted
+        od0 = _od(log_small, bg)
+        t0 = _threshold(od0, opts.threshold_scale)
     fg_small = cv2.dilate((od0 > t0).astype(np.uint8), np.ones((3, 3), np.uint8))
-    bg = _background_masked(small, fg_small.astype(np.float32), max(1.0, 1.2 * scale_px / f), bg0)
+    bg = _background_masked(small, fg_small, max(1.0, 1.2 * scale_px / f), bg)  # local detail
     od = _od(log_img, bg)
     # threshold a lightly smoothed OD: per-pixel (JPEG) noise is about as strong as a pale cell
     ods = cv2.GaussianBlur(od, (0, 0), max(1.0, scale_px / 32.0))
@@ -258,8 +286,11 @@ def _variance_of_laplacian(gray: np.ndarray) -> float:
     return float(lap.var())
 
 
-def _split(mask: np.ndarray, d: float, opts: SegmentationOptions) -> tuple[np.ndarray, int]:
-    """Seeds at distance-transform peaks, then a seeded flood; returns int32 labels (0 = background).
+def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
+           wbc: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+    """Seeds at distance-transform peaks, then a seeded flood; returns int32 labels (0 = background),
+    the label count and the labels that grew from WBC nuclei (``wbc`` blobs are seeds of their own, so
+    their cytoplasm is claimed by them and not glued to a neighbouring RBC).
 
     The mask is mirrored past the image border first, so a cell cut by the border has its peak where a
     whole cell would, and two cut neighbours still split at their neck.
@@ -271,8 +302,18 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions) -> tuple[np.nd
     k = max(3, int(0.45 * d) | 1)
     peaks = (sm >= cv2.dilate(sm, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) - 1e-4)
     peaks &= sm > 0.18 * d
+    wp = None
+    if wbc is not None:
+        wp = cv2.copyMakeBorder(wbc, p, p, p, p, cv2.BORDER_REFLECT)
+        peaks &= cv2.dilate(wp, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) == 0
     n, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
     markers[markers > 0] += 1  # 0 = to flood, 1 = background, 2.. = seeds
+    wbc_ids = np.zeros(0, np.int64)
+    if wp is not None:
+        nw, wl = cv2.connectedComponents(wp, connectivity=8)
+        markers[wl > 0] = wl[wl > 0] + n  # labels n+1 .. n+nw-1 after the shift below
+        wbc_ids = np.arange(n, n + nw - 1)
+        n += nw - 1
     markers[pm == 0] = 1
     # cv2.watershed floods in order of neighbour colour *difference*, not of level: a flat relief inside
     # cells makes it a geodesic Voronoi split from the seeds (breadth-first, all seeds at one speed),
@@ -291,7 +332,7 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions) -> tuple[np.nd
         grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))
         labels[lines] = grown[lines].astype(np.int32)
     labels = _merge_wide_necks(labels, n, sm, opts.split_neck_ratio)
-    return labels, n
+    return labels, n, wbc_ids
 
 
 def _merge_wide_necks(labels: np.ndarray, n: int, dist: np.ndarray, ratio: float) -> np.ndarray:
@@ -378,23 +419,17 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     nucleus = wbc_nuclei = None
     if opts.drop_wbc and mask.any():
         nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
-        if wbc_nuclei.any():
-            mask[wbc_nuclei > 0] = 0  # WBC nuclei go before splitting, so RBC neighbours stay clean
-        else:
-            wbc_nuclei = None
-    labels, n = _split(mask, d, opts)
+        wbc_nuclei = wbc_nuclei & mask if wbc_nuclei.any() else None
+    labels, n, wbc_ids = _split(mask, d, opts, wbc_nuclei)
     area, x0, y0, x1, y1 = _label_boxes(labels, n)
 
     keep = area >= opts.min_area_frac * typical
     keep &= area <= opts.max_area_frac * typical
     keep[0] = False
+    keep[wbc_ids] = False
     if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
         nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
         keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
-    if wbc_nuclei is not None:  # WBC cytoplasm: what is left hugging a removed nucleus (long contact)
-        ring = cv2.dilate(wbc_nuclei, np.ones((3, 3), np.uint8)) > wbc_nuclei
-        contact = np.bincount(labels[ring & (labels > 0)], minlength=n + 1)
-        keep &= contact < 0.6 * d
 
     gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     cells = _to_cells(labels, np.flatnonzero(keep), x0, y0, x1, y1, (wh, ww), (H, W))
