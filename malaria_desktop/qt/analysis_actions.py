@@ -52,10 +52,12 @@ class AnalysisMixin:
         self.document.set_result(result)
         key = str(result.path)
         current = self.document.entry(self.current_key) if self.current_key else None
-        if result.status == "ok" and (current is None or current.state != "done" or self.current_key == key):
-            # show the first good image as soon as it is ready (or redraw the one on screen)
-            self.slide_panel.list.select_key(key)
-            self.show_image(key, force=True)
+        if result.status == "ok" and self.current_key == key:
+            self.show_image(key, force=True)  # the image on screen got its cells: draw them
+        elif result.status == "ok" and (current is None or current.state != "done"):
+            self.slide_panel.list.select_key(key)  # show the first good image as soon as it is ready
+            if self.current_key != key:
+                self.show_image(key)
         elif self.current_key is None:
             self.slide_panel.list.select_key(key)
         self._update_progress(None)

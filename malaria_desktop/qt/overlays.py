@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
@@ -101,8 +102,11 @@ def filter_marks(marks: Iterable[CellMark], *, parasitized_only: bool = False,
 def mark_path(mark: CellMark) -> QPainterPath:
     path = QPainterPath()
     if mark.contour is not None and len(mark.contour) >= 3:
-        pts = np.asarray(mark.contour, dtype=float).reshape(-1, 2)
-        path.addPolygon(QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in pts]))
+        pts = np.asarray(mark.contour, dtype=np.int32).reshape(-1, 1, 2)
+        if len(pts) > 24:  # drawing only: drop points that lie within half a pixel of the outline
+            pts = cv2.approxPolyDP(pts, 0.5, True)
+        pts = pts.reshape(-1, 2).astype(float) + 0.5
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts.tolist()]))
         path.closeSubpath()
     else:
         x, y, w, h = mark.bbox
