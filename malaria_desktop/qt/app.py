@@ -128,6 +128,10 @@ def run_gui(files: list[Path], model_dir: Path | None, screenshot: Path | None =
             ok = window.grab().save(str(shot), "PNG")
             log.info("screenshot %s written: %s", shot, ok)
             outcome["rc"] = 0 if ok and not (files and window.model_error) else 1
+            if not ok:
+                print(f"screenshot: could not write {shot}", file=sys.stderr)
+            elif files and window.model_error:
+                print(f"screenshot written, but nothing was analysed: {window.model_error}", file=sys.stderr)
             app.exit(outcome["rc"])
 
         window.analysisIdle.connect(lambda: QTimer.singleShot(100, take))
