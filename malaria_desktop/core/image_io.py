@@ -13,6 +13,7 @@ Float images in [0, 1] are multiplied by 255; other float ranges are stretched m
 
 from __future__ import annotations
 
+import re
 import warnings
 import zlib
 from pathlib import Path
@@ -54,8 +55,13 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
                 return _decode(im, path, name, limit)
     except ImageLoadError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"'{name}': the image is far too large to open safely ({exc}).") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own header check fired first (> ~179 MP)
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        size_txt = f"{int(m.group(1)) / 1e6:.0f} megapixels" if m else "far too many pixels"
+        raise ImageLoadError(
+            f"'{name}': the image claims {size_txt}, more than the {limit / 1e6:.0f} megapixels allowed; "
+            "it is probably damaged, or not a microscope field."
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(
             f"'{name}': not a readable image (the file is damaged, or is not a PNG, JPEG, TIFF or BMP "
