@@ -283,7 +283,7 @@ class SlideListModel(QAbstractTableModel):
                 if entry.state == "analysing" and entry.detail:
                     return entry.detail
                 if entry.state in ("error", "missing"):
-                    return f"{STATE_TEXT[entry.state]}: {entry.error}"
+                    return f"{STATE_TEXT[entry.state]} (see below)"  # the reason is listed under the table
                 return STATE_TEXT[entry.state]
             if entry.state != "done" or counts is None:
                 return ""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QDate, QItemSelectionModel, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDateEdit, QFormLayout, QGroupBox, QHeaderView, QLineEdit,
+from PySide6.QtCore import QDate, QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QDateEdit, QFormLayout, QGroupBox, QHeaderView, QLabel, QLineEdit,
                                QPlainTextEdit, QTableView, QVBoxLayout, QWidget)
 
 from malaria_desktop.core.session import SessionMetadata
@@ -131,8 +131,25 @@ class SlidePanel(QWidget):
         box_layout = QVBoxLayout(self.images_box)
         box_layout.setContentsMargins(4, 4, 4, 4)
         box_layout.addWidget(self.list)
+        self.problems = QLabel()  # the reasons of failed / missing images, readable without hovering
+        self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.PlainText)
+        self.problems.setStyleSheet("color: #b71c1c;")
+        self.problems.setVisible(False)
+        box_layout.addWidget(self.problems)
+        self._doc = document
+        document.entriesReset.connect(self._update_problems)
+        document.entryChanged.connect(self._update_problems)
         self.metadata = MetadataPanel(document)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.images_box, 1)
         layout.addWidget(self.metadata, 0)
+
+    def _update_problems(self, *_args) -> None:
+        bad = [e for e in self._doc.entries if e.state in ("error", "missing")]
+        lines = [f"\u2022 {e.path.name}: {e.error}" for e in bad[:4]]
+        if len(bad) > 4:
+            lines.append(f"\u2026 and {len(bad) - 4} more (hover the list)")
+        self.problems.setText("\n".join(lines))
+        self.problems.setVisible(bool(bad))

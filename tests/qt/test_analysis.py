@@ -119,7 +119,9 @@ def test_bad_file_shows_its_error_and_the_rest_finish(qtbot, make_window, smear_
     assert states == {"field_0.png": "done", "broken.png": "error", "field_1.png": "done"}
     row = window.document.row_of(str(bad))
     text = window.slide_panel.list.list_model.index(row, 1).data()
-    assert text.startswith("Error:") and len(text) > len("Error: ")
+    assert text == "Error (see below)"
+    problems = window.slide_panel.problems
+    assert problems.isVisible() and problems.text().startswith("\u2022 broken.png: ")
     assert "could not be read" in window.progress_label.text()
     assert window.current_key == str(good[0])  # a good image is shown, not the broken one
 

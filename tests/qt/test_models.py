@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import Qt
 
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.qt.image_view import ImageView
@@ -65,7 +66,8 @@ def test_document_changes_reach_the_list_model(qtbot, tmp_path):
     doc.set_result(fake_result(a, [0.9, 0.2, 0.7]))
     assert model.index(0, 1).data() == "Done" and model.index(0, 2).data() == "3" and model.index(0, 3).data() == "2"
     doc.set_result(ImageResult(path=b, status="error", error="not a readable image"))
-    assert model.index(1, 1).data() == "Error: not a readable image"
+    assert model.index(1, 1).data() == "Error (see below)"
+    assert "not a readable image" in model.index(1, 1).data(Qt.ItemDataRole.ToolTipRole)
     doc.review.set_label(str(a), 1, "uninfected")
     assert model.index(0, 3).data() == "2 \u2192 1"
     doc.set_threshold(0.8)  # automatic verdicts recomputed from the stored probabilities
