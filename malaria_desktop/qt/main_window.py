@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QSplitter, QToolBar, QVBoxLayout, QWidget)
@@ -29,6 +29,7 @@ from malaria_desktop.qt.summary_panel import SummaryPanel
 from malaria_desktop.qt.worker import AnalysisRunner, ModelLoader
 
 log = logging.getLogger(__name__)
+MODEL_LOAD_DELAY_MS = 50
 SHORT_INTENDED_USE = "Screening aid for trained staff \u2013 not a certified diagnostic device"
 
 
@@ -70,7 +71,11 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
             self._model_ready(classifier)
         else:
             self.model_status.setText("Loading model\u2026")
-            self.loader.load(model_dir)
+            # start after the window's first paint, so loading ONNX Runtime does not compete with it
+            self._load_timer = QTimer(self)  # a child: it dies with the window, never fires on a closed one
+            self._load_timer.setSingleShot(True)
+            self._load_timer.timeout.connect(lambda: self.loader.load(model_dir))
+            self._load_timer.start(MODEL_LOAD_DELAY_MS)
 
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
