@@ -352,6 +352,8 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         self.flush_autosave()
         self.settings.set_value("ui/geometry", self.saveGeometry())
         self.settings.sync()
+        if getattr(self, "_load_timer", None) is not None:
+            self._load_timer.stop()
         self.runner.shutdown()
         self.loader.shutdown()
         self.export_runner.wait(60_000)  # let a report being written finish (never half-written)
