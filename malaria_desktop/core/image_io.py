@@ -59,7 +59,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         m = re.search(r"\((\d+) pixels\)", str(exc))
         size_txt = f"{int(m.group(1)) / 1e6:.0f} megapixels" if m else "far too many pixels"
         raise ImageLoadError(
-            f"'{name}': the image claims {size_txt}, more than the {limit / 1e6:.0f} megapixels allowed; "
+            f"'{name}': the image is too large: it claims {size_txt}, more than the {limit / 1e6:.0f} megapixels allowed; "
             "it is probably damaged, or not a microscope field."
         ) from exc
     except UnidentifiedImageError as exc:
@@ -92,7 +92,7 @@ def _decode(im: Image.Image, path: Path, name: str, limit: int) -> np.ndarray:
         raise ImageLoadError(f"'{name}': the image has no pixels ({w}x{h}).")
     if w * h > limit:
         raise ImageLoadError(
-            f"'{name}': the image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), more than the "
+            f"'{name}': the image is too large: {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), more than the "
             f"{limit / 1e6:.0f} megapixels allowed; it is probably damaged, or not a microscope field."
         )
     if fmt == "TIFF" and _tiff_is_deep_colour(im):
