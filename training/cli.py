@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weights", help="'imagenet' (Keras' cached file, never downloaded) or a VGG16 notop weights "
                                     "file; needs --width 1.0 --no-batch-norm")
     t.add_argument("--init", help="model folder with model.keras to continue from (fine-tuning on new cells)")
+    t.add_argument("--keep-split", metavar="CSV",
+                   help="split.csv of an earlier run/model (e.g. trained_model/split.csv): its patients keep their "
+                        "split so fine-tuning never trains on old test patients; new patients are split as usual")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from last.keras")
     t.add_argument("--workers", type=int, default=2, help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             patient_map=args.patient_map, unknown_group=args.unknown_group, fractions=args.split, seed=args.seed,
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
             warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, patience=args.patience,
-            weights=args.weights, init=args.init, max_minutes=args.max_minutes, workers=args.workers,
+            weights=args.weights, init=args.init, keep_split=args.keep_split, max_minutes=args.max_minutes, workers=args.workers,
             command=command,
         )
         run = train(cfg, resume=args.resume)

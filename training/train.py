@@ -44,6 +44,7 @@ class TrainConfig:
     patience: int = 6
     weights: str | None = None
     init: str | None = None
+    keep_split: str | None = None
     max_minutes: float | None = None
     workers: int = 2
     command: str = ""
@@ -120,6 +121,11 @@ def load_run_data(cfg: TrainConfig, out: Path, split_csv: Path | None = None):
     else:
         samples = find_samples(roots, read_patient_map(Path(cfg.patient_map) if cfg.patient_map else None), cfg.unknown_group)
         assignment = split_patients(samples, cfg.fractions, cfg.seed)
+        if cfg.keep_split:  # fine-tuning: patients of an earlier split keep their split, new ones are dealt
+            old_samples, old_names = read_split(Path(cfg.keep_split))
+            kept = {s.patient: n for s, n in zip(old_samples, old_names)}
+            new = [s for s in samples if s.patient not in kept]
+            assignment = kept | (split_patients(new, cfg.fractions, cfg.seed) if new else {})
         sha = write_split(out / "split.csv", samples, assignment)
         names = [assignment[s.patient] for s in samples]
     crops = cached_crops(samples, roots, cfg.model.input_size, out / "cache", cfg.workers)

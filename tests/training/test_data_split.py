@@ -103,3 +103,21 @@ def test_split_is_patient_level_stratified_and_reproducible(tmp_path: Path) -> N
 def test_split_gives_every_split_a_patient_on_tiny_sets() -> None:
     samples = [Sample(0, f"C{p}_{i}.png", i % 2, f"C{p}") for p in range(4) for i in range(10)]
     assert set(split_patients(samples, seed=0).values()) == {"train", "val", "test"}
+
+
+def test_keep_split_holds_old_patients_in_place(nih_root: Path, tmp_path: Path) -> None:
+    from training.model import ModelConfig
+    from training.train import TrainConfig, load_run_data
+
+    first = TrainConfig(data=[str(nih_root)], out=str(tmp_path / "a"), model=ModelConfig(input_size=16), workers=1)
+    samples, names, _, _, _ = load_run_data(first, tmp_path / "a")
+    old = {s.patient: n for s, n in zip(samples, names)}
+    extra = write_nih_layout(tmp_path / "new", patients=3, per_class=4, prefix="C{p}00X")
+    second = TrainConfig(data=[str(nih_root), str(extra)], out=str(tmp_path / "b"), model=ModelConfig(input_size=16),
+                         seed=7, workers=1, keep_split=str(tmp_path / "a" / "split.csv"))
+    samples2, names2, crops2, labels2, _ = load_run_data(second, tmp_path / "b")
+    assert len(samples2) == len(samples) + 24 and crops2.shape[0] == labels2.shape[0] == len(samples2)
+    for s, n in zip(samples2, names2):
+        if s.patient in old:
+            assert old[s.patient] == n
+    assert {s.patient for s in samples2} - set(old) == {"C100", "C200", "C300"}

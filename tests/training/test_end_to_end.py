@@ -13,6 +13,7 @@ import pytest
 from malaria_desktop.core.classifier import Classifier
 from training.cli import build_parser, main
 from training.export import onnx_keras_max_diff
+from tests.training.conftest import write_nih_layout
 from training.split import file_sha256
 
 
@@ -50,6 +51,17 @@ def test_train_export_evaluate_and_resume(nih_root: Path, tmp_path: Path) -> Non
     rows_after = (run / "history.csv").read_text().strip().splitlines()
     assert len(rows_after) == len(rows_before) + 1  # epoch 2 appended to the same history
     assert rows_after[-1].startswith("1,")
+
+    # Fine-tune the exported model on the old data plus "reviewed" cells; old patients keep their split.
+    extra = write_nih_layout(tmp_path / "reviewed", patients=1, per_class=6, prefix="cell{p}")
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--data", str(nih_root), str(extra), "--out", str(tuned), "--input-size", "32",
+                 "--width", "0.125", "--head-units", "8", "--epochs", "1", "--batch-size", "16", "--workers", "1",
+                 "--init", str(model_dir), "--keep-split", str(model_dir / "split.csv")]) == 0
+    old = {r.split(",")[3]: r.split(",")[4] for r in (run / "split.csv").read_text().splitlines()[1:]}
+    new = [r.split(",") for r in (tuned / "split.csv").read_text().splitlines()[1:]]
+    assert all(old[row[3]] == row[4] for row in new if row[3] in old)
+    assert len(new) == len((run / "split.csv").read_text().splitlines()) - 1 + 12
 
 
 def test_help_explains_every_option() -> None:
