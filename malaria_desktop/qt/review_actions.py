@@ -144,7 +144,13 @@ class ReviewMixin:
 
     @Slot(object)
     def _review_changed(self: "MainWindow", change: ReviewChange) -> None:
+        if change.kind in ("undo", "redo") and change.image_key != self.current_key \
+                and self.document.entry(change.image_key) is not None:
+            self.slide_panel.list.select_key(change.image_key)  # show where the undone edit was
+            self.show_image(change.image_key)
         if change.image_key == self.current_key:
+            if change.kind in ("undo", "redo") and change.cell_id >= 0:
+                self.view.select_cell(change.cell_id)
             self.refresh_overlays()
         self.update_review_actions()
 

@@ -191,3 +191,20 @@ def test_export_into_unwritable_place_shows_the_error(qtbot, reviewed_window, tm
     for w in QApplication.topLevelWidgets():
         if w is not window and w.isVisible():
             w.close()
+
+
+def test_undo_shows_the_image_of_the_undone_edit(qtbot, make_window, smear_dir):
+    window = make_window()
+    files = sorted(smear_dir.glob("*.png"))[:2]
+    window.open_paths(files)
+    wait_idle(qtbot, window)
+    first, second = str(files[0]), str(files[1])
+    window.slide_panel.list.select_key(first)
+    cell = window.document.result(first).cells[0].cell.cell_id
+    window.view.select_cell(cell)
+    window.act_mark_not_cell.trigger()
+    window.slide_panel.list.select_key(second)
+    assert window.current_key == second
+    window.act_undo.trigger()
+    assert window.current_key == first and window.view.selected_cell == cell
+    assert not window.document.review.is_edited(first, cell)
