@@ -159,6 +159,8 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         self.act_overlays.setChecked(True)
         self.act_parasitized_only = a("&Parasitized Only", self.refresh_overlays, "Ctrl+Shift+P", checkable=True)
         self.act_uncertain_only = a("&Uncertain Only", self.refresh_overlays, "Ctrl+Shift+U", checkable=True)
+        self.act_next_image = a("Next Image", lambda: self.step_image(1), "Ctrl+PgDown")
+        self.act_prev_image = a("Previous Image", lambda: self.step_image(-1), "Ctrl+PgUp")
         self.act_about = a("&About Malaria Desktop", self.about_dialog)
         self.build_review_actions()
         short = {self.act_fit: "Fit", self.act_actual: "1:1", self.act_zoom_in: "Zoom +", self.act_zoom_out: "Zoom \u2212",
@@ -197,6 +199,8 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         view_menu.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
         view_menu.addSeparator()
         view_menu.addActions([self.act_overlays, self.act_parasitized_only, self.act_uncertain_only])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_next_image, self.act_prev_image])
         analysis_menu = bar.addMenu("&Analysis")
         analysis_menu.addActions([self.act_resume, self.act_cancel])
         review_menu = bar.addMenu("&Review")
@@ -302,6 +306,14 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
             self._image_cache = (key, image)
         self.view.set_image(self._image_cache[1], keep_view=same)
         self.refresh_overlays()
+
+    def step_image(self, step: int) -> None:
+        """Show the next (or previous) image of the list."""
+        keys = [e.key for e in self.document.entries]
+        if not keys:
+            return
+        row = keys.index(self.current_key) if self.current_key in keys else -step
+        self.slide_panel.list.select_key(keys[(row + step) % len(keys)])
 
     def update_summary(self) -> None:
         from malaria_desktop.qt.summary_panel import slide_figures

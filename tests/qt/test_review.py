@@ -207,4 +207,8 @@ def test_undo_shows_the_image_of_the_undone_edit(qtbot, make_window, smear_dir):
     assert window.current_key == second
     window.act_undo.trigger()
     assert window.current_key == first and window.view.selected_cell == cell
+    window.act_next_image.trigger()
+    assert window.current_key == second
+    window.act_next_image.trigger()
+    assert window.current_key == first  # wraps around
     assert not window.document.review.is_edited(first, cell)
