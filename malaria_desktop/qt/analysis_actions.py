@@ -67,6 +67,8 @@ class AnalysisMixin:
     def _on_run_finished(self: "MainWindow") -> None:
         self.document.requeue_interrupted()
         self.cancel_button.setVisible(False)
+        if not self.document.is_empty():
+            self._schedule_autosave()  # the last results are saved ~1 s after the run ends
         done = [e for e in self.document.entries if e.state in ("done", "error")]
         errors = sum(1 for e in done if e.state == "error")
         left = len(self.document.pending_paths())

@@ -1,6 +1,6 @@
 """Session, autosave, export, settings and about glue for the main window (file formats live in core).
 
-Autosave: every change of the document restarts a single-shot QTimer; when it fires the whole session is
+Autosave: every change of the document (re)starts a single-shot QTimer; when it fires the whole session is
 written atomically to ``core.session.autosave_path()``. Closing the window flushes it. At start-up the
 previous run's autosave is kept aside as ``previous-autosave.mdsession`` and offered by
 File ▸ Recover Autosaved Session, so neither closing nor a crash loses work.
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from malaria_desktop.qt.main_window import MainWindow
 
 AUTOSAVE_DELAY_MS = 800
+AUTOSAVE_BUSY_DELAY_MS = 5000
 SESSION_FILTER = f"Malaria Desktop sessions (*{SESSION_SUFFIX});;All files (*)"
 IMAGE_FILTER = "Field images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
@@ -47,7 +48,7 @@ class SessionMixin:
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave_timer.timeout.connect(self.autosave_now)
-        self.document.modified.connect(self._autosave_timer.start)
+        self.document.modified.connect(self._schedule_autosave)
         self.document.modified.connect(self.update_title)
         self._dirty = False
         self.document.modified.connect(self._mark_dirty)
@@ -61,6 +62,14 @@ class SessionMixin:
         self._export_relay = _ExportStep(self)
         self._export_step = self._export_relay.step
         self._export_step.connect(self._export_progress)
+
+    def _schedule_autosave(self: "MainWindow") -> None:
+        """Debounce: ~1 s after the last change; while analysing, at most every few seconds (a large slide
+        takes a noticeable fraction of a second to write, and results arrive continuously)."""
+        if not self.runner.running:
+            self._autosave_timer.start(AUTOSAVE_DELAY_MS)
+        elif not self._autosave_timer.isActive():
+            self._autosave_timer.start(AUTOSAVE_BUSY_DELAY_MS)
 
     def _mark_dirty(self: "MainWindow") -> None:
         self._dirty = True

@@ -158,3 +158,11 @@ def test_settings_dialog_round_trip(qtbot):
     reset.click()
     values = dialog.values()
     assert values["threshold"] == 0.5 and values["hyper_cutoff_pct"] == 10.0 and values["target_cells"] == 500
+
+
+def test_results_are_autosaved_after_the_run(qtbot, make_window, smear_dir):
+    window = make_window()
+    with qtbot.waitSignal(window.autosaved, timeout=30_000):
+        window.open_paths([smear_dir])
+    assert not window.runner.running  # written once the run ended, not after every image
+    assert len(load_session(autosave_path()).results) == 3
