@@ -32,7 +32,10 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         img = cv2.resize(img, (0, 0), fx=1.0 / k, fy=1.0 / k, interpolation=cv2.INTER_AREA)
         if img.shape[1] == tw and img.shape[0] == th:
             return img
-    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+    # what is left is under 2x: on a full-size field bilinear is as good and much faster than a
+    # fractional INTER_AREA; after the integer step the copy is small and INTER_AREA is cheap
+    interp = cv2.INTER_AREA if k >= 2 else cv2.INTER_LINEAR
+    return cv2.resize(img, (tw, th), interpolation=interp)
 
 
 def _shrink(img: np.ndarray) -> tuple[np.ndarray, int]:
@@ -152,7 +155,7 @@ def _local_threshold(ods: np.ndarray, scale: float, sigma_px: float) -> tuple[np
     return _upsize(tmap, ods.shape), t_glob
 
 
-def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8) -> np.ndarray:
+def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8, always_frac: float = 0.08) -> np.ndarray:
     """Fill the pale centres of RBCs: enclosed holes that are small and convex.
 
     Gaps enclosed by a ring of touching cells are concave (solidity ~0.6), so they stay open and the
@@ -168,7 +171,7 @@ def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8) ->
         area = cv2.contourArea(c)
         if area >= max_area:
             continue
-        if area < 0.08 * max_area or area >= min_solidity * cv2.contourArea(cv2.convexHull(c)):
+        if area < always_frac * max_area or area >= min_solidity * cv2.contourArea(cv2.convexHull(c)):
             fill.append(c)
     if not fill:
         return mask
@@ -177,10 +180,16 @@ def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8) ->
     return out
 
 
-def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptions"):
-    """OD image, binary cell mask and OD threshold at the scale of ``rgb``."""
+def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptions", smallest: float = 10.0):
+    """OD image, binary cell mask and OD threshold at the scale of ``rgb``.
+
+    ``diameter`` None means "size unknown" (the estimation pass): then only convex holes are filled
+    (pale centres of any size, not the gaps between packed cells, which would glue small cells into
+    big blobs) and ``smallest``, the smallest cell diameter expected here, sets the smoothing.
+    """
     h, w = rgb.shape[:2]
     scale_px = diameter if diameter else min(h, w) / 12.0
+    blur_px = diameter if diameter else smallest
     small, f = _shrink(rgb)
     log_img = _log_sum(rgb)
     log_small = _log_sum(small)
@@ -200,13 +209,16 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     bg = _background_masked(small, fg_small, max(1.0, 1.2 * scale_px / f), bg)  # local detail
     od = _od(log_img, bg)
     # threshold a lightly smoothed OD: per-pixel (JPEG) noise is about as strong as a pale cell
-    ods = cv2.GaussianBlur(od, (0, 0), max(1.0, scale_px / 32.0))
+    ods = cv2.GaussianBlur(od, (0, 0), max(1.0, blur_px / 32.0))
     tmap, t = _local_threshold(ods, opts.threshold_scale, 2.0 * scale_px)
     mask = (ods > tmap).astype(np.uint8)
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
-    typical = np.pi * (diameter / 2.0) ** 2 if diameter else h * w / 200.0
-    mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity)
+    if diameter:
+        typical = np.pi * (diameter / 2.0) ** 2
+        mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity, 0.08)
+    else:
+        mask = _fill_holes(mask, h * w / 300.0, 0.85, 0.3 * np.pi * (smallest / 2.0) ** 2 / (h * w / 300.0))
     if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
         r = max(1, int(round(opts.open_frac * diameter)))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))

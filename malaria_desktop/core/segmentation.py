@@ -33,6 +33,7 @@ class SegmentationOptions:
     """Overridable parameters; areas are fractions of the typical RBC area of the image."""
 
     cell_diameter_px: float | None = None  # typical RBC diameter in original pixels; None = estimate
+    smallest_diameter_px: float = 40.0  # smallest typical RBC diameter to expect (sets the estimate's scale)
     work_diameter_px: float = 32.0  # cells are rescaled to about this size for the heavy work
     min_work_diameter_px: float = 20.0  # never go coarser than this, even for huge fields
     max_work_pixels: int = 4_000_000  # cap on the working image size (speed on 5312x2988)
@@ -62,11 +63,12 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
     """Typical RBC diameter in original pixels: median over blobs of 2x their distance-transform max."""
     opts = opts or SegmentationOptions()
     h, w = image.shape[:2]
-    long_side = 480.0
+    # a small copy, but never so small that the smallest expected RBC is under ~10 px across there
+    long_side = max(480.0, max(h, w) * 10.0 / opts.smallest_diameter_px)
     for _ in range(3):
         s = min(1.0, long_side / max(h, w))
         small = _resize(image, (max(int(w * s), 1), max(int(h * s), 1))) if s < 1 else image
-        _, mask, _ = _foreground(small, None, opts)
+        _, mask, _ = _foreground(small, None, opts, smallest=max(opts.smallest_diameter_px * s, 4.0))
         dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
         n, lab = cv2.connectedComponents(mask, connectivity=8)
         radii = _per_label_max(lab, dist, n)[1:]
@@ -278,6 +280,7 @@ def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]
     H, W = orig_shape
     fx = (W - 1) / max(ww - 1, 1)
     fy = (H - 1) / max(wh - 1, 1)
+    scale = np.array([fx, fy])
     same = (wh, ww) == (H, W)
     out = []
     for i in ids.tolist():
@@ -287,16 +290,11 @@ def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]
         contours, _ = cv2.findContours(local, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue
-        c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-        c[:, 0] += bx0 - 1
-        c[:, 1] += by0 - 1
+        c = (max(contours, key=cv2.contourArea) if len(contours) > 1 else contours[0]).reshape(-1, 2)
+        c = c + np.array([bx0 - 1, by0 - 1])
         on_edge = bx0 == 0 or by0 == 0 or bx1 == ww - 1 or by1 == wh - 1
-        if same:
-            contour = c.astype(np.int32)
-        else:
-            contour = np.empty_like(c, dtype=np.int32)
-            contour[:, 0] = np.clip(np.rint(c[:, 0] * fx), 0, W - 1)
-            contour[:, 1] = np.clip(np.rint(c[:, 1] * fy), 0, H - 1)
+        # work pixel 0 maps to original 0 and work ww-1 to W-1, so no clipping is needed
+        contour = c.astype(np.int32) if same else np.rint(c * scale).astype(np.int32)
         x, y, w, h = cv2.boundingRect(contour)
         m = np.zeros((h, w), np.uint8)
         cv2.fillPoly(m, [contour - np.array([x, y], np.int32)], 1)
@@ -304,7 +302,7 @@ def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]
         if mom["m00"] <= 0:
             continue
         cx, cy = x + mom["m10"] / mom["m00"], y + mom["m01"] / mom["m00"]
-        out.append((y, x, (x, y, w, h), (cx, cy), int(mom["m00"]), m.astype(bool), contour, on_edge))
+        out.append((y, x, (x, y, w, h), (cx, cy), int(mom["m00"]), m.view(bool), contour, on_edge))
     out.sort(key=lambda r: (r[0], r[1]))
     return [Cell(k + 1, r[2], (float(r[3][0]), float(r[3][1])), r[4], r[5], r[6], bool(r[7]))
             for k, r in enumerate(out)]
