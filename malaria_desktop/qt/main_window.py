@@ -146,6 +146,7 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         self.act_save = a("&Save Session", self.save_session, K.Save)
         self.act_save_as = a("Save Session &As\u2026", self.save_session_as, K.SaveAs)
         self.act_recover = a("Recover &Autosaved Session", self.recover_autosave)
+        self.act_locate = a("&Locate Moved Images\u2026", lambda: self.locate_moved_images())
         self.act_export = a("&Export Report\u2026", self.export_dialog, "Ctrl+E")
         self.act_settings = a("Se&ttings\u2026", self.settings_dialog, K.Preferences)
         self.act_quit = a("&Quit", self.close, K.Quit)
@@ -190,7 +191,7 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         for act in (self.act_new, self.act_open, self.act_open_folder, None, self.act_open_session):
             file_menu.addSeparator() if act is None else file_menu.addAction(act)
         self.recent_menu = file_menu.addMenu("Open &Recent Session")
-        for act in (self.act_recover, None, self.act_save, self.act_save_as, None, self.act_export, None,
+        for act in (self.act_recover, self.act_locate, None, self.act_save, self.act_save_as, None, self.act_export, None,
                     self.act_settings, None, self.act_quit):
             file_menu.addSeparator() if act is None else file_menu.addAction(act)
         edit_menu = bar.addMenu("&Edit")
@@ -345,6 +346,7 @@ class MainWindow(AnalysisMixin, SessionMixin, ReviewMixin, QMainWindow):
         self.act_resume.setEnabled(has_model and not self.runner.running and bool(self.document.pending_paths()))
         self.act_cancel.setEnabled(self.runner.running)
         self.act_export.setEnabled(bool(self.document.results))
+        self.act_locate.setEnabled(any(e.state == "missing" for e in self.document.entries))
         self.update_review_actions()
 
     # ------------------------------------------------------------------ errors and closing

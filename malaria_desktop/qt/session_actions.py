@@ -170,6 +170,9 @@ class SessionMixin:
         found = relocate_images(self.document.session, folder)
         self.document.load(self.document.session, self.document.session_path)
         self.document.modified.emit()
+        first = next((e.key for e in self.document.entries if e.state == "done"), None)
+        if first is not None:
+            self.slide_panel.list.select_key(first)
         self.statusBar().showMessage(f"Found {len(found)} moved image(s).", 5000)
         return len(found)
 

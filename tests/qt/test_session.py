@@ -99,7 +99,10 @@ def test_moved_images_are_reported_not_fatal(qtbot, make_window, smear_dir, tmp_
     assert other.missing_box.isVisible() and "2 image file(s)" in other.missing_box.text()
     assert other.document.counts().total.reviewed_parasitized > 0  # the results are kept
     other.missing_box.close()
+    assert other.act_locate.isEnabled()
     assert other.locate_moved_images(moved) == 2
+    assert not other.act_locate.isEnabled()
+    assert other.current_key == str(moved / files[0].name) and other.view.overlay_items()
     assert [e.state for e in other.document.entries] == ["done", "done"]
     assert other.document.review.edits_count == 2
 
