@@ -83,7 +83,7 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
         cum = np.cumsum(areas[order])
         r = float(radii[order][np.searchsorted(cum, 0.5 * cum[-1])])
         d = 2.0 * r + 1.0  # the distance transform reaches r - 0.5 at the centre pixel
-        if d >= 12 or s >= 1.0:
+        if d >= 18 or s >= 1.0:
             return d / s
         long_side *= min(4.0, 24.0 / d)  # cells too small to measure here: look closer
     return d / s

@@ -182,3 +182,12 @@ def test_rejects_non_rgb_input():
         segment_cells(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError):
         segment_cells(np.zeros((10, 10, 3), np.float32))
+
+
+def test_wide_field_with_small_cells_is_not_merged():
+    """On a copy shrunk to ~480 px these cells would be ~7 px and glue together; the estimate must not."""
+    smear = generate_smear(seed=101, width=2656, height=1494, cell_diameter=40, density=0.4)
+    result = segment_cells(smear.image)
+    assert result.cell_diameter_px == pytest.approx(40, rel=0.25)
+    recall, precision = recall_precision(smear, result)
+    assert recall >= 0.95 and precision >= 0.95
