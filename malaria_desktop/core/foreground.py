@@ -47,45 +47,74 @@ def _shrink(img: np.ndarray) -> tuple[np.ndarray, int]:
     return cv2.resize(img, (0, 0), fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA), f  # fast integer path
 
 
-def _background_max(small: np.ndarray, kernel_px: float) -> np.ndarray:
-    """First guess of the light field: max filter (cells are darker than glass), box-smoothed."""
+def _quad_fit(xs: np.ndarray, ys: np.ndarray, vals: np.ndarray, shape: tuple[int, int]):
+    """Least-squares quadratic surface through samples (per channel); returns (surface, coefficients)."""
+    h, w = shape
+    u, v = xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5
+    a = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    try:
+        coef = np.linalg.solve(a.T @ a + 1e-6 * np.eye(6), a.T @ vals.astype(np.float64))
+    except np.linalg.LinAlgError:
+        return None, None
+    gu, gv = np.meshgrid(np.arange(w) / max(w - 1, 1) - 0.5, np.arange(h) / max(h - 1, 1) - 0.5)
+    grid = np.stack([np.ones_like(gu), gu, gv, gu * gu, gu * gv, gv * gv], axis=-1)
+    return np.clip(grid @ coef, 1.0, 255.0).astype(np.float32), (a, coef)
+
+
+REJECT = 0.08  # a max-pool window > 8 % darker than the fitted surface holds no glass (cells only)
+
+
+def _background_tiles(small: np.ndarray, kernel_px: float) -> np.ndarray:
+    """First guess of the light field: local maxima (glass is the brightest thing nearby) on a grid,
+    with a quadratic surface fitted robustly through them: windows that hold no glass at all (only
+    cells) come out darker than the surface and are dropped, a dark vignetted edge is kept."""
     k = max(3, int(kernel_px) | 1)
-    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    return cv2.blur(bg, (k, k)).astype(np.float32)
+    mx = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    h, w = small.shape[:2]
+    step = max(1, k // 2)
+    ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+    ys, xs = ys.ravel(), xs.ravel()
+    vals = mx[ys, xs].astype(np.float64)
+    keep = np.ones(ys.size, bool)
+    surface = None
+    for _ in range(4):
+        if keep.sum() < 8:
+            break
+        surface, fit = _quad_fit(xs[keep], ys[keep], vals[keep], (h, w))
+        if surface is None:
+            break
+        resid = vals.mean(axis=1) - surface[ys, xs].mean(axis=1)
+        keep = resid > -REJECT * surface[ys, xs].mean(axis=1)
+    if surface is None:
+        return cv2.blur(mx, (k, k)).astype(np.float32)
+    return surface
 
 
 def _fit_light_field(small: np.ndarray, glass: np.ndarray) -> np.ndarray | None:
-    """Least-squares quadratic surface per channel through the glass pixels (vignetting + gradient).
+    """Quadratic surface per channel through the glass pixels (vignetting + gradient).
 
     Global and smooth on purpose: a dark corner mistaken for cells cannot pull the fit down, so the
     next pass sees that corner as glass again.
     """
-    h, w = glass.shape
     ys, xs = np.nonzero(glass)
     if ys.size < 50:
         return None
     step = max(1, ys.size // 4000)
     ys, xs = ys[::step], xs[::step]
-    u, v = xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5
-    a = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
-    ata = a.T @ a + 1e-6 * np.eye(6)
-    try:
-        coef = np.linalg.solve(ata, a.T @ small[ys, xs].astype(np.float64))
-    except np.linalg.LinAlgError:
-        return None
-    gu, gv = np.meshgrid(np.arange(w) / max(w - 1, 1) - 0.5, np.arange(h) / max(h - 1, 1) - 0.5)
-    grid = np.stack([np.ones_like(gu), gu, gv, gu * gu, gu * gv, gv * gv], axis=-1)
-    return np.clip(grid @ coef, 1.0, 255.0).astype(np.float32)
+    return _quad_fit(xs, ys, small[ys, xs], glass.shape)[0]
 
 
-def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, fallback: np.ndarray) -> np.ndarray:
-    """Light field from background pixels only (normalised convolution), so gradients and hot spots
-    are followed at the scale of a cell or two; falls back to the first guess where glass is scarce."""
+def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, smooth: np.ndarray) -> np.ndarray:
+    """Local correction of the smooth light field from glass pixels only (normalised convolution of
+    pixel / smooth field), so hot spots are followed at the scale of a cell or two. Smoothing the
+    ratio, not the light itself, keeps steep fall-offs at the image edge unbiased; where glass is
+    scarce the correction fades to 1."""
     wgt = (fg_small == 0).astype(np.float32)
-    num = cv2.GaussianBlur(small.astype(np.float32) * wgt[..., None], (0, 0), sigma)
+    ratio = small.astype(np.float32) / smooth
+    num = cv2.GaussianBlur(ratio * wgt[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(wgt, (0, 0), sigma)[..., None]
     eps = np.float32(0.03)
-    return (num + eps * fallback) / (den + eps)
+    return smooth * ((num + eps) / (den + eps))
 
 
 _LOG_LUT = (np.log10(np.arange(256, dtype=np.float64) + 1.0)).astype(np.float32)
@@ -194,7 +223,7 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     log_img = _log_sum(rgb)
     log_small = _log_sum(small)
     # pass 1 on the small copy: rough cells, only to know which pixels are glass
-    bg = _background_max(small, 2.2 * scale_px / f)
+    bg = _background_tiles(small, 1.5 * scale_px / f)
     od0 = _od(log_small, bg)
     t0 = _threshold(od0, opts.threshold_scale)
     for _ in range(2):  # smooth light field fitted to glass pixels: vignetted corners, gradients

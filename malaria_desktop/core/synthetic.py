@@ -128,12 +128,16 @@ def generate_smear(
     noise: float | None = None,
     blur: float | None = None,
     pale_centre: float | None = None,
+    stain: float | None = None,
+    irregularity: float | None = None,
 ) -> SyntheticSmear:
     """Draw one random field. Every ``None`` parameter is drawn from ``seed`` (stain, background too).
 
     cell_diameter: mean RBC diameter in pixels (default: random 45-80 scaled to the image size).
     density: fraction of the field covered by RBCs (default 0.2-0.45).
     illumination: strength of the uneven-lighting gradient, 0 = flat (default 0.1-0.35).
+    stain: RBC stain strength, 1 = typical, 0.45 = very pale (default 0.45-1.4).
+    irregularity: outline wobble of RBCs as a fraction of the radius (default 0-0.08).
     """
     rng = np.random.default_rng(seed)
     h, w = int(height), int(width)
@@ -149,7 +153,9 @@ def generate_smear(
     pale_centre = rng.uniform(0.15, 0.6) if pale_centre is None else pale_centre
 
     # Stain: RBC OD mostly in green (pink/red), varied per lab; nuclei/parasites are purple-blue.
-    rbc_od = np.array([0.05, 0.30, 0.16]) * rng.uniform(0.7, 1.4) + rng.uniform(-0.03, 0.06, 3)
+    stain = rng.uniform(0.45, 1.4) if stain is None else stain
+    irregularity = rng.uniform(0.0, 0.08) if irregularity is None else irregularity
+    rbc_od = np.array([0.05, 0.30, 0.16]) * stain + rng.uniform(-0.03, 0.06, 3)
     rbc_od = np.clip(rbc_od, 0.02, None).astype(np.float32)
     nuc_od = (np.array([0.75, 0.95, 0.35]) * rng.uniform(0.8, 1.2) + rng.uniform(-0.1, 0.1, 3)).astype(np.float32)
     background = rng.uniform(200, 245) + rng.uniform(-18, 12, 3)
@@ -181,6 +187,9 @@ def generate_smear(
         if got is None:
             continue
         sl, rho, dx, dy = got
+        wobble, lobes, phase = rng.uniform(0, irregularity), int(rng.integers(2, 6)), rng.uniform(0, 2 * math.pi)
+        if wobble > 0.005:  # irregular outline (poikilocytes, drying artefacts): rho scaled by angle
+            rho = rho / (1.0 + wobble * np.cos(lobes * np.arctan2(dy, dx) + phase)).astype(np.float32)
         edge = max(1.5 / r, 0.04)
         disc = _soft_disc(rho, edge)
         thick = disc * (1.0 - pale_centre * rng.uniform(0.6, 1.2) * np.exp(-((rho / 0.5) ** 2)))

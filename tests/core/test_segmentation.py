@@ -52,6 +52,7 @@ CASES = [
     dict(seed=6, noise=7.0, blur=1.5),
     dict(seed=7, pale_centre=0.75),
     dict(seed=8, width=1600, height=1200, cell_diameter=220, density=0.35),
+    dict(seed=9, stain=0.35, irregularity=0.1, illumination=0.5),  # pale, irregular, strong vignetting
 ]
 
 
