@@ -4,7 +4,7 @@ A labelled point counts as found when it lies inside exactly ONE detected cell (
 holds two points, or two overlapping detections, do not count). Labels cover most but not all RBCs,
 so the count ratio (detected / labelled) is expected a little above 1 and precision is not measured.
 
-    .venv/bin/python benchmarks/segmentation.py [/path/to/chula_rbc12] [--limit N] [--worst K]
+    .venv/bin/python benchmarks/segmentation.py [/path/to/chula_rbc12] [--limit N] [--worst K] [--repeats R]
     .venv/bin/python benchmarks/segmentation.py --synthetic 40   # random synthetic fields instead
 
 Synthetic mode draws fields with random size (640x480 .. 2656x1494), RBC diameter (40 .. 160 px),
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("path", nargs="?", default=str(DEFAULT))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images")
     ap.add_argument("--worst", type=int, default=5, help="list the K images with the lowest recall")
+    ap.add_argument("--repeats", type=int, default=1, help="time each image R times, keep the best")
     ap.add_argument("--synthetic", type=int, default=0, help="benchmark N random synthetic fields instead")
     args = ap.parse_args(argv)
     if args.synthetic:
@@ -76,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     for img_path in images:
         pts = read_points(root / "labels" / f"{img_path.stem}.txt")
         image = load_image(img_path)
-        t0 = time.perf_counter()
-        res = segment_cells(image)
-        times.append(time.perf_counter() - t0)
+        best = float("inf")
+        for _ in range(max(1, args.repeats)):  # best of R: the machine is shared with training jobs
+            t0 = time.perf_counter()
+            res = segment_cells(image)
+            best = min(best, time.perf_counter() - t0)
+        times.append(best)
         found = points_found(res, pts) if len(pts) else 0
         n_points += len(pts)
         n_found += found
         n_detected += len(res.cells)
-        per_image.append((found / max(len(pts), 1), img_path.name, found, len(pts), len(res.cells)))
+        per_image.append((found / len(pts) if len(pts) else 1.0, img_path.name, found, len(pts), len(res.cells)))
     ms = np.array(times) * 1e3
     print(f"images {len(images)}")
     print(f"labelled_points {n_points}")

@@ -32,10 +32,8 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         img = cv2.resize(img, (0, 0), fx=1.0 / k, fy=1.0 / k, interpolation=cv2.INTER_AREA)
         if img.shape[1] == tw and img.shape[0] == th:
             return img
-    # what is left is under 2x: on a full-size field bilinear is as good and much faster than a
-    # fractional INTER_AREA; after the integer step the copy is small and INTER_AREA is cheap
-    interp = cv2.INTER_AREA if k >= 2 else cv2.INTER_LINEAR
-    return cv2.resize(img, (tw, th), interpolation=interp)
+    # what is left is under 2x: bilinear is as good here and much faster than a fractional INTER_AREA
+    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
 
 
 def _shrink(img: np.ndarray) -> tuple[np.ndarray, int]:
@@ -47,18 +45,28 @@ def _shrink(img: np.ndarray) -> tuple[np.ndarray, int]:
     return cv2.resize(img, (0, 0), fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA), f  # fast integer path
 
 
-def _quad_fit(xs: np.ndarray, ys: np.ndarray, vals: np.ndarray, shape: tuple[int, int]):
-    """Least-squares quadratic surface through samples (per channel); returns (surface, coefficients)."""
+def _quad_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
+
+
+def _quad_fit(xs: np.ndarray, ys: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Least-squares quadratic surface coefficients (6, channels) through samples at pixel (xs, ys)."""
     h, w = shape
-    u, v = xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5
-    a = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    a = _quad_terms(xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5)
     try:
-        coef = np.linalg.solve(a.T @ a + 1e-6 * np.eye(6), a.T @ vals.astype(np.float64))
+        return np.linalg.solve(a.T @ a + 1e-6 * np.eye(6), a.T @ vals.astype(np.float64))
     except np.linalg.LinAlgError:
-        return None, None
-    gu, gv = np.meshgrid(np.arange(w) / max(w - 1, 1) - 0.5, np.arange(h) / max(h - 1, 1) - 0.5)
-    grid = np.stack([np.ones_like(gu), gu, gv, gu * gu, gu * gv, gv * gv], axis=-1)
-    return np.clip(grid @ coef, 1.0, 255.0).astype(np.float32), (a, coef)
+        return None
+
+
+def _quad_eval(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The fitted surface on the whole (h, w) grid, by broadcasting (no (h, w, 6) design matrix)."""
+    h, w = shape
+    u = (np.arange(w) / max(w - 1, 1) - 0.5)[None, :, None]
+    v = (np.arange(h) / max(h - 1, 1) - 0.5)[:, None, None]
+    c = coef[:, None, None, :]
+    surf = c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v
+    return np.clip(surf, 1.0, 255.0).astype(np.float32)
 
 
 REJECT = 0.08  # a max-pool window > 8 % darker than the fitted surface holds no glass (cells only)
@@ -75,19 +83,21 @@ def _background_tiles(small: np.ndarray, kernel_px: float) -> np.ndarray:
     ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
     ys, xs = ys.ravel(), xs.ravel()
     vals = mx[ys, xs].astype(np.float64)
+    terms = _quad_terms(xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5)
     keep = np.ones(ys.size, bool)
-    surface = None
+    coef = None
     for _ in range(4):
         if keep.sum() < 8:
             break
-        surface, fit = _quad_fit(xs[keep], ys[keep], vals[keep], (h, w))
-        if surface is None:
+        new = _quad_fit(xs[keep], ys[keep], vals[keep], (h, w))
+        if new is None:
             break
-        resid = vals.mean(axis=1) - surface[ys, xs].mean(axis=1)
-        keep = resid > -REJECT * surface[ys, xs].mean(axis=1)
-    if surface is None:
+        coef = new
+        fit = (terms @ coef).mean(axis=1)
+        keep = vals.mean(axis=1) - fit > -REJECT * fit
+    if coef is None:
         return cv2.blur(mx, (k, k)).astype(np.float32)
-    return surface
+    return _quad_eval(coef, (h, w))
 
 
 def _fit_light_field(small: np.ndarray, glass: np.ndarray) -> np.ndarray | None:
@@ -101,7 +111,8 @@ def _fit_light_field(small: np.ndarray, glass: np.ndarray) -> np.ndarray | None:
         return None
     step = max(1, ys.size // 4000)
     ys, xs = ys[::step], xs[::step]
-    return _quad_fit(xs, ys, small[ys, xs], glass.shape)[0]
+    coef = _quad_fit(xs, ys, small[ys, xs], glass.shape)
+    return None if coef is None else _quad_eval(coef, glass.shape)
 
 
 def _background_masked(small: np.ndarray, fg_small: np.ndarray, sigma: float, smooth: np.ndarray) -> np.ndarray:
