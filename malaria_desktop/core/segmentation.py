@@ -36,7 +36,7 @@ class SegmentationOptions:
     smallest_diameter_px: float = 40.0  # smallest typical RBC diameter to expect (sets the estimate's scale)
     work_diameter_px: float = 32.0  # cells are rescaled to about this size for the heavy work
     min_work_diameter_px: float = 20.0  # never go coarser than this, even for huge fields
-    max_work_pixels: int = 4_000_000  # cap on the working image size (speed on 5312x2988)
+    max_work_pixels: int = 2_500_000  # cap on the working image size (speed on 5312x2988 with small cells)
     threshold_scale: float = 1.0  # >1 stricter, <1 looser foreground threshold
     min_area_frac: float = 0.25  # smaller objects are platelets or debris
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
@@ -63,8 +63,8 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
     """Typical RBC diameter in original pixels: median over blobs of 2x their distance-transform max."""
     opts = opts or SegmentationOptions()
     h, w = image.shape[:2]
-    # a small copy, but never so small that the smallest expected RBC is under ~10 px across there
-    long_side = max(480.0, max(h, w) * 10.0 / opts.smallest_diameter_px)
+    # a small copy, but never so small that the smallest expected RBC is under ~14 px across there
+    long_side = max(480.0, max(h, w) * 14.0 / opts.smallest_diameter_px)
     for _ in range(3):
         s = min(1.0, long_side / max(h, w))
         small = _resize(image, (max(int(w * s), 1), max(int(h * s), 1))) if s < 1 else image
@@ -83,7 +83,7 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
         cum = np.cumsum(areas[order])
         r = float(radii[order][np.searchsorted(cum, 0.5 * cum[-1])])
         d = 2.0 * r + 1.0  # the distance transform reaches r - 0.5 at the centre pixel
-        if d >= 18 or s >= 1.0:
+        if d >= 16 or s >= 1.0:
             return d / s
         long_side *= min(4.0, 24.0 / d)  # cells too small to measure here: look closer
     return d / s
@@ -130,7 +130,7 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
     dist = cv2.distanceTransform(pm, cv2.DIST_L2, 5)
     sm = cv2.GaussianBlur(dist, (0, 0), 1.0)
     k = max(3, int(0.45 * d) | 1)
-    peaks = (sm >= cv2.dilate(sm, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) - 1e-4)
+    peaks = sm >= cv2.dilate(sm, np.ones((k, k), np.uint8)) - 1e-4  # square window: separable, fast
     peaks &= sm > 0.18 * d
     wp = None
     if wbc is not None:
@@ -212,18 +212,20 @@ def _merge_wide_necks(labels: np.ndarray, n: int, dist: np.ndarray, ratio: float
 
 
 def _label_boxes(labels: np.ndarray, n: int):
-    """Per-label area and bbox (x0, y0, x1, y1) without scipy."""
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs]
-    area = np.bincount(lab, minlength=n + 1)
-    x0 = np.full(n + 1, 1 << 30)
-    y0 = np.full(n + 1, 1 << 30)
-    x1 = np.full(n + 1, -1)
-    y1 = np.full(n + 1, -1)
-    np.minimum.at(x0, lab, xs)
-    np.minimum.at(y0, lab, ys)
-    np.maximum.at(x1, lab, xs)
-    np.maximum.at(y1, lab, ys)
+    """Per-label area and bbox (x0, y0, x1, y1) without scipy: np.nonzero lists pixels in row order
+    (and, on the transpose, in column order), and in a fancy assignment the last write wins, so writing
+    forwards keeps the largest coordinate and writing backwards the smallest."""
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    out = []
+    for img in (labels.T, labels):  # x from column order, y from row order
+        major, _ = np.nonzero(img)
+        lab = img[img > 0]
+        lo = np.full(n + 1, 1 << 30)
+        hi = np.full(n + 1, -1)
+        hi[lab] = major
+        lo[lab[::-1]] = major[::-1]
+        out.append((lo, hi))
+    (x0, x1), (y0, y1) = out
     return area, x0, y0, x1, y1
 
 
