@@ -60,7 +60,8 @@ def _per_label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray
 
 
 def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None = None) -> float:
-    """Typical RBC diameter in original pixels: median over blobs of 2x their distance-transform max."""
+    """Typical RBC diameter in original pixels: area-weighted median over blobs of 2x their
+    distance-transform maximum, measured on a copy where cells are >= ~16 px across."""
     opts = opts or SegmentationOptions()
     h, w = image.shape[:2]
     # a small copy, but never so small that the smallest expected RBC is under ~14 px across there
@@ -69,7 +70,9 @@ def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None =
         s = min(1.0, long_side / max(h, w))
         small = _resize(image, (max(int(w * s), 1), max(int(h * s), 1))) if s < 1 else image
         _, mask, _ = _foreground(small, None, opts, smallest=max(opts.smallest_diameter_px * s, 4.0))
-        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+        # zero rim: OpenCV's distance transform treats beyond-the-border as foreground
+        dist = cv2.distanceTransform(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                                     cv2.DIST_L2, 5)[1:-1, 1:-1]
         n, lab = cv2.connectedComponents(mask, connectivity=8)
         radii = _per_label_max(lab, dist, n)[1:]
         areas = np.bincount(lab.ravel(), minlength=n)[1:].astype(np.float64)
