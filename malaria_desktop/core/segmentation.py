@@ -239,6 +239,8 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
         raise ValueError(f"segment_cells needs an RGB uint8 image, got {image.shape} {image.dtype}")
     H, W = image.shape[:2]
     warnings: list[str] = []
+    if min(H, W) < 16:
+        return SegmentationResult((), (H, W), 0.0, ("no cells found: the image is too small",))
     d_orig = opts.cell_diameter_px or estimate_cell_diameter(image, opts)
     if not d_orig or d_orig < 4:
         return SegmentationResult((), (H, W), 0.0, ("no cells found",))

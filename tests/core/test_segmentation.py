@@ -178,6 +178,13 @@ def test_blurred_field_is_flagged():
     assert any("blurred" in w for w in segment_cells(blurred.image).warnings)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (40, 30, 3)])
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_tiny_and_flat_images_do_not_crash(shape, value):
+    result = segment_cells(np.full(shape, value, np.uint8))
+    assert result.cells == () and result.image_shape == shape[:2] and result.warnings
+
+
 def test_rejects_non_rgb_input():
     with pytest.raises(ValueError):
         segment_cells(np.zeros((10, 10), np.uint8))
