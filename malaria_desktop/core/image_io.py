@@ -2,8 +2,8 @@
 
 Why Pillow first: it reads only the header on ``open``, so absurd sizes and decompression bombs are refused
 before any pixel is decoded, and it raises on truncated PNG/JPEG instead of silently returning half an
-image (OpenCV only prints a warning). OpenCV decodes TIFFs with 16-bit colour, which Pillow cuts to the
-high byte.
+image (OpenCV only prints a warning). OpenCV decodes 16-bit colour TIFF and PNG, which Pillow would cut
+to the high byte (a 12-bit camera image would come out almost black).
 
 16-bit (and 32-bit integer) images are scaled by the smallest bit depth that holds their maximum value
 (8, 10, 12, 14 or 16 bits): a 12-bit camera saved in a 16-bit container is divided by 4095/255, not by
@@ -95,8 +95,8 @@ def _decode(im: Image.Image, path: Path, name: str, limit: int) -> np.ndarray:
             f"'{name}': the image is too large: {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), more than the "
             f"{limit / 1e6:.0f} megapixels allowed; it is probably damaged, or not a microscope field."
         )
-    if fmt == "TIFF" and _tiff_is_deep_colour(im):
-        return _apply_exif(im, _decode_deep_tiff(path, name))
+    if (fmt == "TIFF" and _tiff_is_deep_colour(im)) or (fmt == "PNG" and _png_is_deep_colour(path)):
+        return _apply_exif(im, _decode_deep(path, name))
     im.seek(0)  # first page of multi-page files
     im.load()  # raises on truncated data
     rgb = _to_rgb(im, name)
@@ -137,11 +137,22 @@ def _tiff_is_deep_colour(im: Image.Image) -> bool:
     return spp >= 3 and any(b is not None and int(b) > 8 for b in bits)
 
 
-def _decode_deep_tiff(path: Path, name: str) -> np.ndarray:
+def _png_is_deep_colour(path: Path) -> bool:
+    """True for 16-bit RGB(A) PNGs (IHDR bit depth 16, colour type 2 or 6), which Pillow cuts to 8 bits."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return len(head) == 26 and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+
+
+def _decode_deep(path: Path, name: str) -> np.ndarray:
+    """Deep-colour TIFF/PNG through OpenCV (keeps all bits), then scaled by bit depth."""
     data = np.fromfile(str(path), dtype=np.uint8)
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise ImageLoadError(f"'{name}': the TIFF file is damaged or uses an unsupported layout.")
+        raise ImageLoadError(
+            f"'{name}': the image file is damaged or incomplete (it may have been cut off while copying), "
+            "or uses an unsupported layout."
+        )
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.shape[2] >= 3:

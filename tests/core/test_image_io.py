@@ -94,6 +94,21 @@ def test_16bit_rgb_tiff_keeps_colour_and_depth(tmp_path: Path, rgb: np.ndarray):
     assert out.shape == rgb.shape and np.abs(out.astype(int) - rgb).max() <= 1
 
 
+def test_16bit_rgb_png_with_12bit_data(tmp_path: Path, rgb: np.ndarray):
+    twelve = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 16  # max 4080: a 12-bit camera
+    assert cv2.imwrite(str(tmp_path / "c48.png"), twelve)
+    out = load_image(tmp_path / "c48.png")
+    assert np.abs(out.astype(int) - rgb).max() <= 1  # divided by 4095/255, not cut to the high byte
+
+
+def test_truncated_16bit_png_raises(tmp_path: Path):
+    deep = np.random.default_rng(1).integers(0, 65535, (120, 160, 3)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "full.png"), deep)
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    assert "damaged or incomplete" in _error(tmp_path / "cut.png")
+
+
 def test_float_tiff(tmp_path: Path):
     f = np.linspace(0, 1, 48 * 64, dtype=np.float32).reshape(48, 64)
     Image.fromarray(f, "F").save(tmp_path / "f.tif")
