@@ -171,9 +171,12 @@ def test_empty_and_flat_fields_give_no_cells_and_a_warning():
         assert any("few cells" in w or "no cells" in w for w in result.warnings)
 
 
-def test_blurred_field_is_flagged():
-    sharp = generate_smear(seed=91, blur=0.6)
-    blurred = generate_smear(seed=91, blur=9.0)
+@pytest.mark.parametrize("kw", [dict(), dict(noise=8.0, stain=0.45), dict(width=640, height=480, cell_diameter=40)])
+def test_blurred_field_is_flagged_whatever_contrast_and_noise(kw):
+    d = kw.get("cell_diameter", 64.0)
+    kw = {"cell_diameter": d, **kw}
+    sharp = generate_smear(seed=91, blur=0.6, **kw)
+    blurred = generate_smear(seed=91, blur=6.0 * d / 64.0, **kw)
     assert not any("blurred" in w for w in segment_cells(sharp.image).warnings)
     assert any("blurred" in w for w in segment_cells(blurred.image).warnings)
 
