@@ -24,25 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from malaria_desktop.core.image_io import load_image  # noqa: E402
-from malaria_desktop.core.segmentation import segment_cells  # noqa: E402
+from malaria_desktop.core.segmentation import coverage_maps, segment_cells  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "data" / "chula_rbc12"
 
 
-def coverage(result) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel count of detections covering it, and the id of (one of) them."""
-    h, w = result.image_shape
-    count = np.zeros((h, w), np.uint8)
-    ids = np.zeros((h, w), np.int32)
-    for c in result.cells:
-        x, y, bw, bh = c.bbox
-        count[y : y + bh, x : x + bw] += c.mask
-        ids[y : y + bh, x : x + bw][c.mask] = c.cell_id
-    return count, ids
-
-
 def points_found(result, points: np.ndarray) -> int:
-    count, _ = coverage(result)
+    count, _ = coverage_maps(result)
     h, w = result.image_shape
     xs = np.clip(np.rint(points[:, 0]).astype(int), 0, w - 1)
     ys = np.clip(np.rint(points[:, 1]).astype(int), 0, h - 1)
@@ -115,7 +103,7 @@ def synthetic(n: int, worst: int) -> int:
                   noise=float(rng.uniform(1, 8)), n_wbc=int(rng.integers(0, 4)))
         smear = generate_smear(**kw)
         res = segment_cells(smear.image)
-        count, ids = coverage(res)
+        count, ids = coverage_maps(res)
         found = set()
         hits = 0
         for c in smear.rbcs:

@@ -7,25 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from malaria_desktop.core.segmentation import SegmentationOptions, estimate_cell_diameter, segment_cells
+from malaria_desktop.core.segmentation import (
+    SegmentationOptions,
+    coverage_maps,
+    estimate_cell_diameter,
+    segment_cells,
+)
 from malaria_desktop.core.synthetic import generate_smear
-
-
-def coverage(result):
-    """Per-pixel number of detections covering it and the id of the detection."""
-    h, w = result.image_shape
-    count = np.zeros((h, w), np.uint8)
-    ids = np.zeros((h, w), np.int32)
-    for c in result.cells:
-        x, y, bw, bh = c.bbox
-        count[y : y + bh, x : x + bw] += c.mask
-        ids[y : y + bh, x : x + bw][c.mask] = c.cell_id
-    return count, ids
 
 
 def lookup(result, cells):
     """For each true cell: (covered exactly once, id of the detection under its centre or 0)."""
-    count, ids = coverage(result)
+    count, ids = coverage_maps(result)
     h, w = result.image_shape
     out = []
     for c in cells:
