@@ -47,7 +47,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="gui_overlay_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "data")
 
-    from PySide6.QtCore import QEventLoop, QMimeData, QPointF, Qt, QTimer, QUrl
+    from PySide6.QtCore import QEventLoop, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
@@ -83,9 +83,9 @@ def main() -> int:
         window.overlaysDrawn.connect(on_drawn)
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(field))])
-        args = (QPointF(400, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                Qt.KeyboardModifier.NoModifier)
-        enter, drop = QDragEnterEvent(*args), QDropEvent(*args)
+        rest = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        # Qt 6: drag-enter takes an integer QPoint, drop a QPointF.
+        enter, drop = QDragEnterEvent(QPoint(400, 300), *rest), QDropEvent(QPointF(400, 300), *rest)
         QTimer.singleShot(60_000, loop.quit)
         t0 = time.perf_counter()  # the user lets go of the file: drag-enter + drop arrive together
         QApplication.sendEvent(window, enter)
