@@ -27,6 +27,17 @@ def drop(widget, paths: list[Path]) -> None:
     QApplication.sendEvent(widget, event)
 
 
+def copied_fields(smear_dir: Path, folder: Path, n: int) -> list[Path]:
+    """``n`` field files for a longer run, cycling through the synthetic smears."""
+    fields = sorted(smear_dir.glob("*.png"))
+    files = []
+    for i in range(n):
+        p = folder / f"f{i}.png"
+        p.write_bytes(fields[i % len(fields)].read_bytes())
+        files.append(p)
+    return files
+
+
 def test_window_shows_menus_shortcuts_and_intended_use(make_window):
     window = make_window()
     assert window.isVisible()
@@ -128,11 +139,7 @@ def test_bad_file_shows_its_error_and_the_rest_finish(qtbot, make_window, smear_
 
 def test_event_loop_keeps_running_during_analysis(qtbot, make_window, smear_dir, tmp_path):
     window = make_window()
-    files = []
-    for i in range(6):
-        p = tmp_path / f"f{i}.png"
-        p.write_bytes(sorted(smear_dir.glob("*.png"))[i % 3].read_bytes())
-        files.append(p)
+    files = copied_fields(smear_dir, tmp_path, 6)
     ticks = {"during": 0}
     timer = QTimer()
     timer.setInterval(5)
@@ -151,11 +158,7 @@ def test_event_loop_keeps_running_during_analysis(qtbot, make_window, smear_dir,
 
 def test_cancel_mid_run_drops_the_rest(qtbot, make_window, smear_dir, tmp_path):
     window = make_window()
-    files = []
-    for i in range(4):
-        p = tmp_path / f"f{i}.png"
-        p.write_bytes(sorted(smear_dir.glob("*.png"))[i % 3].read_bytes())
-        files.append(p)
+    files = copied_fields(smear_dir, tmp_path, 4)
 
     def on_progress(progress):
         if progress.image_index == 1 and window.runner.running:
