@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import os
 import re
 import unicodedata
@@ -69,7 +68,7 @@ from malaria_desktop.core.review import (
     apply_threshold,
     reviewed_result,
 )
-from malaria_desktop.core.session import Session, save_session
+from malaria_desktop.core.session import Session, save_session, summary_options
 
 CropMode = Literal["reviewed", "all", "none"]
 CELL_EXTRA = ("reviewed_label", "reviewed")
@@ -163,10 +162,6 @@ def _with_cells(result: ImageResult, cells: list[CellResult]) -> ImageResult:
     return replace(result, cells=tuple(cells))
 
 
-def _number(value: float | None, digits: int) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def export_session(
     session: Session,
     out_dir: str | Path,
@@ -188,15 +183,8 @@ def _export(
     session: Session, out: Path, crops: CropMode, annotate: bool, progress: Callable[[int, int], None] | None
 ) -> ExportSummary:
     settings = session.settings
-    rbc_per_ul = float(settings.get("rbc_per_ul", report.DEFAULT_RBC_PER_UL))
-    edges = bool(settings.get("count_edge_cells", True))
-    slide_opts = dict(
-        rbc_per_ul=rbc_per_ul,
-        target_cells=int(settings.get("target_cells", report.DEFAULT_TARGET_CELLS)),
-        min_cells=int(settings.get("min_cells", report.DEFAULT_MIN_CELLS)),
-        hyper_cutoff_pct=float(settings.get("hyper_cutoff_pct", report.DEFAULT_HYPER_CUTOFF_PCT)),
-        count_edge_cells=edges,
-    )
+    slide_opts = summary_options(settings)
+    rbc_per_ul, edges = slide_opts["rbc_per_ul"], slide_opts["count_edge_cells"]
     review = session.review
     automatic = _automatic(session)
     keys = list(automatic)
@@ -250,8 +238,8 @@ def _export(
         n_reviewed_total += n_reviewed
         n_changed_total += n_changed
         image_rows.append(report.image_row(auto_s) + [
-            rev_s.n_cells, rev_s.n_parasitized, _number(rev_s.parasitemia_pct, 3),
-            _number(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
+            rev_s.n_cells, rev_s.n_parasitized, report._num(rev_s.parasitemia_pct, 3),
+            report._num(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
     summary.files.append(report.write_csv_atomic(out / "images.csv", report.IMAGE_COLUMNS + IMAGE_EXTRA, image_rows))
 
     auto_slide = report.summarise_slide(automatic.values(), **slide_opts)
@@ -263,7 +251,7 @@ def _export(
                  datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
     slide_row += report.slide_row(auto_slide)
     slide_row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
-                  _number(rev_slide.parasitemia_pct, 3), _number(rev_slide.parasites_per_ul, 0),
+                  report._num(rev_slide.parasitemia_pct, 3), report._num(rev_slide.parasites_per_ul, 0),
                   report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
     summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
                                                  [slide_row]))
@@ -320,7 +308,7 @@ def _write_crops(
         rows.append({
             "path": rel, "label": folder, "patient_id": group, "source_field": Path(key).name, "cell_id": cid,
             "automatic_label": source.label if source else "",
-            "probability": _number(source.probability, 4) if source else "",
+            "probability": report._num(source.probability, 4) if source else "",
             "reviewed": int(is_reviewed), "edge": int(cr.cell.on_edge),
         })
     return rows

@@ -43,6 +43,7 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
+from malaria_desktop.core.report import _counted  # the same count as the CSV reports
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult
 
 ReviewLabel = Literal["parasitized", "uninfected", "not_cell"]
@@ -364,18 +365,13 @@ def reviewed_counts(
         if result.status != "ok":
             counts = Counts()
         else:
-            auto = _count(result.cells, count_edge_cells)
-            rev = _count(reviewed_result(key, result, review).cells, count_edge_cells)
+            auto = _counted(result, count_edge_cells)
+            rev = _counted(reviewed_result(key, result, review), count_edge_cells)
             edits = len(review.overrides(key)) + len(review.added_cells(key))
             counts = Counts(*auto, *rev, edits)
         per_image[key] = counts
         total = total + counts
     return ReviewedCounts(per_image, total)
-
-
-def _count(cells: Iterable[CellResult], count_edge_cells: bool) -> tuple[int, int]:
-    kept = [c for c in cells if count_edge_cells or not c.cell.on_edge]
-    return len(kept), sum(1 for c in kept if c.label == PARASITIZED)
 
 
 def _walk(results: Mapping[ImageKey, ImageResult], threshold: float) -> list[tuple[float, ImageKey, int]]:

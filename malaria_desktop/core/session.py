@@ -32,6 +32,7 @@ import math
 import os
 import tempfile
 import weakref
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +42,7 @@ import cv2
 import numpy as np
 
 from malaria_desktop import __version__
+from malaria_desktop.core import report
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.core.review import ImageKey, ReviewState, image_key
@@ -70,12 +72,20 @@ def default_settings(threshold: float = 0.5) -> dict[str, Any]:
     """Settings a new session starts with (threshold normally comes from the model card)."""
     return {
         "threshold": float(threshold),
-        "rbc_per_ul": 5_000_000,
-        "hyper_cutoff_pct": 5.0,
-        "target_cells": 2000,
-        "min_cells": 500,
+        "rbc_per_ul": report.DEFAULT_RBC_PER_UL,
+        "hyper_cutoff_pct": report.DEFAULT_HYPER_CUTOFF_PCT,
+        "target_cells": report.DEFAULT_TARGET_CELLS,
+        "min_cells": report.DEFAULT_MIN_CELLS,
         "count_edge_cells": True,
     }
+
+
+def summary_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``report.summarise_slide`` keyword arguments from session settings (missing keys: the defaults)."""
+    s = {**default_settings(), **settings}
+    return dict(rbc_per_ul=float(s["rbc_per_ul"]), target_cells=int(s["target_cells"]),
+                min_cells=int(s["min_cells"]), hyper_cutoff_pct=float(s["hyper_cutoff_pct"]),
+                count_edge_cells=bool(s["count_edge_cells"]))
 
 
 @dataclass

@@ -31,17 +31,11 @@ class Figures:
 
 def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping) -> Figures:
     """Slide figures from ``core.report.summarise_slide``; ``review`` given -> the reviewed figures."""
-    from malaria_desktop.core.report import DEFAULT_MIN_CELLS, summarise_slide
+    from malaria_desktop.core.report import summarise_slide
+    from malaria_desktop.core.session import summary_options
 
-    items = list(results.items())
-    if review is not None:
-        items = [(k, reviewed_result(k, r, review)) for k, r in items]
-    summary = summarise_slide(
-        [r for _k, r in items], rbc_per_ul=float(settings.get("rbc_per_ul", 5_000_000)),
-        target_cells=int(settings.get("target_cells", 2000)),
-        min_cells=int(settings.get("min_cells", DEFAULT_MIN_CELLS)),
-        hyper_cutoff_pct=float(settings.get("hyper_cutoff_pct", 5.0)),
-        count_edge_cells=bool(settings.get("count_edge_cells", True)))
+    items = results.values() if review is None else (reviewed_result(k, r, review) for k, r in results.items())
+    summary = summarise_slide(items, **summary_options(settings))
     return Figures(cells=summary.rbc_counted, parasitized=summary.n_parasitized,
                    parasitemia_pct=summary.parasitemia_pct, parasites_per_ul=summary.parasites_per_ul,
                    flags=tuple(summary.flags))
