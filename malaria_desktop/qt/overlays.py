@@ -17,11 +17,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
-from malaria_desktop.core.results import ImageResult
-
-PARASITIZED = "parasitized"
-UNINFECTED = "uninfected"
-NOT_CELL = "not_cell"
+from malaria_desktop.core.results import PARASITIZED, UNINFECTED, ImageResult
+from malaria_desktop.core.review import NOT_CELL
 
 COLOURS: dict[str, QColor] = {
     PARASITIZED: QColor("#e0102a"),

@@ -127,10 +127,9 @@ class ReviewMixin:
 
     def goto_next_uncertain(self: "MainWindow") -> tuple[str, int] | None:
         """Select (and centre on) the next unreviewed cell closest to the threshold, across all images."""
-        ok = {k: r for k, r in self.document.results.items() if r.status == "ok"}
         current = (self.current_key, self.view.selected_cell) if self.current_key and self.view.selected_cell >= 0 \
             else None
-        target = next_uncertain(ok, self.document.threshold, self.document.review, current)
+        target = next_uncertain(self.document.results, self.document.threshold, self.document.review, current)
         if target is None:
             self.statusBar().showMessage("Every cell has been reviewed.", 5000)
             return None
