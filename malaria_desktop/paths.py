@@ -45,8 +45,7 @@ def resource_path(name: str) -> Path:
 
 def model_dir_candidates() -> list[Path]:
     """Where a bundled model is looked for, in order (also named in 'model not found' messages)."""
-    candidates = [bundle_root() / "trained_model", PACKAGE_DIR / "trained_model"]
-    return list(dict.fromkeys(candidates))  # frozen: both are the same folder
+    return [bundle_root() / "trained_model", PACKAGE_DIR / "trained_model"]
 
 
 def default_model_dir() -> Path:

@@ -49,10 +49,3 @@ def crop_cell(
     interpolation = cv2.INTER_AREA if max(tight.shape[:2]) >= size else cv2.INTER_LINEAR
     return cv2.resize(tight, (size, size), interpolation=interpolation)
 
-
-def crops_to_batch(crops: list[np.ndarray] | np.ndarray, scale: float = 1.0 / 255.0) -> np.ndarray:
-    """Stack uint8 crops into the float32 NHWC batch the model card's preprocessing describes."""
-    batch = np.asarray(crops, dtype=np.float32)
-    if batch.ndim != 4 or batch.shape[-1] != 3:
-        raise ValueError(f"expected (N, H, W, 3) crops, got {batch.shape}")
-    return batch * np.float32(scale)

@@ -5,7 +5,7 @@ Coordinates are original-image pixels with a top-left origin; ``bbox`` is ``(x, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
