@@ -3,7 +3,8 @@
 Why patient ids matter: cells of one patient look alike (same smear, stain, camera), so a split by
 cell leaks and overstates accuracy; the split module groups by the ids assigned here. Why a cache:
 decoding ~16k PNGs each epoch would starve the 2-core CPU; crops are decoded once through the app's
-own ``crop_cell`` (so training sees exactly what the app feeds the model) and kept in RAM as uint8.
+own ``read_crop`` (what ``classify`` runs, so training sees exactly what the app feeds the model) and kept
+in RAM as uint8.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.pipeline import read_crop
 
 CLASS_DIRS = {"parasitized": 1, "uninfected": 0}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -89,24 +89,14 @@ def find_samples(roots: list[Path], mapping: dict[str, str] | None = None, unkno
     return samples
 
 
-def _decode(args: tuple[str, int]) -> np.ndarray:
-    path, size = args
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot decode {path}")
-    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-    h, w = rgb.shape[:2]
-    return crop_cell(rgb, (0, 0, w, h), None, size)
-
-
 def decode_crops(paths: list[Path], size: int, workers: int = 2) -> np.ndarray:
-    """Decode files into an ``(N, size, size, 3)`` uint8 RGB array via the app's ``crop_cell``."""
-    jobs = [(str(p), size) for p in paths]
-    if workers <= 1 or len(jobs) < 64:
-        crops = [_decode(job) for job in jobs]
+    """Decode files into an ``(N, size, size, 3)`` uint8 RGB array via the app's ``read_crop``."""
+    paths = [Path(p) for p in paths]
+    if workers <= 1 or len(paths) < 64:
+        crops = [read_crop(p, size) for p in paths]
     else:
         with ProcessPoolExecutor(workers) as pool:
-            crops = list(pool.map(_decode, jobs, chunksize=256))
+            crops = list(pool.map(read_crop, paths, [size] * len(paths), chunksize=256))
     return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
 
 

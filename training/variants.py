@@ -96,14 +96,15 @@ def trained_rows(run: Path, model_dir: Path, repeats: int) -> list[dict]:
     """Float vs int8 of the trained model on the run's test patients, at the card's threshold."""
     import shutil
 
-    from training.export import split_probs
+    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.model_card import load_model_card
     from training.metrics import binary_metrics
     from training.train import config_from_dict, load_run_data
 
-    card = json.loads((model_dir / "model_card.json").read_text())
+    card = load_model_card(model_dir)
     cfg = config_from_dict(json.loads((run / "run_config.json").read_text()))
-    _, names, crops, _, _ = load_run_data(cfg, run, run / "split.csv")
-    train = crops[names == "train"]
+    _, names, crops, labels, _ = load_run_data(cfg, run, run / "split.csv")
+    train, test = crops[names == "train"], names == "test"
     calib = train[np.random.default_rng(0).choice(len(train), min(512, len(train)), replace=False)].astype(np.float32) / 255.0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,11 +113,10 @@ def trained_rows(run: Path, model_dir: Path, repeats: int) -> list[dict]:
         shutil.copyfile(model_dir / "model_card.json", qdir / "model_card.json")
         quantize_int8(model_dir / "model.onnx", qdir / "model.onnx", calib)
         for label, folder in (("float32", model_dir), ("int8", qdir)):
-            y, p, _ = split_probs(run, folder, "test")
-            m = binary_metrics(y, p, card["threshold"])
+            m = binary_metrics(labels[test], Classifier.load(folder).predict(crops[test]), card.threshold)
             row = {"model": label, "test_accuracy": m["accuracy"], "test_auc": m["roc_auc"],
                    "test_sensitivity": m["sensitivity"], "onnx_cells_per_s": time_onnx(folder / "model.onnx",
-                                                                                      card["input_size"], repeats=repeats),
+                                                                                      card.input_size, repeats=repeats),
                    "onnx_bytes": (folder / "model.onnx").stat().st_size}
             print(json.dumps(row), flush=True)
             rows.append(row)
