@@ -60,8 +60,8 @@ def scan(bundle: Path) -> list[tuple[str, int]]:
     return files
 
 
-def forbidden_inside(bundle: Path, files: list[tuple[str, int]]) -> list[str]:
-    """Forbidden top-level packages present as folders/files, or modules inside the executable's archive."""
+def forbidden_inside(files: list[tuple[str, int]]) -> list[str]:
+    """Forbidden top-level packages present as folders/files in the bundle's data folder."""
     hits = set()
     for rel, _ in files:
         first = rel.split("/")[0].lower()
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlargest {args.top} files:")
     for rel, size in sorted(files, key=lambda item: -item[1])[: args.top]:
         print(f"  {size / 1e6:7.1f} MB  {rel}")
-    hits = forbidden_inside(args.bundle, files)
+    hits = forbidden_inside(files)
     print(f"\nforbidden packages inside: {', '.join(hits) if hits else 'none'}")
     return 1 if hits else 0
 

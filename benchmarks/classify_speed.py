@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from malaria_desktop.core.classifier import Classifier  # noqa: E402
-from malaria_desktop.core.crops import crop_cell  # noqa: E402
-from malaria_desktop.core.image_io import load_image  # noqa: E402
+from malaria_desktop.core.model_card import load_model_card  # noqa: E402
+from malaria_desktop.core.pipeline import read_crop  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/nih_cells/cell_images")
 
@@ -83,12 +83,9 @@ def main() -> int:
     args = parser.parse_args()
 
     files = pick_files(args.data, args.limit)
-    size = Classifier.load(args.model).input_size
-    sample = []
-    for f in files[: args.batch]:
-        img = load_image(f)
-        sample.append(crop_cell(img, (0, 0, img.shape[1], img.shape[0]), None, size))
-    result = {"model": str(args.model), "inference": inference_speed(args.model, np.stack(sample), args.batch,
+    size = load_model_card(args.model).input_size
+    sample = np.stack([read_crop(f, size) for f in files[: args.batch]])
+    result = {"model": str(args.model), "inference": inference_speed(args.model, sample, args.batch,
                                                                      args.repeats, args.threads)}
     print(f"inference alone (batch {args.batch}): {result['inference']['median_cells_per_s']:.0f} cells/s median, "
           f"{result['inference']['best_cells_per_s']:.0f} best", flush=True)
