@@ -18,7 +18,7 @@ from PySide6.QtGui import QBrush, QColor
 from malaria_desktop.core.results import ImageResult, Progress
 from malaria_desktop.core.review import (ImageKey, ReviewChange, ReviewState, apply_threshold, image_key,
                                          reviewed_counts)
-from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images
+from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
 
 State = Literal["queued", "analysing", "done", "error", "missing"]
 STATE_TEXT = {"queued": "Queued", "analysing": "Analysing\u2026", "done": "Done", "error": "Error",
@@ -97,7 +97,8 @@ class SlideDocument(QObject):
 
     def counts(self):
         """Automatic and reviewed counts per image and in total (core.review.reviewed_counts)."""
-        return reviewed_counts(self.session.results, self.session.review)
+        edges = summary_options(self.session.settings)["count_edge_cells"]  # same rule as the summary panel
+        return reviewed_counts(self.session.results, self.session.review, count_edge_cells=edges)
 
     # --- images and results ------------------------------------------------------------------------
     def add_paths(self, paths: list[Path]) -> list[Path]:
