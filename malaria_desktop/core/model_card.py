@@ -16,6 +16,8 @@ Contract (format_version 1)::
       "class_names": ["uninfected", "parasitized"],    # index order of a softmax output
       "threshold": 0.5,                                # P(parasitized) >= threshold -> parasitized
       "onnx_file": "model.onnx",
+      "uncertain_band": {"low": 0.05, "high": 0.6,     # optional: probabilities in [low, high] are shown
+                         "rule": "..."},               #   as uncertain; "rule" says how they were chosen
       ... anything else (training data, metrics, versions, command) is kept in ``extra``.
     }
 
@@ -38,6 +40,30 @@ NEGATIVE_CLASS = "uninfected"
 
 
 @dataclass(frozen=True)
+class UncertainBand:
+    """Probabilities in ``[low, high]`` are shown as *uncertain* (please check); ``rule`` says why these."""
+
+    low: float
+    high: float
+    rule: str = ""
+
+    def contains(self, probability: float | None) -> bool:
+        return probability is not None and self.low <= probability <= self.high
+
+    def describe(self) -> str:
+        """The band in plain words for Settings and reports."""
+        text = (f"Cells whose probability of being parasitized lies between {self.low:.2f} and {self.high:.2f} "
+                "are marked uncertain (dotted outline) and offered first for review.")
+        return f"{text} {self.rule}".strip()
+
+
+def margin_band(threshold: float, margin: float) -> UncertainBand:
+    """The fallback band when the model card names none: the threshold ± a margin."""
+    return UncertainBand(max(0.0, threshold - margin), min(1.0, threshold + margin),
+                         f"(No calibrated band in the model card: threshold {threshold:.2f} ± {margin:.2f}.)")
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Validated view of ``model_card.json``; unknown keys stay available in ``extra``."""
 
@@ -50,6 +76,17 @@ class ModelCard:
     threshold: float
     onnx_file: str = "model.onnx"
     extra: dict[str, Any] = field(default_factory=dict)
+    uncertain: UncertainBand | None = None  # calibrated "uncertain" interval, when the card has one
+
+    def uncertain_band(self, threshold: float | None = None, margin: float = 0.15) -> UncertainBand:
+        """The card's band if it has one and the threshold is the card's; else ``threshold ± margin``.
+
+        A band calibrated around the card's threshold says nothing about another threshold the user chose.
+        """
+        t = self.threshold if threshold is None else threshold
+        if self.uncertain is not None and abs(t - self.threshold) < 1e-9:
+            return self.uncertain
+        return margin_band(t, margin)
 
     @property
     def positive_index(self) -> int:
@@ -93,8 +130,9 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
     threshold = _require(data, "threshold", (int, float), where)
     if not 0 < threshold < 1:
         raise ModelError(f"Model card {where}: threshold {threshold} must be between 0 and 1.")
+    band = _parse_band(data.get("uncertain_band"), float(threshold), where)
     known = {"format_version", "input_size", "preprocessing", "output", "class_names", "threshold",
-             "name", "architecture", "onnx_file"}
+             "name", "architecture", "onnx_file", "uncertain_band"}
     return ModelCard(
         name=str(data.get("name", "unnamed model")),
         architecture=str(data.get("architecture", "unknown")),
@@ -105,7 +143,22 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
         threshold=float(threshold),
         onnx_file=str(data.get("onnx_file", "model.onnx")),
         extra={k: v for k, v in data.items() if k not in known},
+        uncertain=band,
     )
+
+
+def _parse_band(raw: Any, threshold: float, where: Path) -> UncertainBand | None:
+    """Validate the optional ``uncertain_band``: ``0 <= low <= threshold <= high <= 1``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ModelError(f"Model card {where}: 'uncertain_band' must be an object with 'low' and 'high'.")
+    low = _require(raw, "low", (int, float), where)
+    high = _require(raw, "high", (int, float), where)
+    if not 0 <= low <= threshold <= high <= 1:
+        raise ModelError(f"Model card {where}: uncertain_band [{low}, {high}] must lie in 0..1 and contain "
+                         f"the threshold {threshold}.")
+    return UncertainBand(float(low), float(high), str(raw.get("rule", "")))
 
 
 def load_model_card(model_dir: Path) -> ModelCard:
