@@ -15,3 +15,11 @@ class ModelError(MalariaDesktopError):
 
 class AnalysisCancelled(MalariaDesktopError):
     """Raised inside the pipeline when the caller asked to stop."""
+
+
+class UnsafeTargetError(MalariaDesktopError):
+    """A write target is not something we may replace (a symlink, device node, FIFO, or a folder of other files)."""
+
+
+class ImageChangedError(ImageLoadError):
+    """The image file on disk is no longer the one that was analysed (its content hash differs)."""
