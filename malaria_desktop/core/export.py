@@ -238,8 +238,8 @@ def _export(
         n_reviewed_total += n_reviewed
         n_changed_total += n_changed
         image_rows.append(report.image_row(auto_s) + [
-            rev_s.n_cells, rev_s.n_parasitized, report._num(rev_s.parasitemia_pct, 3),
-            report._num(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
+            rev_s.n_cells, rev_s.n_parasitized, report.format_number(rev_s.parasitemia_pct, 3),
+            report.format_number(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
     summary.files.append(report.write_csv_atomic(out / "images.csv", report.IMAGE_COLUMNS + IMAGE_EXTRA, image_rows))
 
     auto_slide = report.summarise_slide(automatic.values(), **slide_opts)
@@ -251,7 +251,7 @@ def _export(
                  datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
     slide_row += report.slide_row(auto_slide)
     slide_row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
-                  report._num(rev_slide.parasitemia_pct, 3), report._num(rev_slide.parasites_per_ul, 0),
+                  report.format_number(rev_slide.parasitemia_pct, 3), report.format_number(rev_slide.parasites_per_ul, 0),
                   report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
     summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
                                                  [slide_row]))
@@ -308,7 +308,7 @@ def _write_crops(
         rows.append({
             "path": rel, "label": folder, "patient_id": group, "source_field": Path(key).name, "cell_id": cid,
             "automatic_label": source.label if source else "",
-            "probability": report._num(source.probability, 4) if source else "",
+            "probability": report.format_number(source.probability, 4) if source else "",
             "reviewed": int(is_reviewed), "edge": int(cr.cell.on_edge),
         })
     return rows

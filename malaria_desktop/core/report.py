@@ -12,29 +12,30 @@ on the screen and like the GUI's counts (``ImageResult.n_cells``); every cell ro
 
 CSV files are written for spreadsheets: UTF-8 with a byte-order mark (``utf-8-sig``) so Excel shows
 accents and non-Latin file names correctly; RFC 4180 quoting by the ``csv`` module; text cells that a
-spreadsheet would run as a formula (starting with ``= + - @``, tab or carriage return) are prefixed with
-``'`` (OWASP CSV-injection advice); every file is written to a temporary file in the same folder,
-fsynced and atomically renamed, so a crash or a full disk never leaves a half-written report.
+spreadsheet would run as a formula (starting with ``= + - @``, their full-width forms, tab, carriage return,
+line feed or a space, which spreadsheets skip before a formula) are prefixed with ``'`` (OWASP
+CSV-injection advice); file names that are not valid UTF-8 are written with ``\\xNN`` escapes
+(``text.display_text``). Every file goes through ``core.atomic`` (temp file in the same folder, fsync,
+rename), so a crash or a full disk never leaves a half-written report; a report *folder* is made a unit by
+its writer (``core.atomic.AtomicFolder``). Defaults come from ``core.settings.DEFAULTS``.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from malaria_desktop import INTENDED_USE
+from malaria_desktop.core.atomic import atomic_open
 from malaria_desktop.core.results import PARASITIZED, ImageResult
+from malaria_desktop.core.settings import DEFAULTS
+from malaria_desktop.core.text import display_text
 
-DEFAULT_RBC_PER_UL = 5_000_000
-DEFAULT_TARGET_CELLS = 2000
-DEFAULT_MIN_CELLS = 500
-DEFAULT_HYPER_CUTOFF_PCT = 5.0
 CSV_ENCODING = "utf-8-sig"
 FLAG_SEPARATOR = ";"
 
@@ -80,8 +81,8 @@ class SlideSummary:
     edge_cells_counted: bool = True
 
 
-def _counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
-    """(cells, parasitized) that enter the counts of one ok image."""
+def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
+    """(cells, parasitized) that enter the counts of one ok image (the one rule for CSVs, GUI and review)."""
     cells = [c for c in result.cells if count_edge_cells or not c.cell.on_edge]
     return len(cells), sum(1 for c in cells if c.label == PARASITIZED)
 
@@ -95,12 +96,12 @@ def parasitemia(n_parasitized: int, n_cells: int, rbc_per_ul: float) -> tuple[fl
 
 
 def summarise_image(
-    result: ImageResult, *, rbc_per_ul: float = DEFAULT_RBC_PER_UL, count_edge_cells: bool = True
+    result: ImageResult, *, rbc_per_ul: float = DEFAULTS.rbc_per_ul, count_edge_cells: bool = True
 ) -> ImageSummary:
     """Counts for one image; an error image keeps its message and counts nothing."""
     if result.status != "ok":
         return ImageSummary(str(result.path), "error", result.error or "unknown error", 0, 0, None, None)
-    n_cells, n_par = _counted(result, count_edge_cells)
+    n_cells, n_par = counted(result, count_edge_cells)
     pct, per_ul = parasitemia(n_par, n_cells, rbc_per_ul)
     flags = list(result.warnings)
     if n_cells == 0:
@@ -111,10 +112,10 @@ def summarise_image(
 def summarise_slide(
     results: Iterable[ImageResult | ImageSummary],
     *,
-    rbc_per_ul: float = DEFAULT_RBC_PER_UL,
-    target_cells: int = DEFAULT_TARGET_CELLS,
-    min_cells: int = DEFAULT_MIN_CELLS,
-    hyper_cutoff_pct: float = DEFAULT_HYPER_CUTOFF_PCT,
+    rbc_per_ul: float = DEFAULTS.rbc_per_ul,
+    target_cells: int = DEFAULTS.target_cells,
+    min_cells: int = DEFAULTS.min_cells,
+    hyper_cutoff_pct: float = DEFAULTS.hyper_cutoff_pct,
     count_edge_cells: bool = True,
 ) -> SlideSummary:
     """Pool every ok image of one slide; flags say when the count is too small or parasitemia is high.
@@ -136,7 +137,7 @@ def summarise_slide(
             if isinstance(result, ImageSummary):
                 cells, p = result.n_cells, result.n_parasitized
             else:
-                cells, p = _counted(result, count_edge_cells)
+                cells, p = counted(result, count_edge_cells)
             rbc += cells
             par += p
     pct, per_ul = parasitemia(par, rbc, rbc_per_ul)
@@ -163,7 +164,7 @@ def summarise_slide(
 # ---------------------------------------------------------------- rows
 
 
-def _num(value: float | None, digits: int) -> str:
+def format_number(value: float | None, digits: int) -> str:
     """Fixed decimals for the CSV; empty for undefined values (no cells counted)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
@@ -176,28 +177,32 @@ def cell_rows(result: ImageResult) -> list[list[Any]]:
     for cr in result.cells:
         c = cr.cell
         x, y, w, h = c.bbox
-        rows.append([str(result.path), c.cell_id, x, y, w, h, _num(c.centroid[0], 1), _num(c.centroid[1], 1),
-                     c.area_px, _num(cr.probability, 4), cr.label, int(bool(c.on_edge))])
+        rows.append([str(result.path), c.cell_id, x, y, w, h, format_number(c.centroid[0], 1),
+                     format_number(c.centroid[1], 1), c.area_px, format_number(cr.probability, 4), cr.label,
+                     int(bool(c.on_edge))])
     return rows
 
 
 def image_row(summary: ImageSummary) -> list[Any]:
     """``IMAGE_COLUMNS`` for one image."""
     return [summary.image, summary.status, summary.error, summary.n_cells, summary.n_parasitized,
-            _num(summary.parasitemia_pct, 3), _num(summary.parasites_per_ul, 0), FLAG_SEPARATOR.join(summary.flags)]
+            format_number(summary.parasitemia_pct, 3), format_number(summary.parasites_per_ul, 0),
+            FLAG_SEPARATOR.join(summary.flags)]
 
 
 def slide_row(s: SlideSummary) -> list[Any]:
     """``SLIDE_COLUMNS`` for the slide."""
     return [s.n_images, s.n_images_ok, s.n_images_error, s.rbc_counted, s.target_cells, int(s.target_reached),
-            s.n_parasitized, _num(s.parasitemia_pct, 3), _num(s.parasites_per_ul, 0), _num(s.rbc_per_ul, 0),
-            _num(s.hyperparasitaemia_cutoff_pct, 2), FLAG_SEPARATOR.join(s.flags), int(s.edge_cells_counted),
+            s.n_parasitized, format_number(s.parasitemia_pct, 3), format_number(s.parasites_per_ul, 0),
+            format_number(s.rbc_per_ul, 0), format_number(s.hyperparasitaemia_cutoff_pct, 2),
+            FLAG_SEPARATOR.join(s.flags), int(s.edge_cells_counted),
             INTENDED_USE]
 
 
 # ---------------------------------------------------------------- CSV writing
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# spreadsheets also start a formula after leading spaces/line breaks, and accept full-width = + - @
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", " ", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def neutralise(value: Any) -> Any:
@@ -211,7 +216,7 @@ def neutralise(value: Any) -> Any:
         return int(value)
     if isinstance(value, (int, float)):
         return value
-    text = str(value)
+    text = display_text(value)
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
@@ -222,28 +227,24 @@ class AtomicCsvWriter:
 
     Lets the CLI write ``cells.csv`` while images are still being analysed (no need to keep every cell
     in memory) with the same guarantee as ``write_csv_atomic``: on any exception (or Ctrl-C) the temp
-    file is removed and the previous file at ``path`` is left untouched.
+    file is removed and the previous file at ``path`` is left untouched (``core.atomic.atomic_open``).
     """
 
     def __init__(self, path: Path | str, header: Sequence[str]) -> None:
         self.path = Path(path)
         self.header = tuple(header)
-        self._folder = self.path.parent if str(self.path.parent) else Path(".")
-        self._tmp: Path | None = None
-        self._handle: Any = None
+        self._context: Any = None
         self._writer: Any = None
 
     def __enter__(self) -> "AtomicCsvWriter":
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self._folder)
-        self._tmp = Path(name)
+        self._context = atomic_open(self.path, "w", encoding=CSV_ENCODING, newline="")
+        handle = self._context.__enter__()
+        self._writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
         try:
-            self._handle = os.fdopen(fd, "w", encoding=CSV_ENCODING, newline="")
+            self._writer.writerow([neutralise(h) for h in self.header])
         except BaseException:
-            os.close(fd)
-            self._tmp.unlink(missing_ok=True)
+            self._context.__exit__(*sys.exc_info())
             raise
-        self._writer = csv.writer(self._handle, quoting=csv.QUOTE_MINIMAL)
-        self._writer.writerow([neutralise(h) for h in self.header])
         return self
 
     def writerow(self, row: Sequence[Any] | Mapping[str, Any]) -> None:
@@ -257,21 +258,13 @@ class AtomicCsvWriter:
             self.writerow(row)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self._tmp is not None and self._handle is not None
-        try:
-            if exc_type is None:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-            self._handle.close()
-            if exc_type is None:
-                _match_umask(self._tmp)
-                os.replace(self._tmp, self.path)
-                _fsync_dir(self._folder)
-        finally:
-            self._tmp.unlink(missing_ok=True)  # no-op after a successful rename
+        context, self._context = self._context, None
+        context.__exit__(exc_type, exc, tb)
 
 
-def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Path:
+def write_csv_atomic(
+    path: Path | str, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]
+) -> Path:
     """Write a CSV (utf-8-sig, neutralised cells) via temp file + fsync + rename; never a partial file.
 
     ``rows`` may be sequences in ``header`` order or mappings keyed by column name. If anything fails
@@ -281,31 +274,6 @@ def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Seq
     with AtomicCsvWriter(path, header) as writer:
         writer.writerows(rows)
     return Path(path)
-
-
-def _match_umask(file: Path) -> None:
-    """mkstemp creates 0600 files; a report should get the user's normal permissions."""
-    if os.name != "posix":
-        return
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(file, 0o666 & ~mask)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (POSIX); best effort elsewhere."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_cells_csv(path: Path | str, results: Iterable[ImageResult]) -> Path:

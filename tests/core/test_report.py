@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import malaria_desktop.core.report as report
+from malaria_desktop.core import atomic
 from malaria_desktop.core.report import (
     CELL_COLUMNS, IMAGE_COLUMNS, SLIDE_COLUMNS, AtomicCsvWriter, neutralise, summarise_image, summarise_slide,
     write_cells_csv, write_csv_atomic, write_images_csv, write_slide_csv,
@@ -107,7 +108,8 @@ def test_invalid_settings_rejected() -> None:
 # ---------------------------------------------------------------- CSV
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"x\")"])
+@pytest.mark.parametrize("text", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"x\")",
+                                  "\n=1+1", " =1+1", "\uff1dSUM(A1)", "\uff0bcmd", "\uff0d2", "\uff20SUM(A1)"])
 def test_neutralise_formula_starts(text: str) -> None:
     assert neutralise(text) == "'" + text
 
@@ -116,6 +118,21 @@ def test_neutralise_leaves_data_alone() -> None:
     assert neutralise("a=b") == "a=b"
     assert neutralise(-3) == -3 and neutralise(1.5) == 1.5
     assert neutralise(None) == "" and neutralise(True) == 1
+
+
+def test_non_utf8_file_name_is_written_with_byte_escapes(tmp_path: Path) -> None:
+    """Latin-1 bytes in a file name (issue 13 item 5): the CSV is written, the name stays unambiguous."""
+    name = os.fsdecode(b"caf\xe9 field.png")  # how Python sees such a name on Linux
+    path = write_cells_csv(tmp_path / "cells.csv", [make_result(name, ["parasitized"])])
+    assert read_csv(path)[1][0] == "caf\\xe9 field.png"
+    assert write_images_csv(tmp_path / "images.csv", [summarise_image(make_result(name, []))]).is_file()
+
+
+def test_public_helpers_replace_private_ones() -> None:
+    r = make_result("e.png", ["parasitized", "uninfected"], edge=[True, False])
+    assert report.counted(r, True) == (2, 1) and report.counted(r, False) == (1, 0)
+    assert report.format_number(None, 2) == "" and report.format_number(float("nan"), 2) == ""
+    assert report.format_number(2.345, 1) == "2.3"
 
 
 def test_csv_quoting_unicode_and_injection(tmp_path: Path) -> None:
@@ -183,7 +200,7 @@ def test_failure_at_rename_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     def broken_replace(src, dst):
         raise PermissionError("file is open in Excel")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(PermissionError):
         write_csv_atomic(target, ["a"], [["new"]])
     assert read_csv(target) == [["a"], ["old"]]
