@@ -7,7 +7,9 @@ API (used by the Qt GUI; no Qt here):
 
 - ``ReviewLabel`` = ``"parasitized" | "uninfected" | "not_cell"``; ``ImageKey`` = ``str(path)`` of the image
   as given to the pipeline (use :func:`image_key`).
-- ``AddedCell(bbox, label)``: a cell the technician drew (``bbox`` = ``(x, y, w, h)`` image pixels). Its
+- ``AddedCell(bbox, label, outline=None)``: a cell the technician drew (``bbox`` = ``(x, y, w, h)`` image
+  pixels; ``outline`` = polygon of ``(x, y)`` image pixels for pieces of a split or merge, see
+  ``core.region_edit``; without it the cell is the ellipse inscribed in the box). Its
   ``cell_id`` is ``ADDED_CELL_ID_BASE + n`` (n = 0, 1, ... inside its image), so it never clashes with
   segmented cells.
 - ``ReviewState``:
@@ -19,32 +21,33 @@ API (used by the Qt GUI; no Qt here):
   ``edits_count`` (cells with a technician label, added cells included), ``subscribe(callback)`` (called with
   a :class:`ReviewChange` after every edit/undo/redo — the GUI turns this into a Qt signal and an autosave),
   ``to_dict()`` / ``ReviewState.from_dict(d)`` (JSON-safe; sessions store it), ``forget_image(key)``,
-  ``rename_image(old, new)``, ``clear_history()``.
+  ``rename_image(old, new)``, ``clear_history()``; ``with review.batch(): ...`` makes several edits one
+  undo step and one notification (multi-select labelling, split, merge).
 - ``reviewed_result(key, result, review) -> ImageResult``: the image as the technician sees it after review
   (not_cell removed, labels overridden, added cells included with probability NaN). Feed it to the same
   summary code as the automatic result, so automatic and reviewed figures use one formula.
 - ``reviewed_counts(results, review, count_edge_cells=True) -> ReviewedCounts``: automatic vs reviewed
   ``Counts`` (auto_cells, auto_parasitized, reviewed_cells, reviewed_parasitized, edits) per image and in
   total. For parasitemia and flags feed ``reviewed_result`` outputs to ``report.summarise_slide``.
-- ``uncertain_order(results, threshold, review) -> list[(key, cell_id)]``: unreviewed cells first, each
-  group sorted by ``|p - threshold|`` ascending; ``next_uncertain(results, threshold, review, current=None)``
-  gives the next unreviewed cell after ``current`` in that walk (wraps; ``None`` when all are reviewed).
+- ``uncertain_order`` / ``next_uncertain``: the uncertain-first walks, in ``core.review_walk`` (re-exported).
 - ``apply_threshold(result, threshold) -> ImageResult``: automatic labels recomputed for a new threshold.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
 
-from malaria_desktop.core.report import _counted  # the same count as the CSV reports
+from malaria_desktop.core.report import counted  # the same count as the CSV reports
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult
+from malaria_desktop.core.review_walk import next_uncertain, uncertain_order  # noqa: F401 - re-exported
 
 ReviewLabel = Literal["parasitized", "uninfected", "not_cell"]
 REVIEW_LABELS: tuple[str, ...] = get_args(ReviewLabel)
@@ -70,15 +73,17 @@ class AddedCell:
 
     bbox: tuple[int, int, int, int]
     label: ReviewLabel
+    outline: tuple[tuple[int, int], ...] | None = None  # polygon (image pixels); None: inscribed ellipse
 
 
 @dataclass(frozen=True)
 class ReviewChange:
-    """What changed, for listeners (``cell_id`` of the edited cell)."""
+    """What changed, for listeners (``cell_id`` of the (first) edited cell; ``cells``: every edited cell)."""
 
     image_key: ImageKey
     cell_id: int
     kind: Literal["edit", "undo", "redo", "reset"]
+    cells: tuple[tuple[ImageKey, int], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,9 +106,10 @@ class ReviewState:
     def __init__(self) -> None:
         self._overrides: dict[ImageKey, dict[int, ReviewLabel]] = {}
         self._added: dict[ImageKey, dict[int, AddedCell]] = {}
-        self._undo: list[_Edit] = []
-        self._redo: list[_Edit] = []
+        self._undo: list[tuple[_Edit, ...]] = []  # one entry per undo step (a batch is one step)
+        self._redo: list[tuple[_Edit, ...]] = []
         self._listeners: list[Callable[[ReviewChange], None]] = []
+        self._batch: list[_Edit] | None = None
 
     # ----- queries -------------------------------------------------------------------------------------
     def override(self, key: ImageKey, cell_id: int) -> ReviewLabel | None:
@@ -165,38 +171,61 @@ class ReviewState:
         if before != label:
             self._do(_Edit(key, cell_id, before, label))
 
-    def add_cell(self, key: ImageKey, bbox: Iterable[int], label: ReviewLabel) -> int:
-        """Add a missed cell drawn as a box ``(x, y, w, h)``; returns its new cell_id."""
+    def add_cell(self, key: ImageKey, bbox: Iterable[int], label: ReviewLabel,
+                 outline: Iterable[Iterable[int]] | None = None) -> int:
+        """Add a missed cell drawn as a box ``(x, y, w, h)`` (optionally its polygon); returns its cell_id."""
         _check_label(label)
         x, y, w, h = (int(round(v)) for v in bbox)
         if w < 1 or h < 1:
             raise ValueError(f"a drawn cell needs a positive width and height, got {(x, y, w, h)}")
-        used = set(self._added.get(key, {}))
-        used |= {e.cell_id for e in self._undo + self._redo if e.image_key == key}
+        poly = None if outline is None else tuple((int(px), int(py)) for px, py in outline)
+        if poly is not None and len(poly) < 3:
+            raise ValueError("a cell outline needs at least 3 points")
+        used = set(self._added.get(key, {})) | {e.cell_id for e in self._batch or () if e.image_key == key}
+        used |= {e.cell_id for step in self._undo + self._redo for e in step if e.image_key == key}
         cell_id = ADDED_CELL_ID_BASE + len(self._added.get(key, {}))
         while cell_id in used:
             cell_id += 1
-        self._do(_Edit(key, cell_id, None, AddedCell((x, y, w, h), label)))
+        self._do(_Edit(key, cell_id, None, AddedCell((x, y, w, h), label, poly)))
         return cell_id
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Edits made inside become one undo step and one notification (nested batches join the outer)."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+        finally:
+            step, self._batch = tuple(self._batch), None
+            if step:
+                self._undo.append(step)
+                del self._undo[:-MAX_HISTORY]
+                self._redo.clear()
+                self._notify(_change(step, "edit"))
+
     def undo(self) -> bool:
-        """Undo the last edit; False when there is nothing to undo."""
+        """Undo the last step; False when there is nothing to undo."""
         if not self._undo:
             return False
-        edit = self._undo.pop()
-        self._apply(edit.image_key, edit.cell_id, edit.before)
-        self._redo.append(edit)
-        self._notify(ReviewChange(edit.image_key, edit.cell_id, "undo"))
+        step = self._undo.pop()
+        for edit in reversed(step):
+            self._apply(edit.image_key, edit.cell_id, edit.before)
+        self._redo.append(step)
+        self._notify(_change(step, "undo"))
         return True
 
     def redo(self) -> bool:
-        """Redo the last undone edit; False when there is nothing to redo."""
+        """Redo the last undone step; False when there is nothing to redo."""
         if not self._redo:
             return False
-        edit = self._redo.pop()
-        self._apply(edit.image_key, edit.cell_id, edit.after)
-        self._undo.append(edit)
-        self._notify(ReviewChange(edit.image_key, edit.cell_id, "redo"))
+        step = self._redo.pop()
+        for edit in step:
+            self._apply(edit.image_key, edit.cell_id, edit.after)
+        self._undo.append(step)
+        self._notify(_change(step, "redo"))
         return True
 
     def clear_history(self) -> None:
@@ -208,8 +237,8 @@ class ReviewState:
         """Drop every edit of one image (the image was removed or re-analysed); not undoable."""
         self._overrides.pop(key, None)
         self._added.pop(key, None)
-        self._undo = [e for e in self._undo if e.image_key != key]
-        self._redo = [e for e in self._redo if e.image_key != key]
+        self._undo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._undo) if t]
+        self._redo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._redo) if t]
         self._notify(ReviewChange(key, -1, "reset"))
 
     def rename_image(self, old: ImageKey, new: ImageKey) -> None:
@@ -219,8 +248,8 @@ class ReviewState:
         for store in (self._overrides, self._added):
             if old in store:
                 store[new] = store.pop(old)
-        self._undo = [replace(e, image_key=new) if e.image_key == old else e for e in self._undo]
-        self._redo = [replace(e, image_key=new) if e.image_key == old else e for e in self._redo]
+        self._undo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._undo]
+        self._redo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._redo]
         self._notify(ReviewChange(new, -1, "reset"))
 
     def subscribe(self, callback: Callable[[ReviewChange], None]) -> Callable[[], None]:
@@ -230,10 +259,13 @@ class ReviewState:
 
     def _do(self, edit: _Edit) -> None:
         self._apply(edit.image_key, edit.cell_id, edit.after)
-        self._undo.append(edit)
+        if self._batch is not None:
+            self._batch.append(edit)
+            return
+        self._undo.append((edit,))
         del self._undo[:-MAX_HISTORY]
         self._redo.clear()
-        self._notify(ReviewChange(edit.image_key, edit.cell_id, "edit"))
+        self._notify(_change((edit,), "edit"))
 
     def _apply(self, key: ImageKey, cell_id: int, value: Any) -> None:
         if isinstance(value, AddedCell) or (value is None and cell_id in self._added.get(key, {})):
@@ -257,7 +289,9 @@ class ReviewState:
                 k: {str(cid): lab for cid, lab in sorted(v.items())} for k, v in self._overrides.items() if v
             },
             "added": {
-                k: [{"cell_id": cid, "bbox": list(a.bbox), "label": a.label} for cid, a in sorted(v.items())]
+                k: [{"cell_id": cid, "bbox": list(a.bbox), "label": a.label,
+                     **({"outline": [list(p) for p in a.outline]} if a.outline else {})}
+                    for cid, a in sorted(v.items())]
                 for k, v in self._added.items()
                 if v
             },
@@ -275,7 +309,9 @@ class ReviewState:
             for item in cells:
                 _check_label(item["label"])
                 x, y, w, h = (int(v) for v in item["bbox"])
-                state._added.setdefault(str(key), {})[int(item["cell_id"])] = AddedCell((x, y, w, h), item["label"])
+                poly = tuple((int(px), int(py)) for px, py in item["outline"]) if item.get("outline") else None
+                state._added.setdefault(str(key), {})[int(item["cell_id"])] = AddedCell((x, y, w, h), item["label"],
+                                                                                         poly)
         return state
 
     def __eq__(self, other: object) -> bool:
@@ -286,9 +322,14 @@ class ReviewState:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _change(step: tuple[_Edit, ...], kind: Literal["edit", "undo", "redo"]) -> ReviewChange:
+    first = step[-1] if kind == "undo" else step[0]
+    return ReviewChange(first.image_key, first.cell_id, kind, tuple((e.image_key, e.cell_id) for e in step))
+
+
 # ----- derived views -----------------------------------------------------------------------------------
 def added_cell_result(cell_id: int, added: AddedCell, image_shape: tuple[int, int]) -> CellResult | None:
-    """An added box as a CellResult: elliptical mask inscribed in the box, probability NaN.
+    """An added cell as a CellResult: its outline filled (else the ellipse inscribed in the box), p NaN.
 
     Returns None for ``not_cell`` (a removed drawn cell). The ellipse approximates an RBC so crops and
     annotations of drawn cells look like the segmented ones.
@@ -297,7 +338,10 @@ def added_cell_result(cell_id: int, added: AddedCell, image_shape: tuple[int, in
         return None
     x, y, w, h = added.bbox
     mask = np.zeros((h, w), np.uint8)
-    cv2.ellipse(mask, (((w - 1) / 2.0, (h - 1) / 2.0), (float(w), float(h)), 0.0), 1, -1)
+    if added.outline:
+        cv2.fillPoly(mask, [np.asarray(added.outline, np.int32).reshape(-1, 1, 2) - (x, y)], 1)
+    else:
+        cv2.ellipse(mask, (((w - 1) / 2.0, (h - 1) / 2.0), (float(w), float(h)), 0.0), 1, -1)
     mask_b = mask.astype(bool)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     contour = (max(contours, key=len).reshape(-1, 2) + (x, y)).astype(np.int32) if contours else (
@@ -365,58 +409,13 @@ def reviewed_counts(
         if result.status != "ok":
             counts = Counts()
         else:
-            auto = _counted(result, count_edge_cells)
-            rev = _counted(reviewed_result(key, result, review), count_edge_cells)
+            auto = counted(result, count_edge_cells)
+            rev = counted(reviewed_result(key, result, review), count_edge_cells)
             edits = len(review.overrides(key)) + len(review.added_cells(key))
             counts = Counts(*auto, *rev, edits)
         per_image[key] = counts
         total = total + counts
     return ReviewedCounts(per_image, total)
-
-
-def _walk(results: Mapping[ImageKey, ImageResult], threshold: float) -> list[tuple[float, ImageKey, int]]:
-    items = []
-    for key, result in results.items():
-        if result.status != "ok":
-            continue
-        for cr in result.cells:
-            if not math.isnan(cr.probability):
-                items.append((abs(cr.probability - threshold), key, cr.cell.cell_id))
-    items.sort()
-    return items
-
-
-def uncertain_order(
-    results: Mapping[ImageKey, ImageResult], threshold: float, review: ReviewState
-) -> list[tuple[ImageKey, int]]:
-    """Segmented cells, unreviewed first, each group closest to the threshold first (ties: key, id)."""
-    walk = _walk(results, threshold)
-    todo = [(k, c) for _, k, c in walk if not review.is_edited(k, c)]
-    done = [(k, c) for _, k, c in walk if review.is_edited(k, c)]
-    return todo + done
-
-
-def next_uncertain(
-    results: Mapping[ImageKey, ImageResult],
-    threshold: float,
-    review: ReviewState,
-    current: tuple[ImageKey, int] | None = None,
-) -> tuple[ImageKey, int] | None:
-    """The next unreviewed cell after ``current`` in the closest-to-threshold walk (wraps; None if none left).
-
-    Walking by position rather than "first unreviewed" lets the technician skip a cell they are unsure of.
-    """
-    walk = _walk(results, threshold)
-    todo = [(d, k, c) for d, k, c in walk if not review.is_edited(k, c)]
-    if not todo:
-        return None
-    if current is not None:
-        position = next(((d, k, c) for d, k, c in walk if (k, c) == tuple(current)), None)
-        if position is not None:
-            later = [t for t in todo if t > position]
-            if later:
-                return later[0][1], later[0][2]
-    return todo[0][1], todo[0][2]
 
 
 def apply_threshold(result: ImageResult, threshold: float) -> ImageResult:
