@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split.csv of an earlier run/model (e.g. trained_model/split.csv): its patients keep their "
                         "split so fine-tuning never trains on old test patients; new patients are split as usual")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from last.keras")
+    t.add_argument("--augment", choices=["basic", "cross-lab"], default="basic",
+                   help="augmentation preset: 'cross-lab' adds saturation/grey, dye intensity, low resolution, "
+                        "blur and noise (training/augment.py)")
+    t.add_argument("--colour-transfer", type=float, default=0.0,
+                   help="share of training cells re-rendered in the colours of a training lab's healthy cells "
+                        "(each --data folder is a lab; training/colour_transfer.py)")
     t.add_argument("--workers", type=int, default=2, help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
 
@@ -85,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = "python -m training " + shlex.join(argv)
     if args.command == "train":
+        from training.augment import PRESETS
         from training.model import ModelConfig
         from training.train import TrainConfig, train
 
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             patient_map=args.patient_map, unknown_group=args.unknown_group, fractions=args.split, seed=args.seed,
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
             warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, patience=args.patience,
+            augment=PRESETS[args.augment], colour_transfer=args.colour_transfer,
             weights=args.weights, init=args.init, keep_split=args.keep_split, max_minutes=args.max_minutes, workers=args.workers,
             command=command,
         )

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.augment import AugmentConfig, augment_batch
+from training.colour_transfer import ColourTransfer
 from training.data import cached_crops, find_samples, read_patient_map
 from training.model import ModelConfig, build_vgg16, load_vgg16_weights
 from training.split import file_sha256, split_patients, write_split
@@ -47,6 +48,7 @@ class TrainConfig:
     keep_split: str | None = None
     max_minutes: float | None = None
     workers: int = 2
+    colour_transfer: float = 0.0  # share of training cells re-rendered in a training lab's colours
     command: str = ""
 
 
@@ -64,13 +66,24 @@ def lr_at(epoch: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
 
 
-def train_dataset(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> tf.data.Dataset:
+def train_dataset(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, roots: np.ndarray | None = None,
+                  transfer: ColourTransfer | None = None) -> tf.data.Dataset:
     """Shuffled, augmented, endlessly repeating batches; augmentation runs in parallel with training."""
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)[:, None]))
+    roots = np.zeros(len(images), np.int32) if roots is None else roots.astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)[:, None], roots))
     ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(cfg.batch_size, drop_remainder=True).enumerate()
     seed, aug = cfg.seed, cfg.augment
-    ds = ds.map(lambda step, xy: (augment_batch(xy[0], step, seed, aug), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def prepare(step: tf.Tensor, batch: tuple) -> tuple:
+        x, y, r = batch
+        if transfer is not None:
+            shape = x.shape
+            x = tf.numpy_function(transfer, [x, r, step], tf.uint8, stateful=False)
+            x.set_shape(shape)
+        return augment_batch(x, step, seed, aug), y
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -183,7 +196,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         RunState(out, cfg.patience, state, deadline),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
-    model.fit(train_dataset(crops[tr], labels[tr], cfg), steps_per_epoch=steps, epochs=cfg.epochs,
+    roots = np.array([s.root for s in samples], np.int32)
+    transfer = ColourTransfer(crops[tr], labels[tr], roots[tr], cfg.colour_transfer, cfg.seed) \
+        if cfg.colour_transfer > 0 else None
+    model.fit(train_dataset(crops[tr], labels[tr], cfg, roots[tr], transfer), steps_per_epoch=steps, epochs=cfg.epochs,
               initial_epoch=state["epoch"], validation_data=eval_dataset(crops[va], labels[va]),
               callbacks=callbacks, verbose=2)
     return out
