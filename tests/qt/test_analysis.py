@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.core.report import summarise_slide
 from malaria_desktop.qt.worker import GeneratorRunner
+from malaria_desktop.qt.actions import ActionId
 from tests.qt.waits import wait_idle, wait_threads
 
 
@@ -43,11 +44,11 @@ def test_window_shows_menus_shortcuts_and_intended_use(make_window):
     assert window.isVisible()
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "Edit", "View", "Analysis", "Review", "Help"]
-    assert window.act_open.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
-    assert window.act_save.shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
-    assert window.act_quit.shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
-    assert window.act_undo.shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
-    assert window.act_zoom_in.shortcut() == QKeySequence(QKeySequence.StandardKey.ZoomIn)
+    assert window.actions[ActionId.OPEN].shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    assert window.actions[ActionId.SAVE].shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
+    assert window.actions[ActionId.QUIT].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
+    assert window.actions[ActionId.UNDO].shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
+    assert window.actions[ActionId.ZOOM_IN].shortcut() == QKeySequence(QKeySequence.StandardKey.ZoomIn)
     assert "not a certified diagnostic device" in window.intended_use.text()
     assert "Not a certified diagnostic device" in window.summary.footer.text()
     assert window.model_status.text().startswith("Model:")
@@ -106,16 +107,16 @@ def test_overlay_toggles(qtbot, make_window, smear_dir):
     window.open_paths([sorted(smear_dir.glob("*.png"))[0]])
     wait_idle(qtbot, window)
     result = window.document.result(window.current_key)
-    window.act_parasitized_only.trigger()
+    window.actions[ActionId.PARASITIZED_ONLY].trigger()
     assert len(window.view.overlay_items()) == result.n_parasitized
-    window.act_parasitized_only.trigger()
-    window.act_overlays.trigger()
+    window.actions[ActionId.PARASITIZED_ONLY].trigger()
+    window.actions[ActionId.OVERLAYS].trigger()
     assert window.view.visible_overlay_count() == 0
-    window.act_overlays.trigger()
+    window.actions[ActionId.OVERLAYS].trigger()
     assert window.view.visible_overlay_count() == result.n_cells
-    window.apply_settings({"threshold": 0.5, "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0,
+    window.sessions.apply_settings({"threshold": 0.5, "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0,
                            "target_cells": 2000, "uncertain_margin": 0.5})  # every cell is "uncertain" now
-    window.act_uncertain_only.trigger()
+    window.actions[ActionId.UNCERTAIN_ONLY].trigger()
     assert len(window.view.overlay_items()) == result.n_cells
 
 
@@ -162,7 +163,7 @@ def test_cancel_mid_run_drops_the_rest(qtbot, make_window, smear_dir, tmp_path):
 
     def on_progress(progress):
         if progress.image_index == 1 and window.runner.running:
-            window.cancel_analysis()
+            window.analysis.cancel_analysis()
 
     window.runner.progress.connect(on_progress)
     with qtbot.waitSignal(window.analysisIdle, timeout=30_000):
@@ -171,9 +172,9 @@ def test_cancel_mid_run_drops_the_rest(qtbot, make_window, smear_dir, tmp_path):
     QApplication.processEvents()
     assert list(window.document.results) == [str(files[0])]  # anything the old run still sent was dropped
     assert [e.state for e in window.document.entries] == ["done", "queued", "queued", "queued"]
-    assert window.act_resume.isEnabled() and not window.cancel_button.isVisible()
+    assert window.actions[ActionId.RESUME].isEnabled() and not window.cancel_button.isVisible()
     window.runner.progress.disconnect(on_progress)
-    window.act_resume.trigger()
+    window.actions[ActionId.RESUME].trigger()
     wait_idle(qtbot, window)
     assert len(window.document.results) == 4
 
@@ -233,7 +234,7 @@ def test_missing_model_gives_a_clear_message_and_keeps_the_app_usable(qtbot, mak
     assert "analysis disabled" in window.model_status.text()
     window.open_paths([sorted(smear_dir.glob("*.png"))[0]])
     assert window.document.entries[0].state == "queued"
-    assert not window.act_resume.isEnabled()
+    assert not window.actions[ActionId.RESUME].isEnabled()
     assert "Analysis is disabled" in window.progress_label.text() or "queued" in window.progress_label.text()
 
 

@@ -92,8 +92,8 @@ def test_whole_gui_run_opens_no_socket(qtbot, make_window, smear_dir, tmp_path, 
     window.document.review.set_label(window.current_key, window.document.result(window.current_key).cells[0].cell.cell_id,
                                      "parasitized")
     with qtbot.waitSignal(window.exported, timeout=30_000):
-        window.export_to(tmp_path / "export")
-    window.save_session_to(tmp_path / "s.mdsession")
+        window.export.export_to(tmp_path / "export")
+    window.sessions.save_session_to(tmp_path / "s.mdsession")
     assert no_network == []
 
 

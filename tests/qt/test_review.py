@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import pytest
+from malaria_desktop.qt.actions import ActionId
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -58,13 +59,13 @@ def test_click_and_keys_change_counts_at_once(qtbot, reviewed_window):
     assert window.document.counts().total.reviewed_cells == result.n_cells - 1
     assert window.summary.rows["cells"][1].text() == f"{result.n_cells - 1:,}"
 
-    window.act_undo.trigger()
+    window.actions[ActionId.UNDO].trigger()
     assert window.document.review.label_of(key, cell) == "parasitized"
-    window.act_undo.trigger()
+    window.actions[ActionId.UNDO].trigger()
     assert window.document.review.label_of(key, cell) == "uninfected"
-    assert not window.document.review.can_undo and not window.act_undo.isEnabled()
+    assert not window.document.review.can_undo and not window.actions[ActionId.UNDO].isEnabled()
     assert not window.summary.rows["cells"][1].isVisible()  # no edits: only the automatic column
-    window.act_redo.trigger()
+    window.actions[ActionId.REDO].trigger()
     assert window.document.review.label_of(key, cell) == "parasitized"
 
 
@@ -73,16 +74,16 @@ def test_context_menu_actions_and_revert(qtbot, reviewed_window):
     key = window.current_key
     cell = first_with(window.document.result(key), "parasitized")
     window.view.select_cell(cell.cell.cell_id)
-    window.act_mark_uninfected.trigger()
+    window.actions[ActionId.MARK_UNINFECTED].trigger()
     assert window.document.review.label_of(key, cell) == "uninfected"
-    window.act_revert.trigger()
+    window.actions[ActionId.REVERT].trigger()
     assert not window.document.review.is_edited(key, cell.cell.cell_id)
 
 
 def test_keys_without_selection_do_nothing(qtbot, reviewed_window):
     window = reviewed_window
     window.view.select_cell(-1)
-    assert window.label_selected("parasitized") is False
+    assert window.review.label_selected("parasitized") is False
     assert window.document.review.edits_count == 0
 
 
@@ -104,15 +105,15 @@ def test_shift_drag_adds_a_missed_cell(qtbot, reviewed_window):
     assert any(i.cell_id == cell_id for i in window.view.overlay_items())
     QTest.keyClick(window.view, Qt.Key.Key_P)
     assert window.document.review.added_cells(key)[cell_id].label == "parasitized"
-    window.act_undo.trigger()
-    window.act_undo.trigger()
+    window.actions[ActionId.UNDO].trigger()
+    window.actions[ActionId.UNDO].trigger()
     assert window.document.review.added_cells(key) == {}
     assert not any(i.cell_id == cell_id for i in window.view.overlay_items())
 
 
 def test_add_mode_button_draws_without_shift(qtbot, reviewed_window):
     window = reviewed_window
-    window.act_add_cell.trigger()
+    window.actions[ActionId.ADD_CELL].trigger()
     assert window.view.add_mode
     vp = window.view.viewport()
     start, end = view_point(window, 100, 100), view_point(window, 130, 128)
@@ -128,11 +129,11 @@ def test_next_uncertain_walks_closest_to_threshold_first(qtbot, reviewed_window)
     results = {k: r for k, r in window.document.results.items()}
     threshold = window.document.threshold
     ranked = sorted((abs(c.probability - threshold), c.cell.cell_id) for r in results.values() for c in r.cells)
-    first = window.goto_next_uncertain()
+    first = window.review.goto_next_uncertain()
     assert first[1] == ranked[0][1]
     assert window.view.selected_cell == ranked[0][1]
     QTest.keyClick(window.view, Qt.Key.Key_U)  # reviewed: the walk moves on
-    second = window.goto_next_uncertain()
+    second = window.review.goto_next_uncertain()
     assert second[1] == ranked[1][1]
 
 
@@ -142,14 +143,14 @@ def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_pat
     result = window.document.result(key)
     cell = first_with(result, "uninfected")
     window.view.select_cell(cell.cell.cell_id)
-    window.act_mark_parasitized.trigger()
+    window.actions[ActionId.MARK_PARASITIZED].trigger()
     window.slide_panel.metadata.patient_id.setText("PT-7")
     window.slide_panel.metadata.commit()
     with qtbot.waitSignal(window.exported, timeout=30_000) as blocker:
-        window.export_to(tmp_path / "report")  # runs in the worker thread behind a modal progress dialog
+        window.export.export_to(tmp_path / "report")  # runs in the worker thread behind a modal progress dialog
     summary = blocker.args[0]
     assert summary.n_annotated == 1 and summary.n_crops["parasitized"] >= 1
-    assert window._export_progress_dialog is None
+    assert window.export.progress_dialog is None
     rows = list(csv.DictReader((tmp_path / "report" / "cells.csv").open(encoding="utf-8-sig")))
     edited = [r for r in rows if r["cell_id"] == str(cell.cell.cell_id)]
     assert edited[0]["label"] == "uninfected" and edited[0]["reviewed_label"] == "parasitized"
@@ -185,9 +186,9 @@ def test_export_into_unwritable_place_shows_the_error(qtbot, reviewed_window, tm
     blocker_file = tmp_path / "a_file"
     blocker_file.write_text("x")
     with qtbot.waitSignal(window.errorShown, timeout=30_000) as blocker:
-        window.export_to(blocker_file / "report")  # a folder inside a file cannot be created
+        window.export.export_to(blocker_file / "report")  # a folder inside a file cannot be created
     assert "export" in blocker.args[0].lower() or "could not" in blocker.args[0].lower()
-    assert window._export_progress_dialog is None
+    assert window.export.progress_dialog is None
     for w in QApplication.topLevelWidgets():
         if w is not window and w.isVisible():
             w.close()
@@ -202,13 +203,13 @@ def test_undo_shows_the_image_of_the_undone_edit(qtbot, make_window, smear_dir):
     window.slide_panel.list.select_key(first)
     cell = window.document.result(first).cells[0].cell.cell_id
     window.view.select_cell(cell)
-    window.act_mark_not_cell.trigger()
+    window.actions[ActionId.MARK_NOT_CELL].trigger()
     window.slide_panel.list.select_key(second)
     assert window.current_key == second
-    window.act_undo.trigger()
+    window.actions[ActionId.UNDO].trigger()
     assert window.current_key == first and window.view.selected_cell == cell
-    window.act_next_image.trigger()
+    window.actions[ActionId.NEXT_IMAGE].trigger()
     assert window.current_key == second
-    window.act_next_image.trigger()
+    window.actions[ActionId.NEXT_IMAGE].trigger()
     assert window.current_key == first  # wraps around
     assert not window.document.review.is_edited(first, cell)

@@ -6,8 +6,9 @@ import shutil
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from malaria_desktop.core.session import autosave_path, load_session
-from malaria_desktop.qt.session_actions import previous_autosave_path
+from malaria_desktop.qt.controllers.session import previous_autosave_path
 from malaria_desktop.qt.settings import AppSettings
+from malaria_desktop.qt.actions import ActionId
 from tests.qt.waits import wait_idle
 
 
@@ -23,7 +24,7 @@ def edit_some(window):
     result = window.document.result(key)
     cell = next(c for c in result.cells if c.label == "uninfected")
     window.view.select_cell(cell.cell.cell_id)
-    window.act_mark_parasitized.trigger()
+    window.actions[ActionId.MARK_PARASITIZED].trigger()
     window.document.review.add_cell(key, (5, 5, 30, 30), "uninfected")
     meta = window.slide_panel.metadata
     meta.patient_id.setText("P-001")
@@ -38,14 +39,14 @@ def test_save_and_reopen_gives_the_same_state(qtbot, make_window, smear_dir, tmp
     files = sorted(smear_dir.glob("*.png"))[:2]
     window = analysed_window(qtbot, make_window, files)
     key, cell = edit_some(window)
-    path = window.save_session_to(tmp_path / "slide.mdsession")
+    path = window.sessions.save_session_to(tmp_path / "slide.mdsession")
     assert path is not None and path.is_file()
     summary_before = [lab.text() for pair in window.summary.rows.values() for lab in pair]
     counts_before = window.document.counts()
     window.close()
 
     other = make_window()
-    assert other.open_session(path)
+    assert other.sessions.open_session(path)
     assert other.document.metadata.patient_id == "P-001"
     assert other.slide_panel.metadata.patient_id.text() == "P-001"
     assert other.slide_panel.metadata.notes.toPlainText() == "thin film, field 1-2"
@@ -73,8 +74,8 @@ def test_close_flushes_autosave_and_next_start_offers_recovery(qtbot, make_windo
     window.close()  # before the autosave timer fired
     assert load_session(autosave_path()).review.edits_count == 2
     again = make_window()
-    assert previous_autosave_path().is_file() and again.act_recover.isEnabled()
-    again.recover_autosave()
+    assert previous_autosave_path().is_file() and again.actions[ActionId.RECOVER].isEnabled()
+    again.sessions.recover_autosave()
     assert again.document.review.edits_count == 2
     assert again.document.metadata.slide_id == "S-9"
 
@@ -88,20 +89,20 @@ def test_moved_images_are_reported_not_fatal(qtbot, make_window, smear_dir, tmp_
         shutil.copy(p, files[-1])
     window = analysed_window(qtbot, make_window, files)
     edit_some(window)
-    path = window.save_session_to(tmp_path / "s.mdsession")
+    path = window.sessions.save_session_to(tmp_path / "s.mdsession")
     window.close()
     moved = tmp_path / "moved"
     shutil.move(str(src), str(moved))
 
     other = make_window()
-    assert other.open_session(path)
+    assert other.sessions.open_session(path)
     assert [e.state for e in other.document.entries] == ["missing", "missing"]
-    assert other.missing_box.isVisible() and "2 image file(s)" in other.missing_box.text()
+    assert other.sessions.missing_box.isVisible() and "2 image file(s)" in other.sessions.missing_box.text()
     assert other.document.counts().total.reviewed_parasitized > 0  # the results are kept
-    other.missing_box.close()
-    assert other.act_locate.isEnabled()
-    assert other.locate_moved_images(moved) == 2
-    assert not other.act_locate.isEnabled()
+    other.sessions.missing_box.close()
+    assert other.actions[ActionId.LOCATE].isEnabled()
+    assert other.sessions.locate_moved_images(moved) == 2
+    assert not other.actions[ActionId.LOCATE].isEnabled()
     assert other.current_key == str(moved / files[0].name) and other.view.overlay_items()
     assert [e.state for e in other.document.entries] == ["done", "done"]
     assert other.document.review.edits_count == 2
@@ -112,7 +113,7 @@ def test_damaged_session_shows_an_error(qtbot, make_window, tmp_path):
     bad = tmp_path / "bad.mdsession"
     bad.write_text("{not json", encoding="utf-8")
     with qtbot.waitSignal(window.errorShown, timeout=5_000) as blocker:
-        assert not window.open_session(bad)
+        assert not window.sessions.open_session(bad)
     assert "damaged" in blocker.args[0]
     for w in QApplication.topLevelWidgets():
         if w is not window and w.isVisible():
@@ -122,7 +123,7 @@ def test_damaged_session_shows_an_error(qtbot, make_window, tmp_path):
 def test_settings_persist_and_apply(qtbot, make_window, smear_dir, settings_file):
     window = analysed_window(qtbot, make_window, [sorted(smear_dir.glob("*.png"))[0]])
     auto_par = window.document.result(window.current_key).n_parasitized
-    window.apply_settings({"threshold": 0.999, "rbc_per_ul": 4_500_000, "hyper_cutoff_pct": 2.0,
+    window.sessions.apply_settings({"threshold": 0.999, "rbc_per_ul": 4_500_000, "hyper_cutoff_pct": 2.0,
                            "target_cells": 1000, "uncertain_margin": 0.1})
     assert window.document.result(window.current_key).n_parasitized <= auto_par
     assert window.progress.maximum() == 1000
@@ -133,7 +134,7 @@ def test_settings_persist_and_apply(qtbot, make_window, smear_dir, settings_file
     fresh = make_window()
     assert fresh.document.threshold == 0.999
     assert fresh.document.session.settings["target_cells"] == 1000
-    fresh.apply_settings({"threshold": fresh.classifier.card.threshold, "rbc_per_ul": 5_000_000,
+    fresh.sessions.apply_settings({"threshold": fresh.classifier.card.threshold, "rbc_per_ul": 5_000_000,
                           "hyper_cutoff_pct": 5.0, "target_cells": 2000})
     assert not AppSettings.at_path(settings_file).has_custom_threshold()  # back to the model card's value
 

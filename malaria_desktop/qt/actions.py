@@ -1,0 +1,126 @@
+"""Every command of the window, declared as data (pymmcore-gui's ``actions/``, napari's ``Action``).
+
+An ``ActionId`` names a command; ``ACTIONS`` says how it looks (menu text, toolbar text, shortcuts, tip,
+checkable). ``create_actions`` turns the table into ``QAction``s; controllers connect the ones they own to
+their slots, and the window places them in menus and toolbars by id. Nothing here knows what an action does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+K = QKeySequence.StandardKey
+
+
+class ActionId(str, Enum):
+    NEW = "file.new"
+    OPEN = "file.open_images"
+    OPEN_FOLDER = "file.open_folder"
+    OPEN_SESSION = "file.open_session"
+    RECOVER = "file.recover_autosave"
+    LOCATE = "file.locate_moved"
+    SAVE = "file.save"
+    SAVE_AS = "file.save_as"
+    EXPORT = "file.export"
+    SETTINGS = "file.settings"
+    QUIT = "file.quit"
+    RESUME = "analysis.resume"
+    CANCEL = "analysis.cancel"
+    ZOOM_IN = "view.zoom_in"
+    ZOOM_OUT = "view.zoom_out"
+    FIT = "view.fit"
+    ACTUAL = "view.actual_size"
+    OVERLAYS = "view.overlays"
+    PARASITIZED_ONLY = "view.parasitized_only"
+    UNCERTAIN_ONLY = "view.uncertain_only"
+    NEXT_IMAGE = "view.next_image"
+    PREV_IMAGE = "view.previous_image"
+    MARK_PARASITIZED = "review.mark_parasitized"
+    MARK_UNINFECTED = "review.mark_uninfected"
+    MARK_NOT_CELL = "review.mark_not_cell"
+    REVERT = "review.revert"
+    UNDO = "review.undo"
+    REDO = "review.redo"
+    NEXT_UNCERTAIN = "review.next_uncertain"
+    ADD_CELL = "review.add_cell"
+    ABOUT = "help.about"
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """How one command looks; ``icon_text`` is the shorter toolbar label (menus keep ``text``)."""
+
+    text: str
+    shortcuts: tuple[str | QKeySequence.StandardKey, ...] = ()
+    tip: str = ""
+    checkable: bool = False
+    checked: bool = False
+    icon_text: str = ""
+
+
+A = ActionInfo
+ACTIONS: dict[ActionId, ActionInfo] = {
+    ActionId.OPEN: A("&Open Images\u2026", (K.Open,), tip="Add field images to this slide"),
+    ActionId.OPEN_FOLDER: A("Open &Folder\u2026", ("Ctrl+Shift+O",)),
+    ActionId.NEW: A("&New Slide", (K.New,)),
+    ActionId.OPEN_SESSION: A("Open &Session\u2026", ("Ctrl+Alt+O",)),
+    ActionId.SAVE: A("&Save Session", (K.Save,)),
+    ActionId.SAVE_AS: A("Save Session &As\u2026", (K.SaveAs,)),
+    ActionId.RECOVER: A("Recover &Autosaved Session"),
+    ActionId.LOCATE: A("&Locate Moved Images\u2026"),
+    ActionId.EXPORT: A("&Export Report\u2026", ("Ctrl+E",)),
+    ActionId.SETTINGS: A("Se&ttings\u2026", (K.Preferences,)),
+    ActionId.QUIT: A("&Quit", (K.Quit,)),
+    ActionId.RESUME: A("&Analyse Remaining Images", ("Ctrl+R",)),
+    ActionId.CANCEL: A("&Cancel Analysis", ("Ctrl+.",)),
+    ActionId.ZOOM_IN: A("Zoom &In", (K.ZoomIn,), icon_text="Zoom +"),
+    ActionId.ZOOM_OUT: A("Zoom &Out", (K.ZoomOut,), icon_text="Zoom \u2212"),
+    ActionId.FIT: A("&Fit to Window", ("Ctrl+0",), icon_text="Fit"),
+    ActionId.ACTUAL: A("Actual Size (&1:1)", ("Ctrl+1",), icon_text="1:1"),
+    ActionId.OVERLAYS: A("Show &Overlays", ("O",), checkable=True, checked=True, icon_text="Overlays"),
+    ActionId.PARASITIZED_ONLY: A("&Parasitized Only", ("Ctrl+Shift+P",), checkable=True,
+                                 icon_text="Parasitized only"),
+    ActionId.UNCERTAIN_ONLY: A("&Uncertain Only", ("Ctrl+Shift+U",), checkable=True, icon_text="Uncertain only"),
+    ActionId.NEXT_IMAGE: A("Next Image", ("Ctrl+PgDown",)),
+    ActionId.PREV_IMAGE: A("Previous Image", ("Ctrl+PgUp",)),
+    ActionId.ABOUT: A("&About Malaria Desktop"),
+    ActionId.MARK_PARASITIZED: A("Mark as &Parasitized", ("P",), icon_text="Parasitized (P)"),
+    ActionId.MARK_UNINFECTED: A("Mark as &Uninfected", ("U",), icon_text="Uninfected (U)"),
+    ActionId.MARK_NOT_CELL: A("Mark as &Not a Cell", ("N",), icon_text="Not a cell (N)"),
+    ActionId.REVERT: A("&Revert to Model's Verdict", ("Backspace",)),
+    ActionId.UNDO: A("&Undo", (K.Undo,), icon_text="Undo"),
+    ActionId.REDO: A("&Redo", (K.Redo,), icon_text="Redo"),
+    ActionId.NEXT_UNCERTAIN: A("Next Uncertain Cell", (K.FindNext, "Space"),
+                               tip="Walk the cells closest to the threshold first (F3)",
+                               icon_text="Next uncertain (F3)"),
+    ActionId.ADD_CELL: A("Add Missed Cell", ("A",), checkable=True, icon_text="Add missed cell (A)",
+                         tip="Draw a box around a cell the program missed (or Shift+drag at any time)"),
+}
+del A
+
+Actions = Mapping[ActionId, QAction]
+
+
+def make_action(info: ActionInfo, parent: QWidget) -> QAction:
+    """One QAction from its description, added to ``parent`` so its shortcut works without a menu bar."""
+    action = QAction(info.text, parent)
+    action.setShortcuts([QKeySequence(key) for key in info.shortcuts])
+    action.setCheckable(info.checkable)
+    action.setChecked(info.checked)
+    if info.tip:
+        action.setStatusTip(info.tip)
+        action.setToolTip(info.tip)
+    if info.icon_text:
+        action.setIconText(info.icon_text)
+    parent.addAction(action)
+    return action
+
+
+def create_actions(parent: QWidget) -> dict[ActionId, QAction]:
+    """Every action of the table, in table order (the order menus list them when built from a range)."""
+    return {action_id: make_action(info, parent) for action_id, info in ACTIONS.items()}

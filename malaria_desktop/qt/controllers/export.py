@@ -1,0 +1,107 @@
+"""Export: write the report folder (``core.export``) in a worker thread behind a progress dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QDialog, QProgressDialog, QWidget
+
+from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.dialogs import ExportDialog
+from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.settings import AppSettings
+from malaria_desktop.qt.worker import GeneratorRunner
+
+StatusFn = Callable[[str, int], None]
+ErrorFn = Callable[[str, str, str], None]
+
+
+class ExportController(QObject):
+    """Owns the Export action; ``exported`` fires with core.export's summary when the folder is written."""
+
+    exported = Signal(object)
+    _step = Signal(int, int)  # export progress, from the worker thread to the GUI thread
+
+    def __init__(self, document: SlideDocument, settings: AppSettings, actions: Actions, *, dialog_parent: QWidget,
+                 status: StatusFn, show_error: ErrorFn, commit_metadata: Callable[[], None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.settings = settings
+        self.actions = actions
+        self.dialog_parent = dialog_parent
+        self.status = status
+        self.show_error = show_error
+        self.commit_metadata = commit_metadata  # a metadata field being edited is part of the report
+        self.progress_dialog: QProgressDialog | None = None
+        self._folder = Path()
+        self.runner = GeneratorRunner(self)
+        self.runner.yielded.connect(self._done)
+        self.runner.errored.connect(self._failed)
+        self._step.connect(self._progress)
+        actions[ActionId.EXPORT].triggered.connect(self.export_dialog)
+
+    def update_actions(self) -> None:
+        self.actions[ActionId.EXPORT].setEnabled(bool(self.document.results))
+
+    def export_dialog(self) -> None:
+        meta = self.document.metadata
+        name = "_".join(p for p in (meta.patient_id, meta.slide_id) if p) or "report"
+        dialog = ExportDialog(Path(self.settings.last_dir()) / f"{name}_report", self.dialog_parent)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.export_to(dialog.chosen_folder())
+
+    def export_to(self, folder: Path) -> int:
+        """Write the report folder with core.export in the worker thread; ``exported`` fires when done.
+
+        A window-modal progress dialog keeps the session unchanged while it is written (no edits can race
+        the export) and the event loop keeps running.
+        """
+        from malaria_desktop.core.export import export_session
+
+        self.commit_metadata()
+        session, out = self.document.session, Path(folder)
+        dialog = QProgressDialog("Writing the report\u2026", "", 0, max(len(session.results), 1), self.dialog_parent)
+        dialog.setCancelButton(None)  # type: ignore[arg-type]
+        dialog.setWindowTitle("Export report")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.progress_dialog = dialog
+        step = self._step
+
+        def factory(_should_cancel: Callable[[], bool]) -> Any:
+            yield export_session(session, out, progress=lambda done, total: step.emit(done, total))
+
+        self._folder = out
+        return self.runner.start(factory)
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Block until a report being written is finished (closing never leaves one half-written)."""
+        return self.runner.wait(timeout_ms)
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.progress_dialog is not None:
+            self.progress_dialog.setMaximum(max(total, 1))
+            self.progress_dialog.setValue(done)
+
+    def _close_progress(self) -> None:
+        dialog, self.progress_dialog = self.progress_dialog, None
+        if dialog is not None:
+            dialog.close()
+
+    def _done(self, summary: Any) -> None:
+        self._close_progress()
+        self.settings.set_last_dir(self._folder.parent)
+        text = f"Report written to {self._folder}."
+        if getattr(summary, "missing_images", None):
+            text += f" {len(summary.missing_images)} image file(s) were missing: no annotated picture for them."
+        self.status(text, 15000)
+        self.exported.emit(summary)
+
+    def _failed(self, message: str, details: str) -> None:
+        self._close_progress()
+        self.show_error("The report could not be exported", message, details)

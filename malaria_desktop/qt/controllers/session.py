@@ -1,0 +1,297 @@
+"""Session files: new slide, open/save/recover/locate, recent sessions, window title, autosave, settings.
+
+Autosave: every change of the document (re)starts a single-shot QTimer; when it fires the whole session is
+written atomically to ``core.session.autosave_path()``. Closing the window flushes it. At start-up the
+previous run's autosave is kept aside as ``previous-autosave.mdsession`` and offered by
+File ▸ Recover Autosaved Session, so neither closing nor a crash loses work.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QWidget
+
+from malaria_desktop.core.errors import MalariaDesktopError
+from malaria_desktop.core.session import SESSION_SUFFIX, autosave_path, load_session, relocate_images, save_session
+from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.controllers.model import ModelState
+from malaria_desktop.qt.dialogs import SettingsDialog
+from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.settings import AppSettings
+from malaria_desktop.qt.worker import GeneratorRunner
+
+AUTOSAVE_DELAY_MS = 800
+AUTOSAVE_BUSY_DELAY_MS = 5000
+SESSION_FILTER = f"Malaria Desktop sessions (*{SESSION_SUFFIX});;All files (*)"
+IMAGE_FILTER = "Field images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+StatusFn = Callable[[str, int], None]
+ErrorFn = Callable[[str, str, str], None]
+
+
+def previous_autosave_path() -> Path:
+    return autosave_path().with_name(f"previous-autosave{SESSION_SUFFIX}")
+
+
+class Viewer(Protocol):
+    def clear(self) -> None: ...
+    def select_key(self, key: str) -> None: ...
+
+
+class SessionController(QObject):
+    """Owns the File actions except Export and Quit, the recent-sessions menu and the autosave timer."""
+
+    autosaved = Signal(str)  # path of the autosave file just written
+    titleChanged = Signal(str)
+    pathsChosen = Signal(list)  # image files or folders the user picked to add to the slide
+    slideCleared = Signal()  # File ▸ New Slide
+    sessionOpened = Signal()  # a session file was loaded: analyse what it still has queued
+    settingsApplied = Signal()  # threshold or report settings changed: redraw overlays and progress
+
+    def __init__(self, document: SlideDocument, runner: GeneratorRunner, settings: AppSettings, model: ModelState,
+                 viewer: Viewer, actions: Actions, *, recent_menu: QMenu, dialog_parent: QWidget,
+                 status: StatusFn, show_error: ErrorFn, commit_metadata: Callable[[], None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document, self.runner, self.settings, self.model = document, runner, settings, model
+        self.viewer, self.actions, self.recent_menu = viewer, actions, recent_menu
+        self.dialog_parent, self.status, self.show_error = dialog_parent, status, show_error
+        self.commit_metadata = commit_metadata
+        self.dirty = False
+        self.missing_box: QMessageBox | None = None
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        document.modified.connect(self.schedule_autosave)
+        document.modified.connect(self.update_title)
+        document.modified.connect(self._mark_dirty)
+        document.metadataChanged.connect(self.update_title)
+        current = autosave_path()
+        if current.is_file():
+            os.replace(current, previous_autosave_path())
+        self._connect_actions()
+        actions[ActionId.RECOVER].setEnabled(previous_autosave_path().is_file())
+        self.update_recent_menu()
+
+    def _connect_actions(self) -> None:
+        a = self.actions
+        a[ActionId.OPEN].triggered.connect(self.open_images_dialog)
+        a[ActionId.OPEN_FOLDER].triggered.connect(self.open_folder_dialog)
+        a[ActionId.NEW].triggered.connect(self.new_slide)
+        a[ActionId.OPEN_SESSION].triggered.connect(self.open_session_dialog)
+        a[ActionId.SAVE].triggered.connect(self.save_session)
+        a[ActionId.SAVE_AS].triggered.connect(self.save_session_as)
+        a[ActionId.RECOVER].triggered.connect(self.recover_autosave)
+        a[ActionId.LOCATE].triggered.connect(lambda: self.locate_moved_images())
+        a[ActionId.SETTINGS].triggered.connect(self.settings_dialog)
+
+    def update_actions(self) -> None:
+        self.actions[ActionId.LOCATE].setEnabled(any(e.state == "missing" for e in self.document.entries))
+
+    def new_session_settings(self) -> dict[str, Any]:
+        card_threshold = self.model.card_threshold if self.model.card_threshold is not None else 0.5
+        return {"threshold": self.settings.threshold(card_threshold) or card_threshold,
+                "rbc_per_ul": self.settings.rbc_per_ul, "hyper_cutoff_pct": self.settings.hyper_cutoff_pct,
+                "target_cells": self.settings.target_cells}
+
+    # ------------------------------------------------------------------ autosave
+    def schedule_autosave(self) -> None:
+        """Debounce: ~1 s after the last change; while analysing, at most every few seconds (a large slide
+        takes a noticeable fraction of a second to write, and results arrive continuously)."""
+        if not self.runner.running:
+            self._autosave_timer.start(AUTOSAVE_DELAY_MS)
+        elif not self._autosave_timer.isActive():
+            self._autosave_timer.start(AUTOSAVE_BUSY_DELAY_MS)
+
+    def _mark_dirty(self) -> None:
+        self.dirty = True
+
+    def autosave_now(self) -> Path | None:
+        self._autosave_timer.stop()
+        if self.document.is_empty():
+            return None
+        try:
+            path = save_session(self.document.session, autosave_path())
+        except MalariaDesktopError as exc:
+            self.status(f"Autosave failed: {exc}", 10000)
+            return None
+        self.autosaved.emit(str(path))
+        return path
+
+    def flush_autosave(self) -> None:
+        if self._autosave_timer.isActive():
+            self.autosave_now()
+
+    # ------------------------------------------------------------------ files
+    def open_images_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self.dialog_parent, "Add field images", self.settings.last_dir(),
+                                                IMAGE_FILTER)
+        if files:
+            self.settings.set_last_dir(Path(files[0]).parent)
+            self.pathsChosen.emit([Path(f) for f in files])
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Add a folder of field images",
+                                                  self.settings.last_dir())
+        if folder:
+            self.settings.set_last_dir(folder)
+            self.pathsChosen.emit([Path(folder)])
+
+    def new_slide(self) -> None:
+        self.commit_metadata()
+        self.flush_autosave()
+        self.runner.cancel()
+        self.document.new_session(self.new_session_settings(), self.document.session.model)
+        self.viewer.clear()
+        self.slideCleared.emit()
+
+    def open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Open session", self.settings.last_dir(),
+                                              SESSION_FILTER)
+        if path:
+            self.open_session(Path(path))
+
+    def open_session(self, path: Path, *, remember: bool = True) -> bool:
+        """Load a session file; images that moved are listed instead of failing the load."""
+        try:
+            session = load_session(path)
+        except MalariaDesktopError as exc:
+            self.show_error("The session could not be opened", str(exc), "")
+            return False
+        self.runner.cancel()
+        self.viewer.clear()
+        missing = self.document.load(session, path if remember else None)
+        if remember:
+            self.settings.add_recent_session(path)
+            self.update_recent_menu()
+        self.update_title()
+        if self.document.entries:
+            first = next((e.key for e in self.document.entries if e.state == "done"), self.document.entries[0].key)
+            self.viewer.select_key(first)
+        if missing:
+            self._show_missing(missing)
+        self.status(f"Opened session {Path(path).name}.", 5000)
+        self.sessionOpened.emit()
+        return True
+
+    def _show_missing(self, missing: list[Path]) -> None:
+        names = "\n".join(f"\u2022 {p}" for p in missing[:10]) + ("\n\u2026" if len(missing) > 10 else "")
+        box = QMessageBox(QMessageBox.Icon.Information, "Some images have moved",
+                          f"{len(missing)} image file(s) of this session are no longer where they were:\n"
+                          f"{names}\n\nTheir results and your review are kept. Choose \u201cLocate\u2026\u201d "
+                          "to point to the folder they are in now.", QMessageBox.StandardButton.Close,
+                          self.dialog_parent)
+        locate = box.addButton("Locate\u2026", QMessageBox.ButtonRole.ActionRole)
+        locate.clicked.connect(lambda: self.locate_moved_images())
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+        self.missing_box = box
+
+    def locate_moved_images(self, folder: Path | None = None) -> int:
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self.dialog_parent, "Folder that now holds the images")
+            if not chosen:
+                return 0
+            folder = Path(chosen)
+        found = relocate_images(self.document.session, folder)
+        self.document.load(self.document.session, self.document.session_path)
+        self.document.modified.emit()
+        first = next((e.key for e in self.document.entries if e.state == "done"), None)
+        if first is not None:
+            self.viewer.select_key(first)
+        self.status(f"Found {len(found)} moved image(s).", 5000)
+        return len(found)
+
+    def recover_autosave(self) -> None:
+        path = previous_autosave_path()
+        if path.is_file() and self.open_session(path, remember=False):
+            self.document.modified.emit()  # becomes the current autosave at once
+
+    def save_session(self) -> Path | None:
+        if self.document.session_path is None or self.document.session_path == previous_autosave_path():
+            return self.save_session_as()
+        return self.save_session_to(self.document.session_path)
+
+    def save_session_as(self) -> Path | None:
+        meta = self.document.metadata
+        name = "_".join(p for p in (meta.patient_id, meta.slide_id) if p) or "slide"
+        suggested = str(Path(self.settings.last_dir()) / f"{name}{SESSION_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Save session", suggested, SESSION_FILTER)
+        if not path:
+            return None
+        if not path.endswith(SESSION_SUFFIX):
+            path += SESSION_SUFFIX
+        return self.save_session_to(Path(path))
+
+    def save_session_to(self, path: Path) -> Path | None:
+        self.commit_metadata()
+        try:
+            save_session(self.document.session, path)
+        except MalariaDesktopError as exc:
+            self.show_error("The session could not be saved", str(exc), "")
+            return None
+        self.document.session_path = Path(path)
+        self.dirty = False
+        self.settings.add_recent_session(path)
+        self.settings.set_last_dir(Path(path).parent)
+        self.update_recent_menu()
+        self.update_title()
+        self.status(f"Saved {Path(path).name}.", 5000)
+        return Path(path)
+
+    def update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_sessions()
+        for entry in recent:
+            action = self.recent_menu.addAction(Path(entry).name)
+            action.setToolTip(entry)
+            action.setStatusTip(entry)
+            action.triggered.connect(lambda _checked=False, p=entry: self.open_session(Path(p)))
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_sessions()
+        self.update_recent_menu()
+
+    def update_title(self) -> None:
+        meta = self.document.metadata
+        who = " \u00b7 ".join(p for p in (meta.patient_id and f"Patient {meta.patient_id}",
+                                          meta.slide_id and f"Slide {meta.slide_id}") if p)
+        where = self.document.session_path.name if self.document.session_path else "unsaved slide"
+        self.titleChanged.emit(f"Malaria Desktop \u2013 {who or where}{' *' if self.dirty else ''}")
+
+    # ------------------------------------------------------------------ settings of the open slide
+    def settings_dialog(self) -> None:
+        s = self.document.session.settings
+        dialog = SettingsDialog(
+            threshold=self.document.threshold, model_threshold=self.model.card_threshold,
+            rbc_per_ul=int(s.get("rbc_per_ul", self.settings.rbc_per_ul)),
+            hyper_cutoff_pct=float(s.get("hyper_cutoff_pct", self.settings.hyper_cutoff_pct)),
+            target_cells=int(s.get("target_cells", self.settings.target_cells)),
+            uncertain_margin=self.settings.uncertain_margin, parent=self.dialog_parent)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.values())
+
+    def apply_settings(self, values: dict[str, Any]) -> None:
+        """Persist settings (QSettings) and apply them to the open slide."""
+        model_threshold = self.model.card_threshold
+        threshold = float(values["threshold"])
+        custom = model_threshold is None or abs(threshold - model_threshold) > 1e-9
+        self.settings.set_threshold(threshold if custom else None)
+        self.settings.update(rbc_per_ul=int(values["rbc_per_ul"]), hyper_cutoff_pct=float(values["hyper_cutoff_pct"]),
+                             target_cells=int(values["target_cells"]),
+                             uncertain_margin=float(values.get("uncertain_margin", self.settings.uncertain_margin)))
+        self.document.set_settings(rbc_per_ul=int(values["rbc_per_ul"]),
+                                   hyper_cutoff_pct=float(values["hyper_cutoff_pct"]),
+                                   target_cells=int(values["target_cells"]))
+        self.document.set_threshold(threshold)
+        self.settingsApplied.emit()

@@ -1,0 +1,107 @@
+"""Which image is on screen, and its overlays drawn from the document (results + review + view toggles)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView, qimage_from_rgb
+from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.overlays import build_marks, filter_marks
+
+
+class ImageController(QObject):
+    """Owns ``current_key`` and the view actions (zoom, overlay toggles, next/previous image)."""
+
+    overlaysDrawn = Signal(str)  # image key whose overlays were just drawn
+
+    def __init__(self, document: SlideDocument, view: ImageView, actions: Actions, *,
+                 select_key: Callable[[str], None], uncertain_margin: Callable[[], float],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.view = view
+        self.actions = actions
+        self.select_key = select_key  # selects a row of the slide list, which then asks to show it
+        self.uncertain_margin = uncertain_margin
+        self.current_key: str | None = None
+        self._image_cache: tuple[str, QImage] | None = None
+        a = actions
+        a[ActionId.ZOOM_IN].triggered.connect(view.zoom_in)
+        a[ActionId.ZOOM_OUT].triggered.connect(view.zoom_out)
+        a[ActionId.FIT].triggered.connect(view.fit_to_window)
+        a[ActionId.ACTUAL].triggered.connect(view.actual_size)
+        for toggle in (ActionId.OVERLAYS, ActionId.PARASITIZED_ONLY, ActionId.UNCERTAIN_ONLY):
+            a[toggle].triggered.connect(self.refresh_overlays)
+        a[ActionId.NEXT_IMAGE].triggered.connect(lambda: self.step_image(1))
+        a[ActionId.PREV_IMAGE].triggered.connect(lambda: self.step_image(-1))
+        document.entriesReset.connect(self._entries_reset)
+
+    @Slot(str)
+    def show_image(self, key: str, force: bool = False) -> None:
+        """Show one image with its overlays (loads the pixels on the GUI thread: one field, ~tens of ms)."""
+        from malaria_desktop.core.errors import MalariaDesktopError
+        from malaria_desktop.core.image_io import load_image  # lazily: OpenCV is not needed to open the window
+
+        same = key == self.current_key
+        if same and not force and self.view.has_image():
+            return
+        self.current_key = key
+        entry = self.document.entry(key)
+        if entry is None or entry.state in ("error", "missing"):
+            self.view.placeholder = f"{Path(key).name}\n\n{entry.error if entry else ''}"
+            self.view.set_image(None)
+            return
+        if self._image_cache is None or self._image_cache[0] != key:
+            try:
+                image = qimage_from_rgb(load_image(Path(key)))
+            except (MalariaDesktopError, OSError, ValueError) as exc:
+                self.view.placeholder = f"{Path(key).name}\n\n{exc}"
+                self.view.set_image(None)
+                return
+            self._image_cache = (key, image)
+        self.view.set_image(self._image_cache[1], keep_view=same)
+        self.refresh_overlays()
+
+    def step_image(self, step: int) -> None:
+        """Show the next (or previous) image of the list."""
+        keys = [e.key for e in self.document.entries]
+        if not keys:
+            return
+        row = keys.index(self.current_key) if self.current_key in keys else -step
+        self.select_key(keys[(row + step) % len(keys)])
+
+    def clear(self) -> None:
+        """Nothing on screen (a new slide or another session)."""
+        self.current_key = None
+        self._image_cache = None
+        self.view.set_image(None)
+
+    def refresh_overlays(self) -> None:
+        """Redraw the current image's cells from the results + review state + toggles."""
+        key = self.current_key
+        result = self.document.result(key) if key else None
+        if key is None or result is None or result.status != "ok" or not self.view.has_image():
+            self.view.clear_marks()
+            return
+        review = self.document.review
+        added = [(cid, cell.bbox, cell.label) for cid, cell in review.added_cells(key).items()]
+        overrides = review.overrides(key)
+        labels = {**overrides, **{cid: lab for cid, _b, lab in added}}
+        marks = build_marks(result, labels, labels.keys(), added, self.document.threshold, self.uncertain_margin())
+        marks = filter_marks(marks, parasitized_only=self.actions[ActionId.PARASITIZED_ONLY].isChecked(),
+                             uncertain_only=self.actions[ActionId.UNCERTAIN_ONLY].isChecked())
+        self.view.set_marks(marks)
+        self.view.set_overlays_visible(self.actions[ActionId.OVERLAYS].isChecked())
+        self.overlaysDrawn.emit(key)
+
+    def _entries_reset(self) -> None:
+        if self.current_key is not None and self.document.entry(self.current_key) is None:
+            self.current_key = None
+            self._image_cache = None
+            self.view.placeholder = PLACEHOLDER
+            self.view.set_image(None)
