@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default="best.keras", help="checkpoint in the run folder to export")
     e.add_argument("--min-sensitivity", type=float, default=0.97,
                    help="threshold rule on VALIDATION patients: best accuracy with at least this sensitivity")
+    e.add_argument("--rule", choices=["slide", "sensitivity"], default="slide",
+                   help="threshold rule: 'slide' keeps healthy validation slides of every lab at <= 0.5%% cells "
+                        "called parasitized (training/operating_point.py); 'sensitivity' uses --min-sensitivity")
     e.add_argument("--no-keras", action="store_true", help="do not copy model.keras (fine-tuning file)")
 
     v = sub.add_parser("evaluate", help="measure a model folder on the run's TEST patients; JSON report + plots",
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         from training.export import export_model
 
-        export_model(Path(args.run), Path(args.out), args.checkpoint, args.min_sensitivity, not args.no_keras)
+        export_model(Path(args.run), Path(args.out), args.checkpoint, args.min_sensitivity, not args.no_keras,
+                     args.rule)
         return 0
     from training.evaluate import evaluate_model
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from malaria_desktop.core.model_card import CARD_FILE, FORMAT_VERSION, NEGATIVE_CLASS, POSITIVE_CLASS
 from training.metrics import binary_metrics, choose_threshold
+from training.operating_point import cell_groups, slide_threshold, uncertain_band
 from training.model import ModelConfig, build_vgg16, count_flops
 from training.onnx_export import save_onnx
 
@@ -69,9 +70,31 @@ def split_probs(run: Path, model_dir: Path, split_name: str):
     return labels[sel], probs, [s.patient for s, keep in zip(samples, sel) if keep]
 
 
+DATA_SOURCES = {  # what a model card says about each data set it learned from (licence, lab)
+    "nih_cells": "NIH/NLM malaria cell images (Rajaraman et al. 2018), Chittagong, P. falciparum; public, "
+                 "U.S. National Library of Medicine",
+    "chula": "Chula RBC-12 (Chulalongkorn University), healthy thin smears, cells cut by the app's segmentation; MIT",
+    "bccd": "BCCD (Blood Cell Count and Detection, shenggan 2017), healthy smears, cells cut by the app's "
+            "segmentation; MIT",
+}
+
+
+def describe_data(folders: list[str]) -> list[dict[str, str]]:
+    """Each training folder as written in the run (relative paths) with its source and licence."""
+    out = []
+    for folder in folders or []:
+        key = next((k for k in DATA_SOURCES if k in Path(folder).as_posix()), None)
+        out.append({"folder": Path(folder).as_posix(), "source": DATA_SOURCES.get(key, "local reviewed cells")})
+    return out
+
+
 def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensitivity: float = 0.97,
-                 keep_keras: bool = True) -> Path:
-    """Write ``out/`` from ``run/checkpoint``; returns the card path."""
+                 keep_keras: bool = True, rule: str = "slide") -> Path:
+    """Write ``out/`` from ``run/checkpoint``; returns the card path.
+
+    rule: "slide" (default) = the healthy-slide operating point of ``training.operating_point``;
+    "sensitivity" = the old cell rule (best accuracy with sensitivity >= ``min_sensitivity``).
+    """
     run, out = Path(run), Path(out)
     run_cfg = json.loads((run / "run_config.json").read_text())
     config = ModelConfig(**run_cfg["model"])
@@ -94,13 +117,15 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
         "onnx_file": "model.onnx",
         "model": config.to_dict() | {"parameters": int(model.count_params()), "flops_per_cell": count_flops(config)},
         "training": {
-            "command": run_cfg.get("command"), "seed": run_cfg.get("seed"), "data": run_cfg.get("data"),
+            "command": run_cfg.get("command"), "seed": run_cfg.get("seed"),
+            "data": describe_data(run_cfg.get("data")),
             "split_fractions": run_cfg.get("fractions"), "split_sha256": run_cfg.get("split_sha256"),
             "split_file": "split.csv", "splits": split_summary(run),
             "epochs_run": state.get("epoch"), "best_epoch": state.get("best_epoch"),
             "best_val_auc_keras": state.get("best_auc"), "checkpoint": checkpoint,
             "hyperparameters": {k: run_cfg.get(k) for k in ("epochs", "batch_size", "lr", "min_lr", "warmup_epochs",
-                                                            "weight_decay", "patience", "augment", "weights", "init")},
+                                                            "weight_decay", "patience", "augment", "weights", "init",
+                                                            "colour_transfer")},
         },
         "versions": package_versions(),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -108,11 +133,20 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     card_path = out / CARD_FILE
     card_path.write_text(json.dumps(card, indent=2))
     shutil.copyfile(run / "split.csv", out / "split.csv")
-    labels, probs, _ = split_probs(run, out, "val")
-    threshold, rule = choose_threshold(labels, probs, min_sensitivity)
+    labels, probs, patients = split_probs(run, out, "val")
+    if rule == "slide":
+        threshold, rule_text, shares = slide_threshold(labels, probs, patients)
+        card["validation_healthy_called_parasitized"] = shares
+    else:
+        threshold, rule_text = choose_threshold(labels, probs, min_sensitivity)
     card["threshold"] = threshold
-    card["threshold_rule"] = rule
+    card["threshold_rule"] = rule_text
+    card["uncertain_band"] = uncertain_band(labels, probs, threshold)
+    groups = cell_groups(patients)
     card["metrics"] = {"validation": binary_metrics(labels, probs, threshold)}
+    if (groups == "nih").any() and not (groups == "nih").all():
+        nih = groups == "nih"
+        card["metrics"]["validation_nih"] = binary_metrics(labels[nih], probs[nih], threshold)
     card_path.write_text(json.dumps(card, indent=2))
     keras_path = out / "model.keras"
     if keep_keras:
@@ -120,7 +154,7 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
         if keras_path.stat().st_size > KERAS_MAX_BYTES:
             keras_path.unlink()
             print(f"model.keras is over {KERAS_MAX_BYTES} bytes: not kept (fine-tune from the run folder instead)")
-    print(f"exported {out}: threshold {threshold:.4f} ({rule}); validation accuracy "
+    print(f"exported {out}: threshold {threshold:.4f} ({rule_text}); validation accuracy "
           f"{card['metrics']['validation']['accuracy']:.4f} AUC {card['metrics']['validation']['roc_auc']:.4f}", flush=True)
     return card_path
 

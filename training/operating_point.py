@@ -1,0 +1,78 @@
+"""The operating point for slides, not cells: a threshold that keeps healthy slides healthy in every lab.
+
+Why: a cell threshold tuned for NIH sensitivity (the old 0.19) turns every foreign-looking cell positive,
+so a malaria-free slide from another lab read as 22-91 % parasitized. A false positive rate of 3 % per
+cell is a 3 % parasitemia on a healthy slide, far above a real low-grade infection (often < 0.1 %).
+So the threshold is the LOWEST one (most sensitive) at which, on validation data,
+- every healthy group's share of cells called parasitized is at most ``max_healthy_fp`` (0.5 %): the
+  cells of NIH patients with no parasitized cell, and each other lab's (healthy) cells, group by group;
+- all uninfected cells together keep a specificity of at least ``min_specificity`` (0.97).
+Sensitivity is what is left; it is reported, not constrained.
+
+The "uncertain" band that routes cells to review is chosen on the same data: the symmetric interval in
+log-odds around the threshold that holds ``band_error_share`` (80 %) of the validation errors, so the
+cue means "most of the mistakes are in here", and the share of all cells it flags is reported beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NIH_GROUP = "nih"
+
+
+def cell_groups(patients: list[str]) -> np.ndarray:
+    """Lab of each cell from its patient/field id: ``lab:field`` for other labs, NIH ids otherwise."""
+    return np.array([p.split(":", 1)[0] if ":" in p else NIH_GROUP for p in patients])
+
+
+def healthy_groups(labels: np.ndarray, patients: list[str]) -> dict[str, np.ndarray]:
+    """Masks of the cells whose slide is healthy: NIH patients without a parasitized cell, and each other lab."""
+    labels, pats = np.asarray(labels).astype(bool), np.asarray(patients)
+    groups = cell_groups(patients)
+    infected = set(pats[labels])
+    masks = {"nih healthy patients": (groups == NIH_GROUP) & ~np.isin(pats, list(infected))}
+    for lab in sorted(set(groups) - {NIH_GROUP}):
+        masks[lab] = groups == lab
+    return {k: v for k, v in masks.items() if v.any()}
+
+
+def slide_threshold(labels: np.ndarray, probs: np.ndarray, patients: list[str], max_healthy_fp: float = 0.005,
+                    min_specificity: float = 0.97) -> tuple[float, str, dict[str, float]]:
+    """(threshold, rule text, share called parasitized per healthy group at that threshold)."""
+    labels, probs = np.asarray(labels).astype(bool), np.asarray(probs, np.float64)
+    candidates = [float(np.quantile(probs[~labels], min_specificity, method="higher"))]
+    masks = healthy_groups(labels, patients)
+    for mask in masks.values():
+        candidates.append(float(np.quantile(probs[mask], 1 - max_healthy_fp, method="higher")))
+    # just above the binding cell, so that cell itself is not called parasitized
+    threshold = float(np.clip(np.nextafter(max(candidates), 1.0) + 1e-6, 1e-4, 1 - 1e-4))
+    shares = {name: float(np.mean(probs[mask] >= threshold)) for name, mask in masks.items()}
+    rule = (f"lowest threshold with <= {max_healthy_fp:.1%} of cells called parasitized in every healthy "
+            f"validation group ({', '.join(masks)}) and specificity >= {min_specificity:g} on all uninfected "
+            f"validation cells")
+    return threshold, rule, shares
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def uncertain_band(labels: np.ndarray, probs: np.ndarray, threshold: float,
+                   band_error_share: float = 0.8) -> dict[str, float | str]:
+    """The log-odds interval around ``threshold`` holding ``band_error_share`` of the validation errors."""
+    labels, probs = np.asarray(labels).astype(bool), np.asarray(probs, np.float64)
+    wrong = labels != (probs >= threshold)
+    centre = float(_logit(threshold))
+    if not wrong.any():
+        width = 1.0
+    else:
+        width = float(np.quantile(np.abs(_logit(probs[wrong]) - centre), band_error_share))
+    low, high = 1 / (1 + np.exp(-(centre - width))), 1 / (1 + np.exp(-(centre + width)))
+    inside = (probs >= low) & (probs <= high)
+    return {"low": float(low), "high": float(high),
+            "errors_inside": float(inside[wrong].mean()) if wrong.any() else 1.0,
+            "cells_inside": float(inside.mean()),
+            "rule": (f"holds {band_error_share:.0%} of the validation errors at the threshold (log-odds "
+                     f"interval centred on it); {inside.mean():.1%} of validation cells fall inside")}
