@@ -60,6 +60,8 @@ class ImageResult:
     cell_diameter_px: float = 0.0
     warnings: tuple[str, ...] = ()
     threshold: float = 0.5
+    content_sha256: str = ""  # SHA-256 of the file that was analysed: outlines and crops are shown/cut only
+    # from the same bytes ("" for results from before this was recorded, or images analysed from memory)
 
     @property
     def n_cells(self) -> int:

@@ -5,47 +5,41 @@ report must be reproducible later from the same file.
 
 API (used by the Qt GUI; no Qt here):
 
-- ``SessionMetadata(patient_id, slide_id, operator, date, notes)`` — all strings.
+- ``SessionMetadata(patient_id, slide_id, operator, date, notes)`` — all strings, stored exactly as typed
+  (an empty or unusual date stays what it is: a session never invents a date).
 - ``Session(metadata, image_paths, results, review, settings, model)``: ``results`` maps
   ``ImageKey`` (= ``str(path)``, see ``review.image_key``) to the engine's automatic ``ImageResult``;
-  ``review`` is a ``ReviewState``; ``settings`` holds ``threshold``, ``rbc_per_ul``, ``hyper_cutoff_pct``,
-  ``target_cells``, ``min_cells``, ``count_edge_cells`` (see ``default_settings``; keys missing from an older
-  file get the defaults on load); ``model`` is free-form info about the model used (e.g. the
-  model card's name/version). ``session.set_result(result)`` adds/replaces one image's result.
-- ``save_session(session, path)``: versioned JSON (``SESSION_FORMAT``/``SESSION_VERSION``), written
-  atomically (temp file + fsync + rename): a crash or full disk leaves the previous file intact.
-  Cells are stored with bbox, centroid, area, contour, probability, label, edge; the mask is rebuilt on load
-  with ``cv2.fillPoly`` from the contour, and stored explicitly (packed bits, base64) only for the rare
-  cell whose mask the contour does not reproduce exactly (holes, several parts) — so a round trip is exact.
+  ``review`` is a ``ReviewState``; ``settings`` is a validated ``core.settings.ReportSettings`` (a mapping
+  passed in is converted and checked; keys missing from an older file get the defaults);
+  ``model`` is free-form info about the model used (e.g. the model card's name/version).
+  ``session.set_result(result)`` adds/replaces one image's result.
+- ``save_session(session, path)``: versioned JSON (``SESSION_FORMAT``/``SESSION_VERSION``), checked against
+  the schema (``core.session_schema``) and written through ``core.atomic``: a crash or full disk leaves the
+  previous file intact. Text is written ASCII-escaped, so file names that are not valid UTF-8 round-trip.
 - ``load_session(path) -> Session``: raises ``SessionError`` (a message for the technician) when the file is
-  missing, not JSON, not a session, from a newer version, or damaged; the file itself is never modified.
-  Images that moved do *not* fail the load: ``missing_images(session)`` lists them so the GUI can say so;
-  ``relocate_images(session, folder)`` re-points missing images to same-named files in another folder.
-- ``autosave_path()``: ``paths.user_data_dir()/autosave/autosave.mdsession``.
+  missing, too large, not JSON, not a session, from a newer version, or breaks the schema (wrong types,
+  out-of-range settings, NaN, boxes outside their image, absurd sizes, deep nesting); the file itself is
+  never modified. Images that moved do *not* fail the load: ``missing_images(session)`` lists them so the
+  GUI can say so; ``relocate_images(session, folder)`` re-points missing images to same-named files.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import os
-import tempfile
 import weakref
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from malaria_desktop import __version__
-from malaria_desktop.core import report
+from malaria_desktop.core import atomic, session_schema as schema
 from malaria_desktop.core.errors import MalariaDesktopError
-from malaria_desktop.core.results import Cell, CellResult, ImageResult
+from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review import ImageKey, ReviewState, image_key
+from malaria_desktop.core.settings import ReportSettings, SettingsError
 from malaria_desktop.paths import user_data_dir
 
 SESSION_FORMAT = "malaria-desktop-session"
@@ -64,28 +58,19 @@ class SessionMetadata:
     patient_id: str = ""
     slide_id: str = ""
     operator: str = ""
-    date: str = ""  # ISO date (YYYY-MM-DD) as typed by the technician
+    date: str = ""  # ISO date (YYYY-MM-DD) as typed by the technician; never rewritten
     notes: str = ""
 
 
-def default_settings(threshold: float = 0.5) -> dict[str, Any]:
+def default_settings(threshold: float = 0.5) -> ReportSettings:
     """Settings a new session starts with (threshold normally comes from the model card)."""
-    return {
-        "threshold": float(threshold),
-        "rbc_per_ul": report.DEFAULT_RBC_PER_UL,
-        "hyper_cutoff_pct": report.DEFAULT_HYPER_CUTOFF_PCT,
-        "target_cells": report.DEFAULT_TARGET_CELLS,
-        "min_cells": report.DEFAULT_MIN_CELLS,
-        "count_edge_cells": True,
-    }
+    return ReportSettings(threshold=float(threshold))
 
 
 def summary_options(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``report.summarise_slide`` keyword arguments from session settings (missing keys: the defaults)."""
-    s = {**default_settings(), **settings}
-    return dict(rbc_per_ul=float(s["rbc_per_ul"]), target_cells=int(s["target_cells"]),
-                min_cells=int(s["min_cells"]), hyper_cutoff_pct=float(s["hyper_cutoff_pct"]),
-                count_edge_cells=bool(s["count_edge_cells"]))
+    typed = settings if isinstance(settings, ReportSettings) else ReportSettings.from_mapping(settings)
+    return typed.summary_kwargs()
 
 
 @dataclass
@@ -96,8 +81,12 @@ class Session:
     image_paths: list[Path] = field(default_factory=list)
     results: dict[ImageKey, ImageResult] = field(default_factory=dict)
     review: ReviewState = field(default_factory=ReviewState)
-    settings: dict[str, Any] = field(default_factory=default_settings)
+    settings: ReportSettings = field(default_factory=ReportSettings)
     model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, ReportSettings):
+            self.settings = ReportSettings.from_mapping(self.settings)
 
     def set_result(self, result: ImageResult) -> None:
         """Store one image's automatic result (adds the path to ``image_paths`` if new)."""
@@ -115,104 +104,20 @@ def autosave_path() -> Path:
 
 
 # ----- encoding -----------------------------------------------------------------------------------------
-def _mask_from_contour(contour: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
-    x, y, w, h = bbox
-    mask = np.zeros((h, w), np.uint8)
-    if len(contour):
-        cv2.fillPoly(mask, [np.asarray(contour, np.int32).reshape(-1, 1, 2) - np.array([x, y], np.int32)], 1)
-    return mask.astype(bool)
+def _settings_of(session: Session) -> ReportSettings:
+    settings = session.settings
+    return settings if isinstance(settings, ReportSettings) else ReportSettings.from_mapping(settings)
 
 
-def _encode_mask(mask: np.ndarray) -> str:
-    return base64.b64encode(np.packbits(mask.astype(bool), axis=None).tobytes()).decode("ascii")
-
-
-def _decode_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
-    bits = np.unpackbits(np.frombuffer(base64.b64decode(text, validate=True), np.uint8))
-    count = shape[0] * shape[1]
-    if bits.size < count:
-        raise ValueError("stored mask is too short")
-    return bits[:count].reshape(shape).astype(bool)
-
-
-def _float_or_none(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _encode_cell(cr: CellResult) -> dict[str, Any]:
-    cell = cr.cell
-    contour = np.asarray(cell.contour, np.int32).reshape(-1, 2)
-    item: dict[str, Any] = {
-        "id": int(cell.cell_id),
-        "bbox": [int(v) for v in cell.bbox],
-        "centroid": [float(v) for v in cell.centroid],
-        "area": int(cell.area_px),
-        "contour": contour.ravel().tolist(),
-        "p": _float_or_none(cr.probability),
-        "label": cr.label,
-        "edge": bool(cell.on_edge),
-    }
-    mask = np.asarray(cell.mask, bool)
-    if mask.shape != _mask_shape(cell.bbox) or not np.array_equal(mask, _mask_from_contour(contour, cell.bbox)):
-        item["mask"] = _encode_mask(mask)
-        item["mask_shape"] = list(mask.shape)
-    return item
-
-
-def _mask_shape(bbox: tuple[int, int, int, int]) -> tuple[int, int]:
-    return int(bbox[3]), int(bbox[2])
-
-
-def _decode_cell(item: dict[str, Any], image_shape: tuple[int, int]) -> CellResult:
-    x, y, w, h = (int(v) for v in item["bbox"])
-    bbox = (x, y, w, h)
-    height, width = image_shape
-    if not (1 <= w <= width + 64 and 1 <= h <= height + 64):  # a damaged size must not allocate gigabytes
-        raise ValueError(f"cell bbox {bbox} does not fit the {width}x{height} image")
-    contour = np.asarray(item["contour"], np.int32).reshape(-1, 2)
-    if "mask" in item:
-        if tuple(int(v) for v in item["mask_shape"]) != (h, w):
-            raise ValueError(f"stored mask shape {item['mask_shape']} does not match bbox {bbox}")
-        mask = _decode_mask(item["mask"], (h, w))
-    else:
-        mask = _mask_from_contour(contour, bbox)
-    cx, cy = (float(v) for v in item["centroid"])
-    cell = Cell(int(item["id"]), bbox, (cx, cy), int(item["area"]), mask, contour, bool(item["edge"]))
-    p = item["p"]
-    label = item["label"]
-    if label not in ("parasitized", "uninfected"):
-        raise ValueError(f"unknown cell label {label!r}")
-    return CellResult(cell, math.nan if p is None else float(p), label)
-
-
-def _encode_result(result: ImageResult) -> dict[str, Any]:
-    return {
-        "path": str(result.path),
-        "status": result.status,
-        "error": result.error,
-        "image_shape": [int(v) for v in result.image_shape],
-        "cell_diameter_px": float(result.cell_diameter_px),
-        "warnings": list(result.warnings),
-        "threshold": float(result.threshold),
-        "cells": [_encode_cell(cr) for cr in result.cells],
-    }
-
-
-def _decode_result(item: dict[str, Any]) -> ImageResult:
-    status = item["status"]
-    if status not in ("ok", "error"):
-        raise ValueError(f"unknown image status {status!r}")
-    height, width = (int(v) for v in item["image_shape"])
-    return ImageResult(
-        path=Path(item["path"]),
-        status=status,
-        error=str(item.get("error", "")),
-        image_shape=(height, width),
-        cells=tuple(_decode_cell(c, (height, width)) for c in item["cells"]),
-        cell_diameter_px=float(item.get("cell_diameter_px", 0.0)),
-        warnings=tuple(str(w) for w in item.get("warnings", ())),
-        threshold=float(item.get("threshold", 0.5)),
-    )
+def _check_head(session: Session) -> None:
+    """The non-result parts against the schema (the results are checked once each, when encoded)."""
+    for f in fields(SessionMetadata):
+        schema.text(getattr(session.metadata, f.name), f"metadata {f.name}")
+    schema.sequence(session.image_paths, "image_paths", schema.MAX_IMAGES)
+    for p in session.image_paths:
+        schema.text(str(p), "image path", schema.MAX_PATH_TEXT)
+    shapes = {k: r.image_shape for k, r in session.results.items() if r.status == "ok"}
+    schema.check_added_cells(session.review.to_dict(), shapes)
 
 
 def session_to_dict(session: Session, *, results: bool = True) -> dict[str, Any]:
@@ -224,30 +129,34 @@ def session_to_dict(session: Session, *, results: bool = True) -> dict[str, Any]
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metadata": asdict(session.metadata),
         "image_paths": [str(p) for p in session.image_paths],
-        "settings": dict(session.settings),
+        "settings": _settings_of(session).to_dict(),
         "model": dict(session.model),
         "review": session.review.to_dict(),
     }
     if results:
-        data["results"] = {key: _encode_result(r) for key, r in session.results.items()}
+        data["results"] = {key: schema.encode_result(r) for key, r in session.results.items()}
     return data
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    # ASCII escapes: a file name with undecodable bytes (lone surrogates) is written and read back exactly
+    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
-# Results are immutable, so their JSON is cached: an autosave after each review click re-encodes only
-# the small parts that change (metadata, review), not thousands of contours.
+# Results are immutable, so their JSON is cached (and schema-checked once): an autosave after each review
+# click re-encodes only the small parts that change (metadata, review), not thousands of contours.
 _RESULT_JSON: weakref.WeakKeyDictionary[ImageResult, str] = weakref.WeakKeyDictionary()
 
 
-def _result_json(result: ImageResult) -> str:
+def _result_json(key: ImageKey, result: ImageResult) -> str:
+    if image_key(result.path) != key:
+        raise schema.SchemaError(f"the result of {key!r:.80} is stored under another image's name")
     try:
         return _RESULT_JSON[result]
     except (KeyError, TypeError):
         pass
-    text = _dumps(_encode_result(result))
+    schema.check_result(result)
+    text = _dumps(schema.encode_result(result))
     try:
         _RESULT_JSON[result] = text
     except TypeError:  # unhashable (e.g. odd warnings type): just do not cache
@@ -256,9 +165,13 @@ def _result_json(result: ImageResult) -> str:
 
 
 def session_to_json(session: Session) -> str:
-    """The text ``save_session`` writes: ``session_to_dict`` as compact JSON, results from the cache."""
+    """The text ``save_session`` writes: ``session_to_dict`` as compact JSON, results from the cache.
+
+    Raises SchemaError (a ValueError) when the session breaks the schema, so nothing unreadable is written.
+    """
+    _check_head(session)
     head = session_to_dict(session, results=False)
-    results = ",".join(f"{_dumps(key)}:{_result_json(r)}" for key, r in session.results.items())
+    results = ",".join(f"{_dumps(key)}:{_result_json(key, r)}" for key, r in session.results.items())
     return _dumps(head)[:-1] + ',"results":{' + results + "}}"
 
 
@@ -267,7 +180,7 @@ def session_from_dict(data: Any) -> Session:
     if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         raise SessionError("This file is not a Malaria Desktop session.")
     version = data.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise SessionError("The session file has no valid format version; it is damaged.")
     if version > SESSION_VERSION:
         raise SessionError(
@@ -275,67 +188,78 @@ def session_from_dict(data: Any) -> Session:
             f"this version reads format {SESSION_VERSION} or older. Please update the app."
         )
     try:
-        known = {f for f in SessionMetadata.__dataclass_fields__}
-        metadata = SessionMetadata(**{k: str(v) for k, v in dict(data.get("metadata", {})).items() if k in known})
-        settings = default_settings()
-        settings.update(dict(data.get("settings", {})))
-        results = {str(k): _decode_result(v) for k, v in dict(data["results"]).items()}
-        return Session(
-            metadata=metadata,
-            image_paths=[Path(p) for p in data["image_paths"]],
-            results=results,
-            review=ReviewState.from_dict(data.get("review", {})),
-            settings=settings,
-            model=dict(data.get("model", {})),
-        )
+        return _decode(data)
+    except (SettingsError, schema.SchemaError) as exc:
+        raise SessionError(f"The session file is damaged or was altered and cannot be opened: {exc}.") from exc
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
         raise SessionError(f"The session file is damaged and cannot be opened ({type(exc).__name__}: {exc}).") from exc
 
 
+def _decode(data: dict[str, Any]) -> Session:
+    raw_meta = schema.mapping(data.get("metadata", {}), "metadata")
+    known = {f.name for f in fields(SessionMetadata)}
+    metadata = SessionMetadata(**{k: schema.text(v, f"metadata {k}") for k, v in raw_meta.items() if k in known})
+    settings = ReportSettings.from_mapping(schema.mapping(data.get("settings", {}), "settings"))
+    raw_results = schema.mapping(data["results"], "results")
+    if len(raw_results) > schema.MAX_IMAGES:
+        raise schema.SchemaError(f"more than {schema.MAX_IMAGES:,} results")
+    budget = [schema.MAX_MASK_PIXELS]
+    results = {schema.text(k, "result name", schema.MAX_PATH_TEXT): schema.decode_result(v, k, budget)
+               for k, v in raw_results.items()}
+    paths = schema.sequence(data["image_paths"], "image_paths", schema.MAX_IMAGES)
+    review_data = schema.mapping(data.get("review", {}), "review")
+    schema.check_added_cells(review_data, {k: r.image_shape for k, r in results.items() if r.status == "ok"})
+    return Session(
+        metadata=metadata,
+        image_paths=[Path(schema.text(p, "image path", schema.MAX_PATH_TEXT)) for p in paths],
+        results=results,
+        review=ReviewState.from_dict(review_data),
+        settings=settings,
+        model=dict(schema.mapping(data.get("model", {}), "model")),
+    )
+
+
 # ----- files --------------------------------------------------------------------------------------------
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder + fsync + rename (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_session(session: Session, path: str | Path) -> Path:
     """Save atomically as JSON; raises SessionError (previous file untouched) when it cannot be written."""
     path = Path(path)
     try:
-        write_text_atomic(path, session_to_json(session))
+        atomic.write_text(path, session_to_json(session))
     except OSError as exc:
         raise SessionError(f"Could not save the session to {path}: {exc.strerror or exc}.") from exc
-    except ValueError as exc:  # NaN/inf in settings etc.
+    except (ValueError, TypeError, RecursionError, MalariaDesktopError) as exc:  # schema, NaN, odd model info
         raise SessionError(f"Could not save the session: {exc}.") from exc
     return path
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a session may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
 
 
 def load_session(path: str | Path) -> Session:
     """Read a session file; SessionError with a plain message when it is missing, damaged or too new."""
     path = Path(path)
     try:
+        if path.stat().st_size > schema.MAX_SESSION_BYTES:
+            raise SessionError(f"The session file {path.name} is larger than "
+                               f"{schema.MAX_SESSION_BYTES // 2**20} MB; it is not a session this app wrote.")
+        if not path.is_file():
+            raise SessionError(f"{path} is not a regular file.")
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise SessionError(f"The session file {path} does not exist.") from exc
     except OSError as exc:
         raise SessionError(f"Could not read the session file {path}: {exc.strerror or exc}.") from exc
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SessionError(f"The session file {path.name} is damaged (not valid JSON) and cannot be opened.") from exc
     return session_from_dict(data)
 

@@ -8,6 +8,7 @@ missing) and progress text. Every change goes through a method here that emits a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -172,7 +173,7 @@ class SlideDocument(QObject):
         """New decision threshold: automatic verdicts are recomputed from the stored probabilities."""
         if abs(threshold - self.threshold) < 1e-12:
             return
-        self.session.settings["threshold"] = float(threshold)
+        self.session.settings = self.session.settings.replace(threshold=float(threshold))
         for key, result in list(self.session.results.items()):
             self.session.results[key] = apply_threshold(result, threshold)
         for row in range(len(self.entries)):
@@ -181,7 +182,8 @@ class SlideDocument(QObject):
         self.modified.emit()
 
     def set_settings(self, **values: Any) -> None:
-        self.session.settings.update(values)
+        """Validated (``ReportSettings.replace`` raises SettingsError for an impossible value)."""
+        self.session.settings = self.session.settings.replace(**values)
         self.countsChanged.emit()
         self.modified.emit()
 
@@ -193,8 +195,8 @@ class SlideDocument(QObject):
         self.modified.emit()
 
     # --- whole session -----------------------------------------------------------------------------
-    def new_session(self, settings: dict[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
-        session = Session(settings=dict(settings or default_settings()), model=dict(model or {}))
+    def new_session(self, settings: Mapping[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
+        session = Session(settings=settings or default_settings(), model=dict(model or {}))
         self.load(session, None)
 
     def load(self, session: Session, path: Path | None) -> list[Path]:

@@ -193,7 +193,7 @@ def test_missing_image_still_exports_rows(session: Session, tmp_path: Path) -> N
 
 
 def test_settings_threshold_relabels_automatic(session: Session, tmp_path: Path) -> None:
-    session.settings["threshold"] = 0.7
+    session.settings = session.settings.replace(threshold=0.7)
     export_session(session, tmp_path / "out", crops="none", annotate=False)
     slide = read_csv(tmp_path / "out" / "slide.csv")[0]
     assert slide["n_parasitized"] == "4" and slide["threshold"] == "0.7"

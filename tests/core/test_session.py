@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from malaria_desktop.core import atomic
 from malaria_desktop.core import session as session_mod
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.core.review import ReviewState, image_key
@@ -127,7 +128,7 @@ def test_save_after_edit_reflects_edit_and_old_settings_get_defaults(tmp_path: P
 
     on_disk["settings"] = {"threshold": 0.7}  # a file from before min_cells/count_edge_cells existed
     path.write_text(json.dumps(on_disk), encoding="utf-8")
-    assert load_session(path).settings == {**default_settings(), "threshold": 0.7}
+    assert load_session(path).settings == default_settings().replace(threshold=0.7)
 
 
 def test_moved_images_load_and_are_reported(tmp_path: Path) -> None:
@@ -198,7 +199,7 @@ def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(session_mod.os, "fsync", full_disk)
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
     session.metadata.notes = "changed"
     with pytest.raises(SessionError, match="No space left"):
         save_session(session, path)
