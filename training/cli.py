@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA = "../shared/data/nih_cells/cell_images"
 
@@ -17,7 +19,16 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts  # type: ignore[return-value]
 
 
+def _defaults(cls: type) -> dict[str, Any]:
+    """A config dataclass's field defaults: the one place they are written (no second copy here)."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from training.model import ModelConfig
+    from training.train import TrainConfig
+
+    m, c = _defaults(ModelConfig), _defaults(TrainConfig)
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train, export and evaluate the Malaria Desktop VGG16 cell classifier (Keras, CPU).",
@@ -32,24 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "the public set, later ones e.g. reviewed cells exported by the app")
     t.add_argument("--out", required=True, help="run folder: split.csv, crop cache, checkpoints, logs")
     t.add_argument("--patient-map", help="CSV with columns file,patient for files whose name has no C<digits> id")
-    t.add_argument("--unknown-group", choices=["file", "folder"], default="file",
+    t.add_argument("--unknown-group", choices=["file", "folder"], default=c["unknown_group"],
                    help="group for files without a patient id: each file alone, or one group per folder")
-    t.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15),
+    t.add_argument("--split", type=_fractions, default=c["fractions"],
                    help="train,val,test fractions of cells, split by patient")
-    t.add_argument("--seed", type=int, default=0, help="seed for split, initialisation, shuffling, augmentation")
-    t.add_argument("--input-size", type=int, default=48, help="square crop side in pixels fed to the network")
-    t.add_argument("--width", type=float, default=0.25, help="channel-width multiplier of VGG16 (1.0 = original)")
-    t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
+    t.add_argument("--seed", type=int, default=c["seed"], help="seed for split, initialisation, shuffling, augmentation")
+    t.add_argument("--input-size", type=int, default=m["input_size"], help="square crop side in pixels fed to the network")
+    t.add_argument("--width", type=float, default=m["width"], help="channel-width multiplier of VGG16 (1.0 = original)")
+    t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=m["batch_norm"],
                    help="batch normalisation after every conv (must be off for ImageNet weights)")
-    t.add_argument("--dropout", type=float, default=0.3, help="dropout rate in the classification head")
-    t.add_argument("--head-units", type=int, default=64, help="units of the hidden dense layer of the head (0 = none)")
-    t.add_argument("--epochs", type=int, default=20, help="maximum epochs (the cosine LR schedule spans them)")
-    t.add_argument("--batch-size", type=int, default=64, help="training batch size")
-    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-    t.add_argument("--min-lr", type=float, default=1e-5, help="final learning rate of the cosine schedule")
-    t.add_argument("--warmup-epochs", type=int, default=1, help="epochs of linear learning-rate warm-up")
-    t.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
-    t.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a validation-AUC gain")
+    t.add_argument("--dropout", type=float, default=m["dropout"], help="dropout rate in the classification head")
+    t.add_argument("--head-units", type=int, default=m["head_units"], help="units of the hidden dense layer of the head (0 = none)")
+    t.add_argument("--epochs", type=int, default=c["epochs"], help="maximum epochs (the cosine LR schedule spans them)")
+    t.add_argument("--batch-size", type=int, default=c["batch_size"], help="training batch size")
+    t.add_argument("--lr", type=float, default=c["lr"], help="peak learning rate (AdamW)")
+    t.add_argument("--min-lr", type=float, default=c["min_lr"], help="final learning rate of the cosine schedule")
+    t.add_argument("--warmup-epochs", type=int, default=c["warmup_epochs"], help="epochs of linear learning-rate warm-up")
+    t.add_argument("--weight-decay", type=float, default=c["weight_decay"], help="AdamW weight decay")
+    t.add_argument("--patience", type=int, default=c["patience"], help="early stopping: epochs without a validation-AUC gain")
     t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall-clock budget")
     t.add_argument("--weights", help="'imagenet' (Keras' cached file, never downloaded) or a VGG16 notop weights "
                                     "file; needs --width 1.0 --no-batch-norm")
@@ -61,10 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", choices=["basic", "cross-lab"], default="basic",
                    help="augmentation preset: 'cross-lab' adds saturation/grey, dye intensity, low resolution, "
                         "blur and noise (training/augment.py)")
-    t.add_argument("--colour-transfer", type=float, default=0.0,
+    t.add_argument("--colour-transfer", type=float, default=c["colour_transfer"],
                    help="share of training cells re-rendered in the colours of a training lab's healthy cells "
                         "(each --data folder is a lab; training/colour_transfer.py)")
-    t.add_argument("--workers", type=int, default=2, help="processes that decode the images once into the cache")
+    t.add_argument("--workers", type=int, default=c["workers"], help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
 
     e = sub.add_parser("export", help="write model.onnx + model_card.json (+ model.keras) from a run",
@@ -105,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
             warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, patience=args.patience,
             augment=PRESETS[args.augment], colour_transfer=args.colour_transfer,
-            weights=args.weights, init=args.init, keep_split=args.keep_split, max_minutes=args.max_minutes, workers=args.workers,
+            weights=args.weights, init=args.init, keep_split=args.keep_split, max_minutes=args.max_minutes,
+            workers=args.workers,
             command=command,
         )
         run = train(cfg, resume=args.resume)

@@ -23,7 +23,7 @@ IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 class ModelConfig:
     """Everything needed to rebuild the network (stored in the model card)."""
 
-    input_size: int = 64
+    input_size: int = 48  # the shipped model's; `python -m training train` takes its defaults from here
     width: float = 0.25
     batch_norm: bool = True
     dropout: float = 0.3
