@@ -10,45 +10,84 @@ as fast as OpenCV here (both use libjpeg-turbo/zlib; ~0.3-0.5 s for a 16 MP JPEG
 (8, 10, 12, 14 or 16 bits): a 12-bit camera saved in a 16-bit container is divided by 4095/255, not by
 257 (which would make it almost black), and relative brightness is kept (no per-image contrast stretch).
 Float images in [0, 1] are multiplied by 255; other float ranges are stretched min..max.
+
+EXIF orientation is applied to the final array for every layout (plain, alpha, palette, 16-bit), since a
+conversion drops the EXIF block. Only regular files are opened: a FIFO would block the reader forever
+(issue 13 item 6). ``expect_sha256`` (recorded at analysis, ``file_sha256``) refuses a file whose content
+changed since, with ``ImageChangedError`` (item 8). Deep images are scaled in row chunks, so a 100 MP
+16-bit field costs its own size plus the 8-bit result, not several float copies (item 7).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import stat
 import warnings
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageLoadError
+from .errors import ImageChangedError, ImageLoadError
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"})
 _FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "DIB": "BMP"}
 MAX_PIXELS = 100_000_000  # 100 megapixels: ~10x a phone-camera field, far below what would exhaust memory
+_CHUNK_ROWS = 256
 
 
-def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+def check_regular_file(path: Path) -> int:
+    """The file's size; ImageLoadError when it is missing, a folder, a FIFO/device, or empty."""
+    name = path.name or str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageLoadError(f"'{name}': file not found ({path}).") from None
+    except OSError as exc:
+        raise ImageLoadError(f"'{name}': cannot read the file ({exc.strerror or exc}).") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(f"'{name}': this is a folder, not an image file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageLoadError(f"'{name}': not a regular file (a pipe, socket or device); it cannot be an image.")
+    if st.st_size == 0:
+        raise ImageLoadError(f"'{name}': the file is empty (0 bytes); copy it again from the microscope.")
+    return st.st_size
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MB blocks; ImageLoadError when it cannot be read."""
+    path = Path(path)
+    check_regular_file(path)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ImageLoadError(f"'{path.name}': cannot read the file ({exc.strerror or exc}).") from exc
+    return digest.hexdigest()
+
+
+def load_image(path: str | Path, max_pixels: int | None = None, expect_sha256: str = "") -> np.ndarray:
     """Return the first frame of ``path`` as a writeable RGB uint8 array of shape (H, W, 3).
 
     EXIF orientation is applied; grey, palette, alpha (composited on white), CMYK and 16-bit images are
-    converted. Raises ImageLoadError, naming the file, for anything that is not a readable smear image.
+    converted. Raises ImageLoadError, naming the file, for anything that is not a readable smear image, and
+    ImageChangedError when ``expect_sha256`` is given and the file's content is no longer that.
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
     name = path.name or str(path)
-    if not path.exists():
-        raise ImageLoadError(f"'{name}': file not found ({path}).")
-    if not path.is_file():
-        raise ImageLoadError(f"'{name}': this is a folder, not an image file.")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageLoadError(f"'{name}': cannot read the file ({exc.strerror or exc}).") from exc
-    if size == 0:
-        raise ImageLoadError(f"'{name}': the file is empty (0 bytes); copy it again from the microscope.")
+    check_regular_file(path)
+    if expect_sha256 and file_sha256(path) != expect_sha256:
+        raise ImageChangedError(
+            f"'{name}': this file changed since it was analysed (its content differs); its outlines and "
+            "crops would not match it. Analyse it again."
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -100,26 +139,17 @@ def _decode(im: Image.Image, path: Path, name: str, limit: int) -> np.ndarray:
         return _apply_exif(im, _decode_deep(path, name))
     im.seek(0)  # first page of multi-page files
     im.load()  # raises on truncated data
-    rgb = _to_rgb(im, name)
-    out = ImageOps.exif_transpose(rgb) if _has_orientation(im) else rgb
-    arr = np.array(out, dtype=np.uint8)  # a writeable copy
+    arr = _to_rgb_array(im, name)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageLoadError(f"'{name}': unexpected pixel layout {arr.shape}.")
-    return arr
-
-
-def _has_orientation(im: Image.Image) -> bool:
-    try:
-        return im.getexif().get(0x0112, 1) not in (1, None)
-    except Exception:  # a broken EXIF block must not stop the image from loading
-        return False
+    return _apply_exif(im, arr)
 
 
 def _apply_exif(im: Image.Image, arr: np.ndarray) -> np.ndarray:
-    """Apply EXIF orientation to an array decoded outside Pillow."""
+    """Apply the EXIF orientation of ``im`` to its decoded array (any layout; conversions drop EXIF)."""
     try:
         o = im.getexif().get(0x0112, 1)
-    except Exception:
+    except Exception:  # a broken EXIF block must not stop the image from loading
         return arr
     ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.transpose(1, 0, 2), 6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
@@ -156,52 +186,60 @@ def _decode_deep(path: Path, name: str) -> np.ndarray:
         )
     if arr.ndim == 2:
         arr = arr[..., None]
-    if arr.shape[2] >= 3:
-        arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
-    return _scale_to_uint8(arr if arr.shape[2] == 3 else np.repeat(arr[..., :1], 3, axis=2))
+    channels = [2, 1, 0] if arr.shape[2] >= 3 else [0, 0, 0]  # BGR(A) -> RGB, grey -> three equal channels
+    return _scale_to_uint8(arr, channels)
 
 
-def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Deep integers: divide by the smallest bit depth holding the max; floats: [0,1] or min..max."""
-    if arr.dtype == np.uint8:
+def _scale_to_uint8(arr: np.ndarray, channels: list[int] | None = None) -> np.ndarray:
+    """Deep integers: divide by the smallest bit depth holding the max; floats: [0,1] or min..max.
+
+    ``channels`` picks (and orders) the output channels of a (H, W, C) input; a 2-D input stays 2-D. Work
+    is done in row chunks, so the float temporaries are a few MB whatever the image size.
+    """
+    if arr.dtype == np.uint8 and channels is None:
         return arr
-    if np.issubdtype(arr.dtype, np.floating):
-        a = np.nan_to_num(arr.astype(np.float32))
-        lo, hi = float(a.min()), float(a.max())
-        if lo >= 0.0 and hi <= 1.0:
-            a = a * 255.0
-        elif hi > lo:
-            a = (a - lo) * (255.0 / (hi - lo))
-        return np.clip(a + 0.5, 0, 255).astype(np.uint8)
-    a = arr.astype(np.int64) if arr.dtype.itemsize > 2 or np.issubdtype(arr.dtype, np.signedinteger) else arr
-    lo = int(a.min())
-    if lo < 0:  # signed data: shift to start at zero
-        a = a - lo
-    hi = int(a.max())
-    bits = 8
-    while (1 << bits) - 1 < hi and bits < 32:
-        bits += 2
-    scale = 255.0 / ((1 << bits) - 1)
-    return np.clip(a.astype(np.float32) * np.float32(scale) + 0.5, 0, 255).astype(np.uint8)
+    floating = np.issubdtype(arr.dtype, np.floating)
+    if floating:
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        lo, hi = (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else (0.0, 1.0)
+        offset, scale = (0.0, 255.0) if lo >= 0.0 and hi <= 1.0 else (lo, 255.0 / (hi - lo) if hi > lo else 1.0)
+    else:
+        lo = min(int(arr.min()), 0)  # signed data: shift to start at zero
+        hi = int(arr.max()) - lo
+        bits = 8
+        while (1 << bits) - 1 < hi and bits < 32:
+            bits += 2
+        offset, scale = float(lo), 255.0 / ((1 << bits) - 1)
+    shape = arr.shape[:2] + ((len(channels),) if channels is not None else arr.shape[2:])
+    out = np.empty(shape, np.uint8)
+    for start in range(0, arr.shape[0], _CHUNK_ROWS):
+        rows = arr[start:start + _CHUNK_ROWS]
+        if channels is not None:
+            rows = rows[..., channels]
+        a = rows.astype(np.float64 if arr.dtype.itemsize > 2 and not floating else np.float32)
+        if floating:
+            a = np.nan_to_num(a, nan=offset, posinf=offset, neginf=offset)
+        a -= offset
+        a *= scale
+        a += 0.5
+        np.clip(a, 0, 255, out=a)
+        out[start:start + _CHUNK_ROWS] = a
+    return out
 
 
-def _to_rgb(im: Image.Image, name: str) -> Image.Image:
+def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
+    """The decoded frame as a writeable RGB uint8 array (no EXIF orientation yet)."""
     mode = im.mode
     if mode == "RGB":
-        return im
+        return np.array(im, dtype=np.uint8)
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")  # transparent = empty (white) slide
-    if mode in ("1", "L", "P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
-        return im.convert("RGB")
+        return np.array(Image.alpha_composite(white, rgba).convert("RGB"))  # transparent = empty (white) slide
     if mode.startswith("I") or mode == "F":
         arr = np.asarray(im)
-        if arr.ndim == 3:
-            arr = arr[..., 0]
-        g = _scale_to_uint8(arr)
-        return Image.fromarray(np.repeat(g[..., None], 3, axis=2), "RGB")
+        return _scale_to_uint8(arr[..., None] if arr.ndim == 2 else arr, [0, 0, 0])
     try:
-        return im.convert("RGB")
+        return np.array(im.convert("RGB"), dtype=np.uint8)
     except Exception as exc:
         raise ImageLoadError(f"'{name}': unsupported pixel format '{mode}'.") from exc

@@ -206,3 +206,69 @@ def test_unsupported_format_named(tmp_path: Path, rgb: np.ndarray):
     p = tmp_path / "anim.gif"
     Image.fromarray(rgb).save(p)
     assert "not supported" in _error(p)
+
+
+# ---------------------------------------------------------------- issue 13: EXIF, FIFOs, content hash, memory
+
+_ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),
+           8: lambda a: np.rot90(a, 1)}  # what Pillow's exif_transpose does for each EXIF orientation
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("layout", ["rgba", "palette", "grey16"])
+def test_exif_orientation_for_alpha_palette_and_16bit_grey(tmp_path: Path, rgb: np.ndarray, layout: str,
+                                                          orientation: int):
+    """Item 13: orientation was ignored once the pixels were converted (alpha composite, I;16 scaling)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"  # (Pillow's own TIFF reader already turns some oriented TIFFs)
+    if layout == "rgba":
+        Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])).save(path, exif=exif)
+        plain = rgb
+    elif layout == "palette":
+        image = Image.fromarray(rgb).quantize(64)
+        image.save(path, exif=exif)
+        plain = np.array(image.convert("RGB"))
+    else:
+        grey = (rgb[..., 1].astype(np.uint16) * 257)
+        Image.fromarray(grey).save(path, exif=exif)
+        plain = np.repeat(rgb[..., 1:2], 3, axis=2)
+    expected = _ORIENT[orientation](plain)
+    out = load_image(path)
+    assert out.shape == expected.shape
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path):
+    """Item 6: a named pipe must not be opened (opening it for reading blocks forever)."""
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / "field.png"
+    os.mkfifo(fifo)
+    message = _error(fifo)
+    assert "not a regular file" in message
+
+
+def test_content_hash_is_checked(tmp_path: Path, rgb: np.ndarray):
+    """Item 8: the same name and size with other pixels is 'changed since it was analysed'."""
+    from malaria_desktop.core.errors import ImageChangedError
+    from malaria_desktop.core.image_io import file_sha256
+
+    path = tmp_path / "field.png"
+    Image.fromarray(rgb).save(path)
+    digest = file_sha256(path)
+    assert len(digest) == 64 and np.array_equal(load_image(path, expect_sha256=digest), rgb)
+    Image.fromarray(255 - rgb).save(path)  # same name, same size, another field
+    with pytest.raises(ImageChangedError, match="changed since it was analysed"):
+        load_image(path, expect_sha256=digest)
+    assert load_image(path, expect_sha256="").shape == rgb.shape  # no hash recorded (old session): no check
+
+
+def test_deep_png_decode_scales_in_place(tmp_path: Path, rgb: np.ndarray):
+    """16-bit colour PNG: the scaled result equals the reference formula (done in row chunks now)."""
+    deep = rgb.astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "d.png"), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    np.testing.assert_array_equal(load_image(tmp_path / "d.png"), rgb)
