@@ -68,7 +68,8 @@ def uncertain_band(labels: np.ndarray, probs: np.ndarray, threshold: float,
     if not wrong.any():
         width = 1.0
     else:
-        width = float(np.quantile(np.abs(_logit(probs[wrong]) - centre), band_error_share))
+        distance = np.abs(_logit(probs[wrong]) - centre)
+        width = float(np.quantile(distance, band_error_share, method="higher")) + 1e-6  # the boundary error is in
     low, high = 1 / (1 + np.exp(-(centre - width))), 1 / (1 + np.exp(-(centre + width)))
     inside = (probs >= low) & (probs <= high)
     return {"low": float(low), "high": float(high),
