@@ -1,0 +1,32 @@
+"""The printable report's words and figures, without Qt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from malaria_desktop.core.printable_report import build_report, flag_words, rbc_assumption, report_html
+from malaria_desktop.core.session import Session, SessionMetadata
+from tests.core.test_review import make_result
+
+
+def test_words() -> None:
+    assert "5,000,000" in rbc_assumption(5_000_000) and "default" in rbc_assumption(5_000_000)
+    assert "entered in Settings" in rbc_assumption(4_200_000)
+    assert flag_words("hyperparasitaemia", 5) == "Hyperparasitemia: parasitemia at or above 5 %."
+    assert "2,000" in flag_words("below_2000_target", 5)
+
+
+def test_html_has_every_part() -> None:
+    session = Session(metadata=SessionMetadata("P<1>", "S1", "Op", "2026-11-30", ""))
+    session.set_result(make_result("/x/a.png", [0.9, 0.2]))
+    report = build_report(session, reviewer="Rev", load=lambda p: np.zeros((100, 200, 3), np.uint8),
+                          printed_at=datetime(2026, 12, 1, 8, 0))
+    page = report_html(report)
+    assert "P&lt;1&gt;" in page and "Rev" in page and "2026-12-01 08:00" in page  # escaped, no injection
+    assert "thumb/0.png" in page and "0.90" in page and "signature" in page and "Intended use" in page
+    assert "50.00 %" in page and "2,500,000" in page
+    assert report.thumbs[0].image_name == "a.png" and report.thumbs[0].rgb.shape == (64, 64, 3)
+    assert Path(report.thumbs[0].image_name).suffix == ".png"
