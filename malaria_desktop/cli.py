@@ -218,7 +218,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from malaria_desktop.core.pipeline import iter_crop_batches
+    from malaria_desktop.core.crop_io import iter_crop_batches
     from malaria_desktop.core.report import write_csv_atomic
 
     files = _inputs(args.paths)

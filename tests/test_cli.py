@@ -210,7 +210,7 @@ def test_classify_nih_crops(tiny_model_dir: Path, tmp_path: Path, capsys) -> Non
 
 def test_classify_crop_matches_crop_cell(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The CLI's decoding path gives exactly crop_cell(img, (0,0,w,h), None, size)."""
-    from malaria_desktop.core.pipeline import read_crop
+    from malaria_desktop.core.crop_io import read_crop
 
     img = np.zeros((50, 40, 3), np.uint8)
     img[5:45, 5:35] = (200, 120, 150)
@@ -246,7 +246,7 @@ def test_classify_fast_path_equals_load_image_path(tmp_path: Path) -> None:
     """OpenCV fast decoding and load_image agree; odd or damaged crops take the careful path."""
     from malaria_desktop.core.errors import ImageLoadError
     from malaria_desktop.core.image_io import load_image
-    from malaria_desktop.core.pipeline import read_crop
+    from malaria_desktop.core.crop_io import read_crop
 
     rng = np.random.default_rng(1)
     img = np.zeros((70, 60, 3), np.uint8)

@@ -23,3 +23,13 @@ class UnsafeTargetError(MalariaDesktopError):
 
 class ImageChangedError(ImageLoadError):
     """The image file on disk is no longer the one that was analysed (its content hash differs)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message for a report row: our own errors speak for themselves; anything else names its type."""
+    if isinstance(exc, MalariaDesktopError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "Not enough memory to analyse this image (MemoryError). Try a smaller image."
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"Unexpected error while analysing this image ({type(exc).__name__}{': ' + detail if detail else ''})."

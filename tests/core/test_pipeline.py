@@ -184,3 +184,32 @@ def test_one_image_in_memory_at_a_time(
             assert cr.cell.mask.shape == (cr.cell.bbox[3], cr.cell.bbox[2])
             base = cr.cell.mask.base
             assert base is None or base.size <= 4 * cr.cell.mask.size
+
+
+def test_content_hash_recorded_at_analysis(classifier: Classifier, smear_files: list[Path]) -> None:
+    """Issue 13 item 8: each result carries the SHA-256 of the file it was computed from."""
+    import hashlib
+
+    result = next(iter_results(analyze_images(smear_files[:1], classifier)))
+    assert result.content_sha256 == hashlib.sha256(smear_files[0].read_bytes()).hexdigest()
+
+
+def test_unreadable_sub_folder_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 13: a folder that cannot be listed is reported, not skipped silently."""
+    import os
+
+    (tmp_path / "ok").mkdir()
+    write_synthetic_smear(tmp_path / "ok" / "a.png", seed=1, width=160, height=120)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args, **kwargs):  # root ignores chmod 000, so refuse the listing here
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    problems: list[tuple[Path, str]] = []
+    assert expand_inputs([tmp_path], problems) == [tmp_path / "ok" / "a.png"]
+    assert problems == [(locked, "Permission denied")]
