@@ -16,12 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from malaria_desktop import INTENDED_USE, __version__
+from malaria_desktop.core.settings import DEFAULTS
 
 if TYPE_CHECKING:
+    from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.report import ImageSummary, SlideSummary
+    from malaria_desktop.core.settings import ReportSettings
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("gui", "analyze", "classify")
+REPORT_FILES = frozenset({"cells.csv", "images.csv", "slide.csv", "manifest.json"})
 
 
 class UsageError(Exception):
@@ -59,6 +64,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="malaria-desktop",
@@ -85,12 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and/or folders (recursive)")
     an.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSV reports")
     common(an)
-    an.add_argument("--rbc-per-ul", type=_positive_float, default=5_000_000, metavar="N",
-                    help="patient's RBC count per microlitre for parasites/uL (default 5,000,000)")
-    an.add_argument("--hyper-cutoff", type=_percentage, default=5.0, metavar="PCT",
-                    help="flag hyperparasitaemia at or above this parasitemia %% (default 5)")
-    an.add_argument("--min-cells", type=int, default=500, metavar="N", help="flag slides with fewer RBC (default 500)")
-    an.add_argument("--target-cells", type=int, default=2000, metavar="N", help="RBC count target (default 2000)")
+    an.add_argument("--rbc-per-ul", type=_positive_float, default=DEFAULTS.rbc_per_ul, metavar="N",
+                    help=f"patient's RBC count per microlitre for parasites/uL (default {DEFAULTS.rbc_per_ul:,.0f})")
+    an.add_argument("--hyper-cutoff", type=_percentage, default=DEFAULTS.hyper_cutoff_pct, metavar="PCT",
+                    help=f"flag hyperparasitaemia at or above this parasitemia %% (default {DEFAULTS.hyper_cutoff_pct:g})")
+    an.add_argument("--min-cells", type=_count, default=DEFAULTS.min_cells, metavar="N",
+                    help=f"flag slides with fewer RBC (default {DEFAULTS.min_cells})")
+    an.add_argument("--target-cells", type=_positive_int, default=DEFAULTS.target_cells, metavar="N",
+                    help=f"RBC count target (default {DEFAULTS.target_cells})")
     an.add_argument("--exclude-edge-cells", action="store_true",
                     help="do not count cells cut by the image border (they stay in cells.csv with edge=1)")
 
@@ -145,21 +159,33 @@ def _load_classifier(model_dir: Path | None) -> "Classifier":
         raise UsageError(f"cannot load the model: {exc}") from exc
 
 
-def _prepare_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
+def _report_folder(out: Path) -> "AtomicFolder":
+    """The report folder, written as a unit; refused early when it is a file or holds other files."""
+    from malaria_desktop.core.atomic import AtomicFolder
+    from malaria_desktop.core.errors import UnsafeTargetError
+
+    folder = AtomicFolder(out, allowed=REPORT_FILES)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        folder.check()
+    except UnsafeTargetError as exc:
+        raise UsageError(f"--out: {exc}") from exc
+    parent = folder.target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
-    if not os.access(out, os.W_OK):
-        raise UsageError(f"the output folder {out} is not writable")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"the folder {parent} that holds --out {out} is not writable")
+    return folder
 
 
-def _inputs(paths: Sequence[Path]) -> list[Path]:
+def _inputs(paths: Sequence[Path], problems: list[tuple[Path, str]] | None = None) -> list[Path]:
     from malaria_desktop.core.pipeline import expand_inputs
 
-    files = expand_inputs(paths)
+    problems = [] if problems is None else problems
+    files = expand_inputs(paths, problems)
+    for folder, reason in problems:
+        print(f"warning: cannot read the folder {folder} ({reason}); its images are not included", file=sys.stderr)
     if not files:
         raise UsageError("no image files found in " + ", ".join(str(p) for p in paths))
     return files
@@ -173,34 +199,21 @@ def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from malaria_desktop.core.pipeline import analyze_images
-    from malaria_desktop.core.report import (
-        CELL_COLUMNS, AtomicCsvWriter, cell_rows, summarise_image, summarise_slide, write_images_csv,
-        write_slide_csv,
-    )
-    from malaria_desktop.core.results import ImageResult, Progress
+    from malaria_desktop.core.manifest import write_manifest
+    from malaria_desktop.core.report import write_images_csv, write_slide_csv
 
-    files = _inputs(args.paths)
-    _prepare_out_dir(args.out)
+    problems: list[tuple[Path, str]] = []
+    files = _inputs(args.paths, problems)
+    folder = _report_folder(args.out)
     classifier = _load_classifier(args.model)
-    count_edge = not args.exclude_edge_cells
-    bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "images")
-    summaries = []
-    with AtomicCsvWriter(args.out / "cells.csv", CELL_COLUMNS) as cells_csv:
-        events = analyze_images(files, classifier, threshold=args.threshold, batch_size=args.batch_size)
-        for event in events:
-            if isinstance(event, Progress):
-                bar.update(event.image_index, f"{event.cells_counted} cells  {event.path.name}")
-            elif isinstance(event, ImageResult):
-                summaries.append(summarise_image(event, rbc_per_ul=args.rbc_per_ul, count_edge_cells=count_edge))
-                cells_csv.writerows(cell_rows(event))
-                bar.update(len(summaries), force=len(summaries) == len(files))
-    bar.close()
-    slide = summarise_slide(summaries, rbc_per_ul=args.rbc_per_ul, target_cells=args.target_cells,
-                            min_cells=args.min_cells, hyper_cutoff_pct=args.hyper_cutoff,
-                            count_edge_cells=count_edge)
-    write_images_csv(args.out / "images.csv", summaries)
-    write_slide_csv(args.out / "slide.csv", slide)
+    settings = _analyze_settings(args, classifier.threshold)
+    with folder as stage:  # everything lands in a staging sibling, swapped in whole at the end
+        summaries = _analyze_into(stage / "cells.csv", files, classifier, settings, args)
+        summaries += [_unreadable_folder(path, reason) for path, reason in problems]
+        slide = _summarise(summaries, settings)
+        write_images_csv(stage / "images.csv", summaries)
+        write_slide_csv(stage / "slide.csv", slide)
+        write_manifest(stage, "analyze", inputs=len(files), settings=settings.to_dict())
 
     failed = [s for s in summaries if s.status != "ok"]
     for s in failed:
@@ -217,13 +230,68 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
+def _analyze_settings(args: argparse.Namespace, model_threshold: float) -> "ReportSettings":
+    from malaria_desktop.core.settings import ReportSettings, SettingsError
+
+    try:
+        return ReportSettings(
+            threshold=model_threshold if args.threshold is None else args.threshold, rbc_per_ul=args.rbc_per_ul,
+            hyper_cutoff_pct=args.hyper_cutoff, target_cells=args.target_cells, min_cells=args.min_cells,
+            count_edge_cells=not args.exclude_edge_cells)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _analyze_into(cells_path: Path, files: list[Path], classifier: "Classifier", settings: "ReportSettings",
+                  args: argparse.Namespace) -> list["ImageSummary"]:
+    """Run the pipeline, streaming cells.csv; returns one summary per file."""
+    from malaria_desktop.core.pipeline import analyze_images
+    from malaria_desktop.core.report import CELL_COLUMNS, AtomicCsvWriter, cell_rows, summarise_image
+    from malaria_desktop.core.results import ImageResult, Progress
+
+    bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "images")
+    summaries = []
+    with AtomicCsvWriter(cells_path, CELL_COLUMNS) as cells_csv:
+        events = analyze_images(files, classifier, threshold=settings.threshold, batch_size=args.batch_size)
+        for event in events:
+            if isinstance(event, Progress):
+                bar.update(event.image_index, f"{event.cells_counted} cells  {event.path.name}")
+            elif isinstance(event, ImageResult):
+                summaries.append(summarise_image(event, rbc_per_ul=settings.rbc_per_ul,
+                                                 count_edge_cells=settings.count_edge_cells))
+                cells_csv.writerows(cell_rows(event))
+                bar.update(len(summaries), force=len(summaries) == len(files))
+    bar.close()
+    return summaries
+
+
+def _unreadable_folder(path: Path, reason: str) -> "ImageSummary":
+    from malaria_desktop.core.report import ImageSummary
+
+    return ImageSummary(str(path), "error", f"cannot read this folder ({reason}); its images were not analysed",
+                        0, 0, None, None)
+
+
+def _summarise(summaries: list["ImageSummary"], settings: "ReportSettings") -> "SlideSummary":
+    from malaria_desktop.core.report import summarise_slide
+
+    return summarise_slide(summaries, **settings.summary_kwargs())
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from malaria_desktop.core.crop_io import iter_crop_batches
     from malaria_desktop.core.report import write_csv_atomic
 
+    from malaria_desktop.core.atomic import check_target
+    from malaria_desktop.core.errors import UnsafeTargetError
+
     files = _inputs(args.paths)
     if not args.csv.parent.is_dir():
         raise UsageError(f"the folder of --csv {args.csv} does not exist")
+    try:
+        check_target(args.csv)  # never replace a device node, FIFO or symlink with a regular file
+    except UnsafeTargetError as exc:
+        raise UsageError(f"--csv: {exc}") from exc
     classifier = _load_classifier(args.model)
     threshold = classifier.threshold if args.threshold is None else args.threshold
     bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "cells")
@@ -294,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # --help, --version, or an argparse usage error (already printed)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    from malaria_desktop.core.errors import MalariaDesktopError
+
     handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify}
     try:
         return handlers[args.command](args)
@@ -303,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; no report was written or replaced", file=sys.stderr)
         return 130
-    except OSError as exc:  # e.g. disk full while writing a report: the old report is untouched
-        print(f"malaria-desktop {args.command}: error: {exc}", file=sys.stderr)
+    except (OSError, ValueError, MalariaDesktopError) as exc:  # e.g. disk full while writing a report: the old report is untouched
+        print(f"malaria-desktop {args.command}: error: {exc}; no report was written or replaced", file=sys.stderr)
         return EXIT_SOME_FAILED
 
 

@@ -112,7 +112,11 @@ def test_mixed_folder_one_row_per_file_no_traceback(mixed_folder, tiny_model_dir
     slide = read_csv(out / "slide.csv")[0]
     assert int(slide["n_images"]) == len(expected) and int(slide["n_images_error"]) == 4
     assert int(slide["rbc_counted"]) == sum(int(r["n_cells"]) for r in rows)
-    assert sorted(os.listdir(out)) == ["cells.csv", "images.csv", "slide.csv"]  # no temp files left
+    assert sorted(os.listdir(out)) == ["cells.csv", "images.csv", "manifest.json", "slide.csv"]  # no temp files
+    assert os.listdir(out.parent) == ["report"]  # no staging folder left beside it
+    from malaria_desktop.core.manifest import verify_folder
+
+    assert verify_folder(out) == []
 
 
 def test_analyze_all_good_exit_0_and_options(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
@@ -271,3 +275,136 @@ def test_classify_fast_path_equals_load_image_path(tmp_path: Path) -> None:
         truncated.write_bytes((tmp_path / name).read_bytes()[:-40])
         with pytest.raises(ImageLoadError):
             read_crop(truncated, 32)
+
+
+# ---------------------------------------------------------------- issue 13: reliability of the report files
+
+
+def _analyze(files: list[Path], out: Path, model: Path, *extra: str) -> int:
+    return main(["analyze", *map(str, files), "--out", str(out), "--model", str(model), *extra])
+
+
+def test_parser_defaults_come_from_the_settings_type() -> None:
+    from malaria_desktop.cli import build_parser
+    from malaria_desktop.core.settings import DEFAULTS
+
+    args = build_parser().parse_args(["analyze", "x.png", "--out", "o"])
+    assert (args.rbc_per_ul, args.hyper_cutoff, args.target_cells, args.min_cells) == (
+        DEFAULTS.rbc_per_ul, DEFAULTS.hyper_cutoff_pct, DEFAULTS.target_cells, DEFAULTS.min_cells)
+    assert main(["analyze", "x.png", "--out", "o", "--target-cells", "0"]) == 2
+
+
+def test_rerun_leaves_no_file_of_the_older_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Item 3: the folder is one run; files an older run (or an older version) wrote do not survive."""
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    for seed, f in enumerate(files):
+        write_synthetic_smear(f, seed=seed, width=320, height=240)
+    out = tmp_path / "report"
+    assert _analyze(files, out, tiny_model_dir) == 0
+    first = (out / "manifest.json").read_text()
+    (out / "manifest.json").unlink()  # an old version's report folder had no manifest
+    assert _analyze(files[:1], out, tiny_model_dir) == 0
+    assert (out / "manifest.json").read_text() != first
+    assert [r["image"] for r in read_csv(out / "images.csv")] == [str(files[0])]
+    assert {c["image"] for c in read_csv(out / "cells.csv")} == {str(files[0])}
+
+
+def test_failed_run_keeps_the_previous_report_whole(tiny_model_dir: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Item 3: out of disk after cells.csv: the old images.csv/slide.csv must not meet a new cells.csv."""
+    from malaria_desktop.core import report
+
+    files = [tmp_path / "a.png"]
+    write_synthetic_smear(files[0], seed=3, width=320, height=240)
+    out = tmp_path / "report"
+    assert _analyze(files, out, tiny_model_dir) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write_slide_csv", full)
+    monkeypatch.setattr("malaria_desktop.core.report.write_slide_csv", full)
+    assert _analyze(files, out, tiny_model_dir, "--rbc-per-ul", "4000000") == 1
+    assert "No space" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert os.listdir(tmp_path) == ["a.png", "report"]
+
+
+def test_out_folder_with_other_files_is_refused(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    write_synthetic_smear(tmp_path / "a.png", seed=1, width=320, height=240)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "thesis.docx").write_text("precious")
+    assert _analyze([tmp_path / "a.png"], docs, tiny_model_dir) == 2
+    assert "other files" in capsys.readouterr().err and os.listdir(docs) == ["thesis.docx"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Latin-1 bytes in names are a POSIX file-system thing")
+def test_non_utf8_file_name_gets_a_report(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Item 5: a Latin-1 file name ended analyze with UnicodeEncodeError and no report."""
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"champ_caf\xe9.png")
+    write_synthetic_smear(Path(os.fsdecode(raw)), seed=2, width=320, height=240)
+    out = tmp_path / "report"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.run([sys.executable, "-m", "malaria_desktop", "analyze", str(folder), "--out", str(out),
+                           "--model", str(tiny_model_dir), "--progress"], capture_output=True, env=env, timeout=300)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    rows = read_csv(out / "images.csv")
+    assert [Path(r["image"]).name for r in rows] == ["champ_caf\\xe9.png"] and rows[0]["status"] == "ok"
+    assert read_csv(out / "cells.csv")
+
+
+def test_unreadable_sub_folder_reaches_the_report(tiny_model_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Item 13: an unreadable sub-folder was skipped silently; now it is a failed row and a warning."""
+    inputs = tmp_path / "in"
+    (inputs / "locked").mkdir(parents=True)
+    write_synthetic_smear(inputs / "a.png", seed=4, width=320, height=240)
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args, **kwargs):
+        if Path(path) == inputs / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert _analyze([inputs], tmp_path / "out", tiny_model_dir) == 1
+    assert "cannot read the folder" in capsys.readouterr().err
+    rows = {Path(r["image"]).name: r for r in read_csv(tmp_path / "out" / "images.csv")}
+    assert rows["locked"]["status"] == "error" and "Permission denied" in rows["locked"]["error"]
+    assert "some_images_failed" in read_csv(tmp_path / "out" / "slide.csv")[0]["flags"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_csv_target_that_is_a_fifo_or_symlink_is_refused(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    """Item 10: --csv replaced device nodes and symlinks with a regular file."""
+    crop = tmp_path / "c.png"
+    cv2.imwrite(str(crop), np.full((40, 40, 3), 200, np.uint8))
+    real = tmp_path / "real.csv"
+    real.write_text("keep")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for target in (link, fifo):
+        assert main(["classify", str(crop), "--csv", str(target), "--model", str(tiny_model_dir)]) == 2
+        assert "refusing to replace" in capsys.readouterr().err
+    assert link.is_symlink() and real.read_text() == "keep" and not fifo.is_file()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_classify_on_a_fifo_finishes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Item 6: classify hung forever on a FIFO (and ignored Ctrl-C); now it is an error row."""
+    fifo = tmp_path / "cell.png"
+    os.mkfifo(fifo)
+    out = tmp_path / "cls.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "malaria_desktop", "classify", str(fifo), "--csv", str(out),
+                           "--model", str(tiny_model_dir)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a regular file" in read_csv(out)[0]["error"]
