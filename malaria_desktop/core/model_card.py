@@ -18,6 +18,8 @@ Contract (format_version 1)::
       "onnx_file": "model.onnx",
       "uncertain_band": {"low": 0.05, "high": 0.6,     # optional: probabilities in [low, high] are shown
                          "rule": "..."},               #   as uncertain; "rule" says how they were chosen
+      "reference": {"version": 1, "labs": {...}, ...}, # optional: training labs' cell statistics for the
+                                                       #   "unlike the training data" warning (core.domain_check)
       ... anything else (training data, metrics, versions, command) is kept in ``extra``.
     }
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from malaria_desktop.core.domain_check import DEFAULT_REFERENCE, Reference, parse_reference
 from malaria_desktop.core.errors import ModelError
 
 CARD_FILE = "model_card.json"
@@ -89,6 +92,12 @@ class ModelCard:
         return margin_band(t, margin)
 
     @property
+    def reference(self) -> Reference:
+        """Training labs' statistics for the "unlike the training data" check; built-in defaults if none."""
+        raw = self.extra.get("reference")
+        return DEFAULT_REFERENCE if raw is None else parse_reference(raw)
+
+    @property
     def positive_index(self) -> int:
         """Column of P(parasitized) in a softmax output."""
         return self.class_names.index(POSITIVE_CLASS)
@@ -131,6 +140,11 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
     if not 0 < threshold < 1:
         raise ModelError(f"Model card {where}: threshold {threshold} must be between 0 and 1.")
     band = _parse_band(data.get("uncertain_band"), float(threshold), where)
+    if data.get("reference") is not None:
+        try:
+            parse_reference(data["reference"])
+        except ValueError as exc:
+            raise ModelError(f"Model card {where}: {exc}. Re-export the model with the training module.") from exc
     known = {"format_version", "input_size", "preprocessing", "output", "class_names", "threshold",
              "name", "architecture", "onnx_file", "uncertain_band"}
     return ModelCard(

@@ -1,0 +1,165 @@
+"""The model card's ``reference``: what the training labs' fields look like, for the app's "unlike" warning.
+
+Why: ``core.domain_check`` warns when a field's cells look like none of the labs the model learned from.
+It needs, per lab, the spread of per-field statistics (median cell colour in L*a*b*, cell size, share of
+uncertain cells). This module computes them from the training crops, with NumPy and OpenCV only (no
+TensorFlow), so ``training.export`` can call it and a benchmark can call it without the lab it tests.
+
+Per lab: crops are grouped by field (the source image; NIH file names carry it before ``_cell_``); only
+uninfected crops are used when labels are given (a slide's cells are mostly uninfected); a field needs
+``min_cells`` usable crops. From the per-field medians: centre = median, covariance after dropping the
+2.5 % most distant fields, plus a small ridge; ``colour_limit`` = ``margin`` x the 99th percentile of
+the lab's own fields' distances. ``size_px`` = [1st percentile / margin, 99th percentile x margin] of the
+per-field median native cell size. ``uncertain_share_limit`` = max(``margin`` x 99th percentile,
+``MIN_UNCERTAIN_LIMIT``) of the per-field share of crops in the band (pass probabilities of crops the model
+did NOT train on - validation/test - and NaN for the others).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from malaria_desktop.core.domain_check import FEATURES, REFERENCE_VERSION, summarise_cells
+from training.stain import cell_colour_stats
+
+MARGIN = 1.25
+RIDGE = 1.0  # L*a*b* units^2 added to the covariance diagonal: a lab with very uniform fields stays usable
+MIN_FIELDS = 10
+MIN_UNCERTAIN_LIMIT = 0.15
+RULE = ("unlike_training_data when, for every lab, the field's median cell colour (L*a*b* mean and std of its "
+        "whole, typical cells at the model's input size) is beyond the lab's colour_limit (Mahalanobis distance "
+        "to the lab's per-field medians; limit = {m} x the 99th percentile of its own fields) or its median "
+        "native cell size is outside the lab's size_px range (1st/99th percentile of its fields, widened {m}x); "
+        "many_uncertain_cells when the share of cells in uncertain_band exceeds every lab's "
+        "uncertain_share_limit ({m} x the 99th percentile of its validation fields, at least {u:.0%}).")
+_CELL_SUFFIX = re.compile(r"_cell_\d+$")
+
+
+def field_of(file_name: str, group: str) -> str:
+    """Field id of a crop: ``lab:field`` groups (other labs) are fields already; NIH crops name theirs."""
+    if ":" in group:
+        return group
+    return _CELL_SUFFIX.sub("", Path(file_name).stem)
+
+
+def lab_of(group: str) -> str:
+    """Lab of a crop from its patient/group id (``lab:field`` for other labs, NIH patient ids otherwise)."""
+    return group.split(":", 1)[0] if ":" in group else "nih"
+
+
+def native_sizes(paths: Sequence[Path | str]) -> np.ndarray:
+    """max(width, height) of each crop file as stored (the cell's native size); NaN when unreadable."""
+    from PIL import Image
+
+    out = np.full(len(paths), np.nan)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                out[i] = max(img.size)
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _robust_gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centre, covariance, distances of all rows) with one trimming pass against odd fields."""
+    centre = np.median(x, axis=0)
+    cov = np.cov(x.T) + RIDGE * np.eye(x.shape[1])
+    dist = _distances(x, centre, cov)
+    keep = dist <= np.quantile(dist, 0.975)
+    if keep.sum() > x.shape[1] + 2:
+        cov = np.cov(x[keep].T) + RIDGE * np.eye(x.shape[1])
+    return centre, cov, _distances(x, centre, cov)
+
+
+def _distances(x: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    d = x - centre
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d), 0.0))
+
+
+def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | None, probs: np.ndarray | None,
+                  band: tuple[float, float] | None, min_cells: int, margin: float) -> dict[str, Any] | None:
+    """One lab's entry from its per-crop colour rows; ``None`` when it has fewer than ``MIN_FIELDS`` fields."""
+    medians, field_sizes, shares = [], [], []
+    for field in np.unique(fields):
+        sel = fields == field
+        ok = sel & np.all(np.isfinite(colour), axis=1)
+        if ok.sum() < min_cells:
+            continue
+        stats = summarise_cells(colour[ok], None if sizes is None else sizes[ok])
+        medians.append(stats.colour)
+        if stats.size_px is not None:
+            field_sizes.append(stats.size_px)
+        if probs is not None and band is not None:
+            p = probs[sel & np.isfinite(probs)]
+            if p.size >= min_cells:
+                shares.append(float(np.mean((p >= band[0]) & (p <= band[1]))))
+    if len(medians) < MIN_FIELDS:
+        return None
+    x = np.asarray(medians, np.float64)
+    centre, cov, dist = _robust_gaussian(x)
+    entry: dict[str, Any] = {
+        "fields": len(medians), "cells": int(np.isfinite(colour).all(axis=1).sum()),
+        "colour_median": [round(float(v), 3) for v in centre],
+        "colour_covariance": [[round(float(v), 4) for v in row] for row in cov],
+        "colour_limit": round(float(margin * np.quantile(dist, 0.99)), 3),
+        "size_px": None, "uncertain_share_limit": None,
+    }
+    if len(field_sizes) >= MIN_FIELDS:
+        s = np.asarray(field_sizes)
+        entry["size_px"] = [round(float(np.quantile(s, 0.01) / margin), 1), round(float(np.median(s)), 1),
+                            round(float(np.quantile(s, 0.99) * margin), 1)]
+    if len(shares) >= MIN_FIELDS:
+        entry["uncertain_share_limit"] = round(max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT), 3)
+    return entry
+
+
+def compute_reference(
+    crops: np.ndarray,
+    labs: Sequence[str],
+    fields: Sequence[str],
+    *,
+    labels: Sequence[int] | None = None,
+    sizes: Sequence[float] | None = None,
+    probabilities: Sequence[float] | None = None,
+    uncertain_band: tuple[float, float] | None = None,
+    min_cells: int = 5,
+    margin: float = MARGIN,
+) -> dict[str, Any]:
+    """The model card's ``reference`` object (see ``core.domain_check``) from training crops.
+
+    crops: ``(N, S, S, 3)`` uint8 model-input crops (``crop_cell``/``read_crop`` at the card's input size).
+    labs, fields: lab name and field (source image) of each crop (``lab_of``/``field_of`` help).
+    labels: 1 = parasitized; when given only uninfected crops are used. sizes: native cell size in pixels
+    (``native_sizes``), NaN where unknown; None: no size check. probabilities + uncertain_band: the exported
+    model's P(parasitized), NaN for crops it trained on; None: no uncertain-share check.
+    Labs with fewer than ``MIN_FIELDS`` usable fields are left out and named in ``"skipped"``.
+    """
+    n = len(crops)
+    labs_a, fields_a = np.asarray(labs, dtype=str), np.asarray(fields, dtype=str)
+    if len(labs_a) != n or len(fields_a) != n:
+        raise ValueError("labs and fields need one entry per crop")
+    use = np.ones(n, bool) if labels is None else np.asarray(labels) == 0
+    colour = cell_colour_stats(crops)
+    sizes_a = None if sizes is None else np.asarray(sizes, np.float64)
+    probs_a = None if probabilities is None else np.asarray(probabilities, np.float64)
+    band = None if probs_a is None or uncertain_band is None else (float(uncertain_band[0]), float(uncertain_band[1]))
+    out_labs, skipped = {}, []
+    for lab in sorted(set(labs_a[use])):
+        sel = use & (labs_a == lab)
+        entry = lab_reference(colour[sel], fields_a[sel], None if sizes_a is None else sizes_a[sel],
+                              None if probs_a is None else probs_a[sel], band, min_cells, margin)
+        if entry is None:
+            skipped.append(lab)
+        else:
+            out_labs[lab] = entry
+    if not out_labs:
+        raise ValueError(f"no lab has {MIN_FIELDS} fields with {min_cells}+ usable crops")
+    return {"version": REFERENCE_VERSION, "features": list(FEATURES), "labs": out_labs,
+            "uncertain_band": None if band is None else [round(v, 6) for v in band],
+            "rule": RULE.format(m=margin, u=MIN_UNCERTAIN_LIMIT), "skipped": skipped}
