@@ -18,8 +18,10 @@ import numpy as np
 
 from malaria_desktop.core.classifier import DEFAULT_BATCH_SIZE, Classifier
 from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.domain_check import check_field
 from malaria_desktop.core.errors import describe_error
 from malaria_desktop.core.image_io import SUPPORTED_SUFFIXES, file_sha256, load_image
+from malaria_desktop.core.plausibility import image_warnings, is_noise
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, CellResult, ImageResult, Progress
 from malaria_desktop.core.segmentation import SegmentationOptions, segment_cells
 
@@ -78,6 +80,9 @@ def _classify_steps(
 ) -> Generator[Progress | None, None, ImageResult]:
     """Segment and classify one image; yields before each batch (cancel points), returns the result."""
     threshold = classifier.threshold if threshold is None else float(threshold)
+    checks = image_warnings(image)  # greyscale / random noise; noise is not analysed (no cells counted)
+    if is_noise(checks):
+        return ImageResult(path=path, status="ok", image_shape=image.shape[:2], warnings=checks, threshold=threshold)
     seg = segment_cells(image, segmentation)
     cells = seg.cells
     total = len(cells)
@@ -98,7 +103,7 @@ def _classify_steps(
         image_shape=seg.image_shape,
         cells=tuple(results),
         cell_diameter_px=float(seg.cell_diameter_px),
-        warnings=tuple(seg.warnings),
+        warnings=tuple(seg.warnings) + checks + check_field(image, results, size, classifier.card.reference),
         threshold=threshold,
     )
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.core.atomic import atomic_open
+from malaria_desktop.core.plausibility import (IMPLAUSIBLE_FLAG, IMPLAUSIBLE_PARASITEMIA_PCT, count_kinds,
+                                                 warning_kind)
 from malaria_desktop.core.results import PARASITIZED, ImageResult
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text
@@ -45,7 +47,10 @@ IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasi
                  "flags")
 SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
                  "n_parasitized", "parasitemia_pct", "parasites_per_ul", "rbc_per_ul",
-                 "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use")
+                 "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use", "image_warnings")
+# slide flags raised by per-image warnings of these kinds (core.domain_check / core.plausibility)
+UNLIKE_KINDS = frozenset({"unlike_training_data", "many_uncertain_cells"})
+IMPLAUSIBLE_IMAGE_KINDS = frozenset({"greyscale", "random_noise"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class SlideSummary:
     hyperparasitaemia_cutoff_pct: float
     flags: tuple[str, ...] = ()
     edge_cells_counted: bool = True
+    image_warnings: tuple[tuple[str, int], ...] = ()  # (warning kind, number of images with it), by kind
 
 
 def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
@@ -125,11 +131,14 @@ def summarise_slide(
 
     Flags: ``fewer_than_<min>_rbc`` (not enough cells for a reliable figure), ``below_<target>_target``
     (keep adding fields), ``hyperparasitaemia`` (parasitemia >= the cut-off), ``some_images_failed``,
-    ``no_images_analysed``.
+    ``no_images_analysed``, ``implausible_parasitemia`` (above ``IMPLAUSIBLE_PARASITEMIA_PCT``: confirm by
+    microscopy), ``images_unlike_training_data`` and ``implausible_images`` (some image has such a warning;
+    ``image_warnings`` counts every warning kind over the images).
     """
     if rbc_per_ul <= 0 or target_cells < 0 or min_cells < 0 or not 0 < hyper_cutoff_pct <= 100:
         raise ValueError("rbc_per_ul must be > 0, cell counts >= 0 and the cut-off in (0, 100]")
     n_images = n_ok = rbc = par = 0
+    image_flags: list[str] = []
     for result in results:
         n_images += 1
         if result.status == "ok":
@@ -138,6 +147,7 @@ def summarise_slide(
                 cells, p = result.n_cells, result.n_parasitized
             else:
                 cells, p = counted(result, count_edge_cells)
+            image_flags += _image_flags(result, cells)
             rbc += cells
             par += p
     pct, per_ul = parasitemia(par, rbc, rbc_per_ul)
@@ -152,13 +162,29 @@ def summarise_slide(
         flags.append(f"below_{target_cells}_target")
     if pct is not None and pct >= hyper_cutoff_pct:
         flags.append("hyperparasitaemia")
+    if pct is not None and pct > IMPLAUSIBLE_PARASITEMIA_PCT:
+        flags.append(IMPLAUSIBLE_FLAG)
+    kinds = count_kinds(image_flags)
+    if UNLIKE_KINDS & kinds.keys():
+        flags.append("images_unlike_training_data")
+    if IMPLAUSIBLE_IMAGE_KINDS & kinds.keys():
+        flags.append("implausible_images")
     return SlideSummary(
         n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
         target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
         parasitemia_pct=pct, parasites_per_ul=per_ul, rbc_per_ul=float(rbc_per_ul),
         hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
-        edge_cells_counted=count_edge_cells,
+        edge_cells_counted=count_edge_cells, image_warnings=tuple(kinds.items()),
     )
+
+
+def _image_flags(result: ImageResult | ImageSummary, n_counted: int) -> list[str]:
+    """An ok image's warnings as ``summarise_image`` words them (each kind once per image)."""
+    if isinstance(result, ImageSummary):
+        flags = list(result.flags)
+    else:
+        flags = list(result.warnings) + (["no_cells_found"] if n_counted == 0 else [])
+    return list({warning_kind(f): f for f in flags}.values())
 
 
 # ---------------------------------------------------------------- rows
@@ -196,7 +222,7 @@ def slide_row(s: SlideSummary) -> list[Any]:
             s.n_parasitized, format_number(s.parasitemia_pct, 3), format_number(s.parasites_per_ul, 0),
             format_number(s.rbc_per_ul, 0), format_number(s.hyperparasitaemia_cutoff_pct, 2),
             FLAG_SEPARATOR.join(s.flags), int(s.edge_cells_counted),
-            INTENDED_USE]
+            INTENDED_USE, FLAG_SEPARATOR.join(f"{kind}={n}" for kind, n in s.image_warnings)]
 
 
 # ---------------------------------------------------------------- CSV writing
