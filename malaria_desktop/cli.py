@@ -163,8 +163,9 @@ def _report_folder(out: Path) -> "AtomicFolder":
     """The report folder, written as a unit; refused early when it is a file or holds other files."""
     from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.errors import UnsafeTargetError
+    from malaria_desktop.core.manifest import unlisted_files
 
-    folder = AtomicFolder(out, allowed=REPORT_FILES)
+    folder = AtomicFolder(out, allowed=REPORT_FILES, foreign=unlisted_files)
     try:
         folder.check()
     except UnsafeTargetError as exc:

@@ -27,7 +27,7 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -222,11 +222,15 @@ class AtomicFolder:
     folder, an exception removes the staging folder and leaves ``target`` as it was. ``allowed`` (names)
     guards a folder that is not ours: if ``target`` holds any other entry (hidden files aside) the write
     is refused before anything is touched, so pointing a report at a Documents folder cannot wipe it.
+    ``foreign`` (optional) does the same check deeper: it returns the entries of ``target`` that the
+    previous run did not write (e.g. from its manifest).
     """
 
-    def __init__(self, target: Path | str, allowed: frozenset[str] | None = None) -> None:
+    def __init__(self, target: Path | str, allowed: frozenset[str] | None = None,
+                 foreign: Callable[[Path], list[str]] | None = None) -> None:
         self.target = Path(os.path.realpath(target)) if Path(target).is_symlink() else Path(target).absolute()
         self.allowed = allowed
+        self.foreign = foreign
         self.stage: Path | None = None
 
     def check(self) -> None:
@@ -234,9 +238,13 @@ class AtomicFolder:
         recover_folder(self.target)
         if self.target.exists() and not self.target.is_dir():
             raise UnsafeTargetError(f"{self.target} is a file, not a folder.")
-        if self.allowed is None or not self.target.is_dir():
+        if not self.target.is_dir():
             return
-        foreign = sorted(e for e in os.listdir(self.target) if e not in self.allowed and not e.startswith("."))
+        foreign = []
+        if self.allowed is not None:
+            foreign = sorted(e for e in os.listdir(self.target) if e not in self.allowed and not e.startswith("."))
+        if not foreign and self.foreign is not None:
+            foreign = self.foreign(self.target)
         if foreign:
             raise UnsafeTargetError(
                 f"The folder {self.target} holds other files (e.g. '{foreign[0]}'); a report replaces its folder "

@@ -32,19 +32,25 @@ Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF
   parser (``^C\\d+``) then keeps every cell of one patient in the same split, the 9 digits never clash with
   the NIH ids (C1…C2xx), and the patient ID itself is not written into training file names.
   ``crops/manifest.csv`` lists every crop (path, label, patient_id = group, source_field, cell_id,
-  automatic_label, probability, reviewed, edge); on re-export, crops listed in the previous manifest that
-  are no longer wanted (relabelled, un-reviewed) are removed, nothing else is touched.
+  automatic_label, probability, reviewed, edge).
 - ``session.mdsession``: a copy of the session, so the export can be reopened and audited.
+- ``manifest.json``: every file above with its SHA-256, written last (``core.manifest``).
 
-Images whose file is missing (moved) or now has another size still get their CSV rows (the results are in
-the session) but no annotated PNG or crops; ``ExportSummary.missing_images`` lists them.
+The folder is written as a unit (``core.atomic.AtomicFolder``): everything goes into a staging sibling
+that replaces the folder only when complete, so a failed or killed export leaves the previous export
+whole, and a re-export keeps no file of the previous one (no other patient's ``annotated/*.png``). A folder
+holding files that an export did not write is refused (``ExportError``) instead of being replaced. The
+session is checked against its schema first (a box outside its image is an ``ExportError``, not a raw
+ValueError).
+
+Images whose file is missing (moved), changed since analysis (content hash, or size for sessions from
+before hashes were recorded) still get their CSV rows (the results are in the session) but no annotated
+PNG or crops, so no crop is ever cut from another picture; ``ExportSummary.missing_images`` lists them.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -58,8 +64,10 @@ import numpy as np
 from malaria_desktop import __version__
 from malaria_desktop.core import report
 from malaria_desktop.core.annotate import draw_annotations, encode_png
+from malaria_desktop.core.atomic import AtomicFolder, write_bytes, write_text
 from malaria_desktop.core.crops import crop_cell
-from malaria_desktop.core.errors import MalariaDesktopError
+from malaria_desktop.core.errors import ImageChangedError, MalariaDesktopError
+from malaria_desktop.core.manifest import MANIFEST_NAME, unlisted_files, write_manifest
 from malaria_desktop.core.results import CellResult, ImageResult
 from malaria_desktop.core.review import (
     NOT_CELL,
@@ -68,7 +76,7 @@ from malaria_desktop.core.review import (
     apply_threshold,
     reviewed_result,
 )
-from malaria_desktop.core.session import Session, save_session, summary_options
+from malaria_desktop.core.session import Session, session_to_json, settings_of
 
 CropMode = Literal["reviewed", "all", "none"]
 CELL_EXTRA = ("reviewed_label", "reviewed")
@@ -81,6 +89,8 @@ SLIDE_EXTRA = ("reviewed_rbc_counted", "reviewed_target_reached", "reviewed_n_pa
 MANIFEST_COLUMNS = ("path", "label", "patient_id", "source_field", "cell_id", "automatic_label", "probability",
                     "reviewed", "edge")
 CROP_FOLDERS = {"parasitized": "Parasitized", "uninfected": "Uninfected"}
+EXPORT_ENTRIES = frozenset({"cells.csv", "images.csv", "slide.csv", "session.mdsession", "annotated", "crops",
+                            MANIFEST_NAME})
 
 
 class ExportError(MalariaDesktopError):
@@ -124,11 +134,11 @@ def _image_names(keys: list[ImageKey]) -> dict[ImageKey, str]:
 
 
 def _automatic(session: Session) -> dict[ImageKey, ImageResult]:
-    threshold = session.settings.get("threshold")
+    threshold = settings_of(session).threshold
     out = {}
     for key, result in session.results.items():
-        if threshold is not None and result.status == "ok" and float(threshold) != result.threshold:
-            result = apply_threshold(result, float(threshold))
+        if result.status == "ok" and threshold != result.threshold:
+            result = apply_threshold(result, threshold)
         out[key] = result
     return out
 
@@ -170,21 +180,33 @@ def export_session(
     annotate: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
-    """Write the whole export (see module docstring); raises ExportError when the folder is not writable."""
+    """Write the whole export as one unit (see module docstring); ExportError when it cannot."""
     out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        return _export(session, out, crops, annotate, progress)
+        session_json = session_to_json(session)  # the schema check: nothing invalid reaches the files
+    except (ValueError, TypeError, RecursionError, MalariaDesktopError) as exc:
+        raise ExportError(f"The session cannot be exported: {exc}.") from exc
+    folder = AtomicFolder(out, allowed=EXPORT_ENTRIES, foreign=unlisted_files)
+    try:
+        with folder as stage:
+            summary = _export(session, stage, crops, annotate, progress)
+            summary.files.append(write_text(stage / "session.mdsession", session_json))
+            write_manifest(stage, "export", patient_group=patient_group(session))
+    except MalariaDesktopError as exc:  # a folder of other files, a file in the way
+        raise ExportError(f"Could not write the export to {out}: {exc}") from exc
     except OSError as exc:
         raise ExportError(f"Could not write the export to {out}: {exc.strerror or exc}.") from exc
+    summary.out_dir = out
+    summary.files = [out / f.relative_to(stage) for f in summary.files]
+    return summary
 
 
 def _export(
     session: Session, out: Path, crops: CropMode, annotate: bool, progress: Callable[[int, int], None] | None
 ) -> ExportSummary:
-    settings = session.settings
-    slide_opts = summary_options(settings)
-    rbc_per_ul, edges = slide_opts["rbc_per_ul"], slide_opts["count_edge_cells"]
+    settings = settings_of(session)
+    slide_opts = settings.summary_kwargs()
+    rbc_per_ul, edges = settings.rbc_per_ul, settings.count_edge_cells
     review = session.review
     automatic = _automatic(session)
     keys = list(automatic)
@@ -212,7 +234,7 @@ def _export(
             labels = {cr.cell.cell_id: review.label_of(key, cr) for cr in auto.cells}
             picture = draw_annotations(image, [*auto.cells, *drawn], labels,
                                        reviewed={*review.overrides(key), *added_ids}, title=_ascii(Path(key).name))
-            _write_bytes_atomic(out / rel, encode_png(picture))
+            write_bytes(out / rel, encode_png(picture))
             summary.files.append(out / rel)
             annotated_rel[key] = rel
             summary.n_annotated += 1
@@ -246,7 +268,7 @@ def _export(
     rev_slide = report.summarise_slide(reviewed.values(), **slide_opts)
     meta = session.metadata
     model = session.model.get("name", "") if isinstance(session.model, dict) else ""
-    threshold = settings.get("threshold", "")
+    threshold = settings.threshold
     slide_row = [meta.patient_id, meta.slide_id, meta.operator, meta.date, meta.notes,
                  datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
     slide_row += report.slide_row(auto_slide)
@@ -255,7 +277,6 @@ def _export(
                   report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
     summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
                                                  [slide_row]))
-    summary.files.append(save_session(session, out / "session.mdsession"))
     return summary
 
 
@@ -274,7 +295,11 @@ def _load_checked(result: ImageResult, summary: ExportSummary) -> np.ndarray | N
         summary.missing_images.append(path)
         return None
     try:
-        image = load_image(path)
+        image = load_image(path, expect_sha256=result.content_sha256)
+    except ImageChangedError as exc:
+        summary.missing_images.append(path)
+        summary.warnings.append(f"{exc} Skipped: no annotated image or crops.")
+        return None
     except Exception as exc:  # ImageLoadError, or anything a decoder throws on a file changed since analysis
         summary.missing_images.append(path)
         summary.warnings.append(f"{path.name}: {exc}")
@@ -302,7 +327,7 @@ def _write_crops(
         x, y, w, h = cr.cell.bbox
         pixels = crop_cell(image, cr.cell.bbox, cr.cell.mask, max(w, h))
         rel = f"{folder}/{group}_{image_name}_cell{cid}.png"
-        _write_bytes_atomic(out / "crops" / rel, encode_png(pixels))
+        write_bytes(out / "crops" / rel, encode_png(pixels))
         summary.n_crops[cr.label] += 1
         source = auto_by_id.get(cid)
         rows.append({
@@ -315,36 +340,11 @@ def _write_crops(
 
 
 def _write_manifest(out: Path, rows: list[dict[str, Any]], summary: ExportSummary) -> None:
-    """Write crops/manifest.csv and remove crops a previous export wrote that are no longer wanted."""
+    """Write crops/manifest.csv (the folder is new each time: no crop of an earlier export is left)."""
     crops_dir = out / "crops"
-    manifest = crops_dir / "manifest.csv"
-    keep = {r["path"] for r in rows}
-    if manifest.is_file():
-        try:
-            with manifest.open(encoding=report.CSV_ENCODING, newline="") as handle:
-                previous = [r.get("path", "") for r in csv.DictReader(handle)]
-        except (OSError, UnicodeDecodeError, csv.Error):
-            previous = []
-        for rel in previous:
-            parts = Path(rel).parts
-            if rel not in keep and len(parts) == 2 and parts[0] in CROP_FOLDERS.values():
-                (crops_dir / rel).unlink(missing_ok=True)
     for folder in CROP_FOLDERS.values():
         (crops_dir / folder).mkdir(parents=True, exist_ok=True)
-    summary.files.append(report.write_csv_atomic(manifest, MANIFEST_COLUMNS, rows))
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Temp file + rename, so an interrupted export never leaves a truncated PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    summary.files.append(report.write_csv_atomic(crops_dir / "manifest.csv", MANIFEST_COLUMNS, rows))
 
 
 __all__ = ["ExportError", "ExportSummary", "export_session", "patient_group", "safe_name"]

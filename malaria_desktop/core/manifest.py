@@ -83,4 +83,18 @@ def verify_folder(folder: Path | str) -> list[str]:
     return problems
 
 
-__all__ = ["MANIFEST_NAME", "read_manifest", "verify_folder", "write_manifest"]
+def unlisted_files(folder: Path | str) -> list[str]:
+    """Files under ``folder`` that its manifest does not list (someone else's; hidden files aside).
+
+    A folder without a manifest (an older version's report) lists nothing: the caller's top-level
+    name check decides for it.
+    """
+    folder = Path(folder)
+    try:
+        listed = read_manifest(folder)["files"]
+    except ValueError:
+        return []
+    return [rel for rel in _files(folder) if rel not in listed and not any(p.startswith(".") for p in rel.split("/"))]
+
+
+__all__ = ["MANIFEST_NAME", "read_manifest", "unlisted_files", "verify_folder", "write_manifest"]

@@ -104,7 +104,8 @@ def autosave_path() -> Path:
 
 
 # ----- encoding -----------------------------------------------------------------------------------------
-def _settings_of(session: Session) -> ReportSettings:
+def settings_of(session: Session) -> ReportSettings:
+    """The session's settings as the typed object (a plain mapping assigned later is validated here)."""
     settings = session.settings
     return settings if isinstance(settings, ReportSettings) else ReportSettings.from_mapping(settings)
 
@@ -129,7 +130,7 @@ def session_to_dict(session: Session, *, results: bool = True) -> dict[str, Any]
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metadata": asdict(session.metadata),
         "image_paths": [str(p) for p in session.image_paths],
-        "settings": _settings_of(session).to_dict(),
+        "settings": settings_of(session).to_dict(),
         "model": dict(session.model),
         "review": session.review.to_dict(),
     }

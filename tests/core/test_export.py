@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -154,16 +155,25 @@ def test_reexport_moves_relabelled_crops(session: Session, tmp_path: Path) -> No
     session.review.set_label(a, 4, "parasitized")
     session.review.set_label(a, 5, "parasitized")
     export_session(session, tmp_path / "out", annotate=False)
-    stray = tmp_path / "out" / "crops" / "Uninfected" / "my_own_file.png"
-    stray.write_bytes(b"not ours")
     session.review.set_label(a, 4, "uninfected")
     session.review.set_label(a, 5, None)  # back to automatic: no longer a reviewed crop
     export_session(session, tmp_path / "out", annotate=False)
     par = list((tmp_path / "out" / "crops" / "Parasitized").iterdir())
     uni = sorted(p.name for p in (tmp_path / "out" / "crops" / "Uninfected").iterdir())
-    assert par == []
-    assert len(uni) == 2 and "my_own_file.png" in uni  # files we did not write are left alone
+    assert par == [] and len(uni) == 1
     assert not (tmp_path / "out" / "annotated").exists()
+
+
+def test_reexport_refuses_a_folder_holding_files_it_did_not_write(session: Session, tmp_path: Path) -> None:
+    from malaria_desktop.core.export import ExportError
+
+    export_session(session, tmp_path / "out", annotate=False)
+    stray = tmp_path / "out" / "crops" / "Uninfected" / "my_own_file.png"
+    stray.write_bytes(b"not ours")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
+    with pytest.raises(ExportError, match="other files"):
+        export_session(session, tmp_path / "out")
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before
 
 
 def test_all_cells_crop_mode_and_group_stability(session: Session, tmp_path: Path) -> None:
@@ -226,3 +236,93 @@ def test_unwritable_destination_is_export_error(session: Session, tmp_path: Path
         export_session(session, blocker)
     with pytest.raises(ExportError):
         export_session(session, blocker / "sub")
+
+
+# ---------------------------------------------------------------- issue 13: export folder as a unit, hashes
+
+
+def test_reexport_of_another_patient_keeps_nothing_of_the_first(session: Session, tmp_path: Path) -> None:
+    """Item 3: a re-export into a used folder kept the previous patient's annotated/*.png."""
+    from malaria_desktop.core.manifest import verify_folder
+
+    out = tmp_path / "out"
+    export_session(session, out)
+    assert len(list((out / "annotated").iterdir())) == 2
+    other = Session(metadata=SessionMetadata("patient B"), settings=session.settings)
+    other.set_result(session.results[keys(session)[0]])
+    export_session(other, out)
+    assert [p.name for p in (out / "annotated").iterdir()] == ["01_field_a.png"]
+    assert {r["patient_id"] for r in read_csv(out / "slide.csv")} == {"patient B"}
+    assert verify_folder(out) == []
+
+
+def test_failed_export_leaves_the_previous_export_whole(session: Session, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 3: a failed export left patient A's slide.csv beside patient B's cells."""
+    from malaria_desktop.core import export as export_mod
+    from malaria_desktop.core.export import ExportError
+
+    out = tmp_path / "out"
+    export_session(session, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    calls = []
+
+    def full_after_cells(path, header, rows):
+        calls.append(path)
+        if Path(path).name == "images.csv":
+            raise OSError(28, "No space left on device")
+        return real(path, header, rows)
+
+    real = export_mod.report.write_csv_atomic
+    monkeypatch.setattr(export_mod.report, "write_csv_atomic", full_after_cells)
+    session.metadata.patient_id = "patient B"
+    session.review.set_label(keys(session)[0], 1, "parasitized")  # so the new cells.csv differs
+    with pytest.raises(ExportError, match="No space"):
+        export_session(session, out)
+    assert any(Path(c).name == "cells.csv" for c in calls)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "out"]
+
+
+def test_image_changed_since_analysis_gets_no_outlines_or_crops(session: Session, tmp_path: Path) -> None:
+    """Item 8: same name and size, other pixels: crops would be cut from the wrong image, mislabelled."""
+    import hashlib
+    from dataclasses import replace
+
+    a = keys(session)[0]
+    path = Path(a)
+    session.results[a] = replace(session.results[a], content_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    session.review.set_label(a, 0, "parasitized")
+    bgr = cv2.imread(str(path))
+    cv2.imwrite(str(path), 255 - bgr)  # another field under the same name, same size
+    summary = export_session(session, tmp_path / "out", crops="all")
+    assert summary.missing_images == [path] and "changed since it was analysed" in summary.warnings[0]
+    manifest = read_csv(tmp_path / "out" / "crops" / "manifest.csv")
+    assert all(m["source_field"] != path.name for m in manifest)
+    assert {r["image"]: r["annotated_png"] for r in read_csv(tmp_path / "out" / "images.csv")}[a] == ""
+
+
+def test_out_of_image_box_is_an_export_error_not_a_value_error(session: Session, tmp_path: Path) -> None:
+    """Item 13: an added box outside the image crashed export with a raw ValueError."""
+    from malaria_desktop.core.export import ExportError
+
+    session.review.add_cell(keys(session)[0], (300, 100, 60, 60), "parasitized")  # 320 x 120 image
+    with pytest.raises(ExportError, match="outside"):
+        export_session(session, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_png_writes_are_fsynced(session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 13: PNG writes were renamed without fsync."""
+    from malaria_desktop.core import atomic
+
+    synced: list[str] = []
+    real = atomic.os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if Path("/proc/self/fd").is_dir() else str(fd))
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy)
+    export_session(session, tmp_path / "out")
+    assert sum(".png." in s and s.endswith(".tmp") for s in synced) >= 2 or len(synced) > 10
