@@ -63,29 +63,44 @@ def next_uncertain(results: Mapping[str, ImageResult], threshold: float, review:
     return todo[0][1], todo[0][2]
 
 
-def _rows(points: list[tuple[float, float, int]], diameter: float) -> list[int]:
-    """Ids of ``(x, y, id)`` points in reading order: rows of similar y, each left to right."""
+def _rows(points: list[tuple[float, float, int]], diameter: float) -> list[list[tuple[float, float, int]]]:
+    """``(x, y, id)`` points grouped in rows of similar y (top to bottom), each row left to right."""
     points = sorted(points, key=lambda p: (p[1], p[0], p[2]))
-    order: list[int] = []
+    rows: list[list[tuple[float, float, int]]] = []
     row: list[tuple[float, float, int]] = []
     for p in points:
         if row and p[1] - row[0][1] > ROW_FRACTION * diameter:
-            order += [q[2] for q in sorted(row, key=lambda q: (q[0], q[2]))]
+            rows.append(sorted(row, key=lambda q: (q[0], q[2])))
             row = []
         row.append(p)
-    order += [q[2] for q in sorted(row, key=lambda q: (q[0], q[2]))]
-    return order
+    if row:
+        rows.append(sorted(row, key=lambda q: (q[0], q[2])))
+    return rows
 
 
-def reading_order(key: "ImageKey", result: ImageResult, review: "ReviewState") -> list[int]:
-    """Every cell shown in the image (segmented and added) in reading order."""
+def _image_rows(key: "ImageKey", result: ImageResult, review: "ReviewState") -> list[list[tuple[float, float, int]]]:
     if result.status != "ok":
         return []
     points = [(cr.cell.centroid[0], cr.cell.centroid[1], cr.cell.cell_id) for cr in result.cells]
     points += [(x + w / 2.0, y + h / 2.0, cid) for cid, a in review.added_cells(key).items()
                if a.label != "not_cell" for x, y, w, h in [a.bbox]]
-    diameter = result.cell_diameter_px or 30.0
-    return _rows(points, diameter)
+    return _rows(points, result.cell_diameter_px or 30.0)
+
+
+def reading_order(key: "ImageKey", result: ImageResult, review: "ReviewState") -> list[int]:
+    """Every cell shown in the image (segmented and added) in reading order."""
+    return [p[2] for row in _image_rows(key, result, review) for p in row]
+
+
+def row_step(key: "ImageKey", result: ImageResult, review: "ReviewState", current: int, step: int) -> int | None:
+    """The cell in the row above (``step`` -1) or below (+1) nearest in x to ``current`` (clamped)."""
+    rows = _image_rows(key, result, review)
+    where = next(((r, p) for r, row in enumerate(rows) for p in row if p[2] == current), None)
+    if where is None:
+        return step_cell(key, result, review, current, step)
+    r, (x, _y, _id) = where
+    target = rows[max(0, min(len(rows) - 1, r + step))]
+    return min(target, key=lambda p: (abs(p[0] - x), p[2]))[2]
 
 
 def _uncertain_ids(key: "ImageKey", result: ImageResult, review: "ReviewState",

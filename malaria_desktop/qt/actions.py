@@ -48,6 +48,13 @@ class ActionId(str, Enum):
     REDO = "review.redo"
     NEXT_UNCERTAIN = "review.next_uncertain"
     ADD_CELL = "review.add_cell"
+    PRINT_PDF = "file.print_pdf"
+    REMOVE_IMAGE = "file.remove_image"
+    GALLERY = "view.gallery"
+    REVIEW_PARASITIZED = "review.gallery_parasitized"
+    SPLIT_CELL = "review.split_cell"
+    SPLIT_CELL_3 = "review.split_cell_3"
+    MERGE_CELLS = "review.merge_cells"
     ABOUT = "help.about"
 
 
@@ -93,6 +100,17 @@ ACTIONS: dict[ActionId, ActionInfo] = {
     ActionId.MARK_UNINFECTED: A("Mark as &Uninfected", ("U",), icon_text="Uninfected (U)"),
     ActionId.MARK_NOT_CELL: A("Mark as &Not a Cell", ("N",), icon_text="Not a cell (N)"),
     ActionId.REVERT: A("&Revert to Model's Verdict", ("Backspace",)),
+    ActionId.PRINT_PDF: A("&Print / Export PDF\u2026", (K.Print,), tip="A printable report with the figures, "
+                          "flagged cells and a line for the reviewer's signature"),
+    ActionId.REMOVE_IMAGE: A("&Remove Image from Slide", ("Ctrl+Del",),
+                             tip="Take the image on screen out of this slide (Ctrl+Z puts it back)"),
+    ActionId.GALLERY: A("Cell &Gallery", ("Ctrl+G",), tip="Review the slide's cells as thumbnails (P/U/N keys)",
+                        icon_text="Gallery"),
+    ActionId.REVIEW_PARASITIZED: A("Review &Parasitized Calls in Gallery", ("Ctrl+Shift+G",)),
+    ActionId.SPLIT_CELL: A("&Split Cell in Two", ("S",), tip="The selected region is two touching cells"),
+    ActionId.SPLIT_CELL_3: A("Split Cell in &Three", ("Shift+S",)),
+    ActionId.MERGE_CELLS: A("&Merge Selected Cells", ("M",),
+                            tip="Ctrl+click cells to select several, then M joins them into one cell"),
     ActionId.UNDO: A("&Undo", (K.Undo,), icon_text="Undo"),
     ActionId.REDO: A("&Redo", (K.Redo,), icon_text="Redo"),
     ActionId.NEXT_UNCERTAIN: A("Next Uncertain Cell", (K.FindNext, "Space"),

@@ -1,13 +1,15 @@
 """The field image with its cell overlays: wheel zoom, fit, 1:1, pan, click a cell, draw a box.
 
 It draws what it is given (``set_image`` + ``set_marks``) and reports what the user did through signals;
-it owns no results and no review state (views draw models).
+it owns no results and no review state (views draw models). Keyboard: arrows and Tab/Shift+Tab ask to
+step to another cell (``stepRequested``; the review controller knows the reading order), Ctrl+Tab leaves
+the image; Ctrl+click adds cells to the selection (merge).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen,
                            QPixmap, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
@@ -37,6 +39,7 @@ class ImageView(QGraphicsView):
     cellMenuRequested = Signal(int, QPoint)  # cell id, global position
     boxDrawn = Signal(tuple)  # (x, y, w, h) in image pixels
     zoomChanged = Signal(float)
+    stepRequested = Signal(str)  # "next", "previous", "up", "down"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +58,8 @@ class ImageView(QGraphicsView):
         self._items: dict[int, CellOverlayItem] = {}
         self._overlays_visible = True
         self._selected: int = -1
+        self._extra: set[int] = set()  # further cells selected with Ctrl+click
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._fit = True
         self._add_mode = False
         self._press_pos: QPoint | None = None
@@ -102,7 +107,7 @@ class ImageView(QGraphicsView):
         for mark in marks:
             item = CellOverlayItem(mark)
             item.setVisible(self._overlays_visible)
-            item.set_highlighted(mark.cell_id == self._selected)
+            item.set_highlighted(mark.cell_id == self._selected or mark.cell_id in self._extra)
             self.scene().addItem(item)
             self._items[mark.cell_id] = item
         self.viewport().update()
@@ -126,10 +131,25 @@ class ImageView(QGraphicsView):
     def selected_cell(self) -> int:
         return self._selected
 
-    def select_cell(self, cell_id: int, *, centre: bool = False) -> None:
-        old = self._items.get(self._selected)
-        if old is not None:
-            old.set_highlighted(False)
+    @property
+    def selected_cells(self) -> list[int]:
+        """The selected cell first, then the cells added with Ctrl+click."""
+        primary = [self._selected] if self._selected >= 0 else []
+        return primary + sorted(self._extra - set(primary))
+
+    def select_cell(self, cell_id: int, *, centre: bool = False, add: bool = False) -> None:
+        """Select one cell (``add``: toggle it in the selection, keeping the others)."""
+        if add and self._selected >= 0 and cell_id >= 0:
+            self._extra.symmetric_difference_update({cell_id})
+            item = self._items.get(cell_id)
+            if item is not None:
+                item.set_highlighted(cell_id in self._extra)
+            return
+        for old_id in [self._selected, *self._extra]:
+            old = self._items.get(old_id)
+            if old is not None:
+                old.set_highlighted(False)
+        self._extra.clear()
         self._selected = cell_id
         item = self._items.get(cell_id)
         if item is not None:
@@ -139,6 +159,12 @@ class ImageView(QGraphicsView):
                     self._fit = False
                     self._set_scale(2.0)
                 self.centerOn(item)
+
+    def reveal_cell(self, cell_id: int) -> None:
+        """Scroll just enough to show a cell (keyboard stepping: the view does not jump each time)."""
+        item = self._items.get(cell_id)
+        if item is not None:
+            self.ensureVisible(item, 40, 40)
 
     # --- zoom --------------------------------------------------------------------------------------
     def zoom_factor(self) -> float:
@@ -241,8 +267,10 @@ class ImageView(QGraphicsView):
             self._press_pos = None
             if moved <= CLICK_SLOP_PX:
                 cell = self.cell_at(pos)
-                self.select_cell(cell)
-                self.cellClicked.emit(cell)
+                add = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+                self.select_cell(cell, add=add)
+                if not add or len(self.selected_cells) <= 1:
+                    self.cellClicked.emit(cell)
 
     def contextMenuEvent(self, event) -> None:  # noqa: N802
         cell = self.cell_at(event.pos())
@@ -254,9 +282,27 @@ class ImageView(QGraphicsView):
         else:
             super().contextMenuEvent(event)
 
+    STEP_KEYS = {Qt.Key.Key_Right: "next", Qt.Key.Key_Left: "previous", Qt.Key.Key_Down: "down",
+                 Qt.Key.Key_Up: "up", Qt.Key.Key_Tab: "next", Qt.Key.Key_Backtab: "previous"}
+
+    def event(self, event: QEvent) -> bool:
+        # Tab and Shift+Tab walk the cells (before Qt moves the focus); Ctrl+Tab leaves the image
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) and \
+                event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier or not self._items:
+                return self.focusNextPrevChild(not event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.stepRequested.emit(self.STEP_KEYS[Qt.Key(event.key())])
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape and self._add_mode:
             self.set_add_mode(False)
+            return
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if plain and self._items and event.key() in self.STEP_KEYS:
+            self.stepRequested.emit(self.STEP_KEYS[Qt.Key(event.key())])
+            event.accept()
             return
         super().keyPressEvent(event)
 

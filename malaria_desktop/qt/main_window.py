@@ -14,7 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from malaria_desktop import paths
 from malaria_desktop.qt.actions import ActionId, create_actions
@@ -26,9 +27,11 @@ from malaria_desktop.qt.controllers.review import ReviewController
 from malaria_desktop.qt.controllers.session import SessionController
 from malaria_desktop.qt.controllers.viewer import ImageController
 from malaria_desktop.qt.dialogs import AboutDialog
+from malaria_desktop.qt.gallery import CellGallery, label_text
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.legend import Legend
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.print_report import PdfReportController
 from malaria_desktop.qt.progress_strip import ProgressStrip
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.slide_panel import SlidePanel
@@ -42,19 +45,21 @@ SHORT_INTENDED_USE = "Screening aid for trained staff \u2013 not a certified dia
 Id = ActionId  # short: the menus below read as lists of ids
 SEPARATOR = None
 FILE_MENU = (Id.NEW, Id.OPEN, Id.OPEN_FOLDER, SEPARATOR, Id.OPEN_SESSION, "recent", Id.RECOVER, Id.LOCATE, SEPARATOR,
-             Id.SAVE, Id.SAVE_AS, SEPARATOR, Id.EXPORT, SEPARATOR, Id.SETTINGS, SEPARATOR, Id.QUIT)
+             Id.SAVE, Id.SAVE_AS, SEPARATOR, Id.EXPORT, Id.PRINT_PDF, SEPARATOR, Id.SETTINGS, SEPARATOR, Id.QUIT)
 MENUS: dict[str, tuple[Any, ...]] = {
-    "&Edit": (Id.UNDO, Id.REDO),
+    "&Edit": (Id.UNDO, Id.REDO, SEPARATOR, Id.REMOVE_IMAGE),
     "&View": (Id.ZOOM_IN, Id.ZOOM_OUT, Id.FIT, Id.ACTUAL, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
-              Id.UNCERTAIN_ONLY, SEPARATOR, Id.NEXT_IMAGE, Id.PREV_IMAGE),
+              Id.UNCERTAIN_ONLY, SEPARATOR, Id.GALLERY, Id.REVIEW_PARASITIZED, SEPARATOR, Id.NEXT_IMAGE,
+              Id.PREV_IMAGE),
     "&Analysis": (Id.RESUME, Id.CANCEL),
     "&Review": REVIEW_MENU,
     "&Help": (Id.ABOUT,),
 }
 VIEW_TOOLBAR = (Id.FIT, Id.ACTUAL, Id.ZOOM_IN, Id.ZOOM_OUT, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
                 Id.UNCERTAIN_ONLY)
-REVIEW_TOOLBAR = (Id.MARK_PARASITIZED, Id.MARK_UNINFECTED, Id.MARK_NOT_CELL, SEPARATOR, Id.NEXT_UNCERTAIN, Id.ADD_CELL,
-                  Id.UNDO, Id.REDO)
+# Undo/Redo first: a narrow window hides a toolbar's last buttons behind its overflow arrow
+REVIEW_TOOLBAR = (Id.UNDO, Id.REDO, SEPARATOR, Id.MARK_PARASITIZED, Id.MARK_UNINFECTED, Id.MARK_NOT_CELL, SEPARATOR,
+                  Id.NEXT_UNCERTAIN, Id.GALLERY, Id.ADD_CELL)
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +75,7 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self._model_dir = model_dir
         self.model = ModelState()
         self.document = SlideDocument(self)
         self.runner = AnalysisRunner(self)
@@ -134,10 +140,16 @@ class MainWindow(QMainWindow):
         splitter.addWidget(centre)
         splitter.addWidget(self.summary)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([320, 790, 330])
+        splitter.setSizes([300, 810, 330])
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
+        self.gallery = CellGallery(self.document)
+        self.gallery_dock = QDockWidget("Cell gallery – every cell of the slide, highest probability first", self)
+        self.gallery_dock.setObjectName("gallery_dock")
+        self.gallery_dock.setWidget(self.gallery)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.gallery_dock)
+        self.resizeDocks([self.gallery_dock], [250], Qt.Orientation.Vertical)
         self.model_status = QLabel()
         self.intended_use = QLabel(SHORT_INTENDED_USE)
         self.intended_use.setStyleSheet("color: #8a5a00; font-weight: 600;")
@@ -171,17 +183,23 @@ class MainWindow(QMainWindow):
         status = self.statusBar().showMessage
         commit = self.slide_panel.metadata.commit
         self.viewer = ImageController(self.document, self.view, self.actions,
-                                      select_key=self.slide_panel.list.select_key, uncertain_margin=lambda: self.settings.uncertain_margin, parent=self)
+                                      select_key=self.slide_panel.list.select_key,
+                                      uncertain_margin=lambda: self.settings.uncertain_margin,
+                                      uncertain_band=self.uncertain_band, parent=self)
         self.analysis = AnalysisController(self.document, self.runner, self.model, self.viewer, self.progress_strip,
                                            self.actions, target_cells=lambda: self.settings.target_cells, parent=self)
         self.review = ReviewController(self.document, self.viewer, self.view, self.actions, status=status,
-                                       menu_parent=self, parent=self)
+                                       menu_parent=self, band=self.uncertain_band, parent=self)
         self.sessions = SessionController(self.document, self.runner, self.settings, self.model, self.viewer,
                                           self.actions, recent_menu=self.recent_menu, dialog_parent=self,
                                           status=status, show_error=self.show_error, commit_metadata=commit,
                                           parent=self)
         self.export = ExportController(self.document, self.settings, self.actions, dialog_parent=self, status=status,
                                        show_error=self.show_error, commit_metadata=commit, parent=self)
+        self.pdf = PdfReportController(self.document, self.settings, self.actions, dialog_parent=self, status=status,
+                                       show_error=self.show_error, commit_metadata=commit,
+                                       model_folder=self._model_folder, band_text=lambda: self.band().describe(),
+                                       parent=self)
 
     def _connect(self) -> None:
         self.actions[Id.QUIT].triggered.connect(self.close)
@@ -206,6 +224,50 @@ class MainWindow(QMainWindow):
         self.sessions.settingsApplied.connect(self.viewer.refresh_overlays)
         self.sessions.settingsApplied.connect(lambda: self.analysis.update_progress(None))
         self.export.exported.connect(self.exported)
+        self.actions[Id.GALLERY].triggered.connect(lambda: self.show_gallery(None))
+        self.actions[Id.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("parasitized"))
+        self.gallery.showCellRequested.connect(self.show_cell)
+        self.gallery.labelled.connect(lambda n, label: self.statusBar().showMessage(
+            f"{n} cell{'s' if n != 1 else ''} marked as {label_text(label)}. Ctrl+Z undoes.", 5000))
+        self.document.countsChanged.connect(self._update_band)
+        self.sessions.settingsApplied.connect(self._update_band)
+
+    # ------------------------------------------------------------------ review helpers
+    def band(self):
+        """The uncertain band in use: the model card's calibrated one, else threshold ± the margin."""
+        from malaria_desktop.core.model_card import margin_band
+
+        threshold, margin = self.document.threshold, self.settings.uncertain_margin
+        card = self.classifier.card if self.classifier is not None else None
+        return card.uncertain_band(threshold, margin) if card is not None else margin_band(threshold, margin)
+
+    def uncertain_band(self) -> tuple[float, float]:
+        band = self.band()
+        return band.low, band.high
+
+    def _update_band(self) -> None:
+        band = self.uncertain_band()
+        if band != self.gallery.model.band:
+            self.gallery.model.set_band(*band)
+
+    def _model_folder(self) -> str:
+        model_dir = getattr(self.classifier, "model_dir", None) or self._model_dir
+        return Path(model_dir).name if model_dir else "bundled model"
+
+    def show_gallery(self, filter_name: str | None) -> None:
+        """Show the gallery dock and put the keyboard in it (optionally with a filter)."""
+        self.gallery_dock.show()
+        self.gallery_dock.raise_()
+        self.gallery.focus_first(filter_name)
+
+    @Slot(str, int)
+    def show_cell(self, key: str, cell_id: int) -> None:
+        """Show a cell in its image (gallery double-click / Enter)."""
+        if key != self.viewer.current_key:
+            self.viewer.select_key(key)
+            self.viewer.show_image(key)
+        self.view.select_cell(cell_id, centre=True)
+        self.review.describe_cell(cell_id)
 
     # ------------------------------------------------------------------ model
     @Slot(object)
@@ -218,7 +280,9 @@ class MainWindow(QMainWindow):
         if not self.document.results:
             self.document.set_threshold(self.settings.threshold(card.threshold) or card.threshold)
         self.document.session.model = {"name": card.name, "architecture": card.architecture,
-                                       "threshold": card.threshold}
+                                       "threshold": card.threshold, "folder": self._model_folder(),
+                                       "calibration": str(card.extra.get("calibration", "") or "")}
+        self._update_band()
         self.update_actions()
         self.analysis.start_pending()
 
@@ -286,7 +350,7 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def update_actions(self) -> None:
-        for controller in (self.analysis, self.export, self.sessions, self.review):
+        for controller in (self.analysis, self.export, self.sessions, self.review, self.pdf):
             controller.update_actions()
 
     def about_dialog(self) -> AboutDialog:
@@ -317,5 +381,6 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.loader.shutdown()
         self.export.wait(EXPORT_WAIT_ON_CLOSE_MS)  # let a report being written finish (never half-written)
+        self.gallery.model.thumbnails.shutdown()
         super().closeEvent(event)
 

@@ -4,6 +4,9 @@ The document wraps one core ``Session`` (metadata, image paths, automatic result
 and adds only what is transient in the GUI: each image's run state (queued / analysing / done / error /
 missing) and progress text. Every change goes through a method here that emits a signal, so the views
 (slide list, image view, summary) redraw from the document and tests can drive the document directly.
+
+Undo/redo go through the document (``undo``/``redo``): one history holds the review's steps and the
+removal of images from the slide, so Ctrl+Z undoes whichever came last.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ STAGE_TEXT = {"loading": "Loading\u2026", "segmenting": "Finding cells\u2026", "
               "done": "Done"}
 
 
+REVIEW_STEP = "review"  # a history entry that is one step of the ReviewState's own undo stack
+MAX_HISTORY = 10_000
+
+
 @dataclass
 class ImageEntry:
     """One image of the slide as the GUI shows it."""
@@ -40,6 +47,16 @@ class ImageEntry:
     @property
     def key(self) -> ImageKey:
         return image_key(self.path)
+
+
+@dataclass(frozen=True)
+class RemovedImage:
+    """An image taken out of the slide, with what is needed to put it back where it was."""
+
+    row: int
+    entry: ImageEntry
+    path_index: int
+    result: ImageResult | None
 
 
 class SlideDocument(QObject):
@@ -56,6 +73,9 @@ class SlideDocument(QObject):
         super().__init__(parent)
         self.session = Session()
         self.entries: list[ImageEntry] = []
+        self._history: list[object] = []  # REVIEW_STEP or RemovedImage, oldest first
+        self._future: list[object] = []
+        self._removed_keys: set[ImageKey] = set()
         self.session_path: Path | None = None
         self._unsubscribe = self.session.review.subscribe(self._on_review)
 
@@ -135,6 +155,8 @@ class SlideDocument(QObject):
         if result.status == "ok" and abs(result.threshold - self.threshold) > 1e-9:
             result = apply_threshold(result, self.threshold)
         key = image_key(result.path)
+        if key in self._removed_keys and self.row_of(key) < 0:
+            return  # the technician removed this image while it was being analysed
         self.session.set_result(result)
         row = self.row_of(key)
         if row < 0:
@@ -148,6 +170,85 @@ class SlideDocument(QObject):
         self.entryChanged.emit(row)
         self.countsChanged.emit()
         self.modified.emit()
+
+    def remove_image(self, key: ImageKey) -> bool:
+        """Take an image (and its cells) out of the slide; undoable. False when it is not in the slide."""
+        row = self.row_of(key)
+        if row < 0:
+            return False
+        entry = self.entries.pop(row)
+        index = next((i for i, p in enumerate(self.session.image_paths) if image_key(p) == key), -1)
+        if index >= 0:
+            self.session.image_paths.pop(index)
+        record = RemovedImage(row, entry, index, self.session.results.pop(key, None))
+        self._removed_keys.add(key)
+        self._push(record)
+        self._entries_changed()
+        return True
+
+    def _restore(self, record: RemovedImage) -> None:
+        key = record.entry.key
+        self.entries.insert(min(record.row, len(self.entries)), record.entry)
+        if record.path_index >= 0:
+            self.session.image_paths.insert(min(record.path_index, len(self.session.image_paths)),
+                                            record.entry.path)
+        if record.result is not None:
+            self.session.results[key] = record.result
+        self._removed_keys.discard(key)
+        self._entries_changed()
+
+    def _entries_changed(self) -> None:
+        self.entriesReset.emit()
+        self.countsChanged.emit()
+        self.modified.emit()
+
+    # --- one undo history for review edits and image removals ---------------------------------------
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._future)
+
+    def _push(self, step: object) -> None:
+        self._history.append(step)
+        del self._history[:-MAX_HISTORY]
+        self._future.clear()
+
+    def undo(self) -> object | None:
+        """Undo the last review step or image removal; returns what was undone (None: nothing)."""
+        while self._history:
+            step = self._history.pop()
+            if step == REVIEW_STEP and not self.session.review.undo():
+                continue  # that image's edits were forgotten (re-analysed): nothing left to undo there
+            if step != REVIEW_STEP:
+                self._restore(step)  # type: ignore[arg-type]
+            self._future.append(step)
+            return step
+        return None
+
+    def redo(self) -> object | None:
+        """Redo the last undone step; returns it (None: nothing to redo)."""
+        while self._future:
+            step = self._future.pop()
+            if step == REVIEW_STEP and not self.session.review.redo():
+                continue
+            if step != REVIEW_STEP:
+                self._remove_again(step)  # type: ignore[arg-type]
+            self._history.append(step)
+            return step
+        return None
+
+    def _remove_again(self, record: RemovedImage) -> None:
+        key = record.entry.key
+        row = self.row_of(key)
+        if row >= 0:
+            self.entries.pop(row)
+        self.session.image_paths = [p for p in self.session.image_paths if image_key(p) != key]
+        self.session.results.pop(key, None)
+        self._removed_keys.add(key)
+        self._entries_changed()
 
     def requeue_interrupted(self) -> None:
         """After a cancel: images caught mid-analysis go back to queued."""
@@ -205,6 +306,9 @@ class SlideDocument(QObject):
         self.session = session
         self.session_path = path
         session.review.clear_history()
+        self._history.clear()
+        self._future.clear()
+        self._removed_keys.clear()
         self._unsubscribe = session.review.subscribe(self._on_review)
         missing = {image_key(p) for p in missing_images(session)}
         self.entries = []
@@ -224,6 +328,8 @@ class SlideDocument(QObject):
         return [e.path for e in self.entries if e.state == "missing"]
 
     def _on_review(self, change: ReviewChange) -> None:
+        if change.kind == "edit":
+            self._push(REVIEW_STEP)
         row = self.row_of(change.image_key)
         if row >= 0:
             self.entryChanged.emit(row)

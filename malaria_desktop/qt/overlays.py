@@ -45,7 +45,7 @@ class CellMark:
     uncertain: bool
 
     def tooltip(self) -> str:
-        lines = [f"Cell {self.cell_id}: <b>{LABEL_TEXT.get(self.label, self.label)}</b>"]
+        lines = [f"<b>{LABEL_TEXT.get(self.label, self.label)}</b>"]
         if self.probability is not None:
             lines.append(f"P(parasitized) = {self.probability:.2f}")
         if self.auto_label is None:
@@ -58,20 +58,30 @@ class CellMark:
         return "<br>".join(lines)
 
 
-def is_uncertain(probability: float | None, threshold: float, margin: float) -> bool:
-    """A verdict is uncertain when its probability lies within ``margin`` of the threshold."""
-    return probability is not None and abs(probability - threshold) <= margin
+def is_uncertain(probability: float | None, threshold: float, margin: float,
+                 band: tuple[float, float] | None = None) -> bool:
+    """A verdict is uncertain when its probability lies in ``band`` (the model card's calibrated
+    interval), or without a band within ``margin`` of the threshold."""
+    if probability is None:
+        return False
+    if band is not None:
+        return band[0] <= probability <= band[1]
+    return abs(probability - threshold) <= margin
 
 
 def build_marks(
     result: ImageResult,
     labels: Mapping[int, str],
     edited: Iterable[int],
-    added: Iterable[tuple[int, tuple[int, int, int, int], str]],
+    added: Iterable[tuple],
     threshold: float,
     margin: float,
+    band: tuple[float, float] | None = None,
 ) -> list[CellMark]:
-    """Combine the engine's cells, the review overrides and the added cells into marks."""
+    """Combine the engine's cells, the review overrides and the added cells into marks.
+
+    ``added`` holds ``(cell_id, bbox, label)`` or ``(cell_id, bbox, label, outline)`` (pieces of a split).
+    """
     edited_ids = set(edited)
     marks = []
     for cr in result.cells:
@@ -79,10 +89,11 @@ def build_marks(
         marks.append(CellMark(
             cell_id=cid, label=labels.get(cid, cr.label), auto_label=cr.label, probability=float(cr.probability),
             bbox=tuple(int(v) for v in cr.cell.bbox), contour=cr.cell.contour, edited=cid in edited_ids,
-            uncertain=is_uncertain(cr.probability, threshold, margin)))
-    for cid, bbox, label in added:
+            uncertain=is_uncertain(cr.probability, threshold, margin, band)))
+    for cid, bbox, label, *rest in added:
+        outline = np.asarray(rest[0], np.int32) if rest and rest[0] else None
         marks.append(CellMark(cell_id=cid, label=labels.get(cid, label), auto_label=None, probability=None,
-                              bbox=tuple(int(v) for v in bbox), contour=None, edited=True, uncertain=False))
+                              bbox=tuple(int(v) for v in bbox), contour=outline, edited=True, uncertain=False))
     return marks
 
 

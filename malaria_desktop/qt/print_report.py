@@ -8,12 +8,18 @@ module adds the thumbnail pixels as document resources, paginates, and writes th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, QSizeF, QUrl
+from PySide6.QtCore import QMarginsF, QObject, QRectF, QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QWidget
 
 from malaria_desktop.core.printable_report import PrintableReport, report_html
+from malaria_desktop.core.safe_names import export_folder_name
+from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.settings import AppSettings
 
 PAGE_MARGIN_MM = 15.0
 
@@ -81,3 +87,66 @@ def render_first_page(report: PrintableReport, width_px: int = 1240) -> QImage:
     doc.drawContents(painter, QRectF(0, 0, doc.pageSize().width(), doc.pageSize().height()))
     painter.end()
     return image
+
+
+class PdfReportController(QObject):
+    """Owns File ▸ Print / Export PDF…: asks for the reviewer's name and a file, writes the PDF."""
+
+    written = Signal(object)  # Path of the PDF just written
+
+    def __init__(self, document: SlideDocument, settings: AppSettings, actions: Actions, *, dialog_parent: QWidget,
+                 status: Callable[[str, int], None], show_error: Callable[[str, str, str], None],
+                 commit_metadata: Callable[[], None], model_folder: Callable[[], str],
+                 band_text: Callable[[], str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.settings = settings
+        self.actions = actions
+        self.dialog_parent = dialog_parent
+        self.status = status
+        self.show_error = show_error
+        self.commit_metadata = commit_metadata
+        self.model_folder = model_folder
+        self.band_text = band_text
+        actions[ActionId.PRINT_PDF].triggered.connect(self.print_dialog)
+
+    def update_actions(self) -> None:
+        self.actions[ActionId.PRINT_PDF].setEnabled(bool(self.document.results))
+
+    def suggested_path(self) -> Path:
+        meta = self.document.metadata
+        name = export_folder_name(meta.patient_id, meta.slide_id, meta.date, default="slide")
+        return Path(self.settings.last_dir()) / f"{name}_report.pdf"
+
+    def print_dialog(self) -> Path | None:
+        self.commit_metadata()
+        meta = self.document.metadata
+        reviewer, ok = QInputDialog.getText(self.dialog_parent, "Print / Export PDF",
+                                            "Reviewer (printed on the report, above the signature line):",
+                                            text=str(self.settings.value("report/reviewer", meta.operator)))
+        if not ok:
+            return None
+        self.settings.set_value("report/reviewer", reviewer.strip())
+        path, _filter = QFileDialog.getSaveFileName(self.dialog_parent, "Save the report as PDF",
+                                                    str(self.suggested_path()), "PDF files (*.pdf)")
+        return self.write_to(Path(path), reviewer.strip()) if path else None
+
+    def write_to(self, path: Path, reviewer: str = "") -> Path | None:
+        """Build the report from the document and write it (thumbnails read the images: a second or so)."""
+        from malaria_desktop.core.printable_report import build_report
+
+        self.commit_metadata()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            report = build_report(self.document.session, reviewer=reviewer, model_folder=self.model_folder(),
+                                  band_text=self.band_text())
+            out = write_pdf(report, path)
+        except OSError as exc:
+            self.show_error("The PDF could not be written", f"{path}: {exc}", "")
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.settings.set_last_dir(out.parent)
+        self.status(f"Report written to {out}.", 8000)
+        self.written.emit(out)
+        return out

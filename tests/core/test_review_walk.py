@@ -6,7 +6,7 @@ from pathlib import Path
 
 from malaria_desktop.core.results import CellResult, ImageResult
 from malaria_desktop.core.review import ReviewState, image_key
-from malaria_desktop.core.review_walk import next_in_slide, reading_order, step_cell
+from malaria_desktop.core.review_walk import next_in_slide, reading_order, row_step, step_cell
 from tests.core.test_review import disk_cell
 
 
@@ -37,6 +37,9 @@ def test_reading_order_rows_then_columns() -> None:
     assert step_cell("a.png", result, review, order[0], 1) == order[1]
     assert step_cell("a.png", result, review, order[0], -1) == order[0]  # clamped
     assert step_cell("a.png", result, review, -1, 1) == order[0]
+    below = row_step("a.png", result, review, order[4], 1)  # centre cell -> the one under it
+    assert _pos(result, below) == (2, 1)
+    assert row_step("a.png", result, review, order[1], -1) == order[1]  # top row: stays
 
 
 def test_f3_finishes_current_image_then_moves_on_stably() -> None:

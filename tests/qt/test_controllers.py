@@ -71,14 +71,22 @@ class StubImageView(QObject):
     cellClicked = Signal(int)
     cellMenuRequested = Signal(int, QPoint)
     boxDrawn = Signal(tuple)
+    stepRequested = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.selected_cell = -1
         self.add_mode = False
 
-    def select_cell(self, cell_id: int, *, centre: bool = False) -> None:
+    @property
+    def selected_cells(self) -> list[int]:
+        return [self.selected_cell] if self.selected_cell >= 0 else []
+
+    def select_cell(self, cell_id: int, *, centre: bool = False, add: bool = False) -> None:
         self.selected_cell = cell_id
+
+    def reveal_cell(self, cell_id: int) -> None:
+        pass
 
     def overlay_items(self) -> list:
         return []

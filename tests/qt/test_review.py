@@ -124,17 +124,44 @@ def test_add_mode_button_draws_without_shift(qtbot, reviewed_window):
     assert not window.view.add_mode  # one box per click of the button
 
 
-def test_next_uncertain_walks_closest_to_threshold_first(qtbot, reviewed_window):
+def test_f3_walks_this_images_uncertain_cells_in_reading_order(qtbot, reviewed_window):
+    from malaria_desktop.core.review_walk import reading_order
+
     window = reviewed_window
-    results = {k: r for k, r in window.document.results.items()}
-    threshold = window.document.threshold
-    ranked = sorted((abs(c.probability - threshold), c.cell.cell_id) for r in results.values() for c in r.cells)
-    first = window.review.goto_next_uncertain()
-    assert first[1] == ranked[0][1]
-    assert window.view.selected_cell == ranked[0][1]
-    QTest.keyClick(window.view, Qt.Key.Key_U)  # reviewed: the walk moves on
-    second = window.review.goto_next_uncertain()
-    assert second[1] == ranked[1][1]
+    window.settings.update(uncertain_margin=0.45)  # a wide band, so the small test field has several
+    key = window.current_key
+    result = window.document.result(key)
+    low, high = window.uncertain_band()
+    probs = {c.cell.cell_id: c.probability for c in result.cells}
+    expected = [cid for cid in reading_order(key, result, window.document.review)
+                if cid in probs and low <= probs[cid] <= high]
+    assert len(expected) >= 3
+    walk = [window.review.goto_next_uncertain()[1] for _ in range(2)]
+    assert walk == expected[:2] and window.view.selected_cell == expected[1]
+    QTest.keyClick(window.view, Qt.Key.Key_U)  # reviewed: the walk continues after it, in reading order
+    assert window.review.goto_next_uncertain() == (key, expected[2])
+    window.view.select_cell(expected[0])  # clicking back does not restart from a global rank
+    assert window.review.goto_next_uncertain() == (key, expected[2])
+
+
+def test_arrows_and_tab_walk_cells_in_reading_order(qtbot, reviewed_window):
+    from malaria_desktop.core.review_walk import reading_order
+
+    window = reviewed_window
+    key = window.current_key
+    order = reading_order(key, window.document.result(key), window.document.review)
+    window.view.select_cell(order[0])
+    QTest.keyClick(window.view, Qt.Key.Key_Right)
+    assert window.view.selected_cell == order[1]
+    QTest.keyClick(window.view, Qt.Key.Key_Tab)
+    assert window.view.selected_cell == order[2] and window.view.hasFocus()  # Tab is not trapped elsewhere
+    QTest.keyClick(window.view, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(window.view, Qt.Key.Key_Left)
+    assert window.view.selected_cell == order[0]
+    QTest.keyClick(window.view, Qt.Key.Key_P)
+    assert window.document.review.override(key, order[0]) == "parasitized"
+    assert "Parasitized" in window.statusBar().currentMessage()  # the status line follows the new verdict
+    assert "100000" not in window.statusBar().currentMessage()
 
 
 def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_path):

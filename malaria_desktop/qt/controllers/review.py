@@ -1,7 +1,9 @@
-"""Review: label the selected cell, add a missed cell, undo/redo, walk the uncertain cells first.
+"""Review: label the selected cells, add a missed cell, split/merge clumps, remove an image, undo/redo,
+step through the cells with the keyboard.
 
-The rules (what an edit means, how counts change, the uncertain-first walk) are ``core.review``'s; this
-controller maps keys, clicks and menus onto it and asks the viewer to redraw the overlays.
+The rules (what an edit means, how counts change, the walks) are ``core.review``, ``core.review_walk`` and
+``core.region_edit``'s; this controller maps keys, clicks and menus onto them and asks the viewer to
+redraw the overlays. Undo/redo go through the document, whose one history also holds image removals.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QPoint, Slot
 from PySide6.QtWidgets import QMenu, QWidget
 
-from malaria_desktop.core.review import ReviewChange, next_uncertain
+from malaria_desktop.core.region_edit import RegionEditError, merge_regions, split_region
+from malaria_desktop.core.review import ReviewChange
+from malaria_desktop.core.review_walk import next_in_slide, reading_order, row_step, step_cell
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.models import SlideDocument
@@ -20,7 +24,11 @@ from malaria_desktop.qt.overlays import LABEL_TEXT, NOT_CELL, PARASITIZED, UNINF
 
 ADDED_CELL_LABEL = UNINFECTED
 LABEL_ACTIONS = (ActionId.MARK_PARASITIZED, ActionId.MARK_UNINFECTED, ActionId.MARK_NOT_CELL, ActionId.REVERT)
-MENU_ACTIONS = (*LABEL_ACTIONS, ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL)
+MENU_ACTIONS = (*LABEL_ACTIONS, ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL, None, ActionId.SPLIT_CELL,
+                ActionId.SPLIT_CELL_3, ActionId.MERGE_CELLS)
+EDIT_ACTIONS = (ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL, ActionId.SPLIT_CELL, ActionId.SPLIT_CELL_3,
+                ActionId.MERGE_CELLS, *LABEL_ACTIONS)
+DEFAULT_MARGIN = 0.15
 StatusFn = Callable[[str, int], None]
 
 
@@ -36,7 +44,8 @@ class ReviewController(QObject):
     """Owns the review actions and the image view's cell signals."""
 
     def __init__(self, document: SlideDocument, viewer: Viewer, view: ImageView, actions: Actions, *,
-                 status: StatusFn, menu_parent: QWidget | None = None, parent: QObject | None = None) -> None:
+                 status: StatusFn, menu_parent: QWidget | None = None,
+                 band: Callable[[], tuple[float, float]] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.viewer = viewer
@@ -44,6 +53,7 @@ class ReviewController(QObject):
         self.actions = actions
         self.status = status
         self.menu_parent = menu_parent
+        self.band = band or (lambda: (document.threshold - DEFAULT_MARGIN, document.threshold + DEFAULT_MARGIN))
         a = actions
         a[ActionId.MARK_PARASITIZED].triggered.connect(lambda: self.label_selected(PARASITIZED))
         a[ActionId.MARK_UNINFECTED].triggered.connect(lambda: self.label_selected(UNINFECTED))
@@ -53,6 +63,11 @@ class ReviewController(QObject):
         a[ActionId.REDO].triggered.connect(self.redo)
         a[ActionId.NEXT_UNCERTAIN].triggered.connect(self.goto_next_uncertain)
         a[ActionId.ADD_CELL].toggled.connect(view.set_add_mode)
+        a[ActionId.SPLIT_CELL].triggered.connect(lambda: self.split_selected(2))
+        a[ActionId.SPLIT_CELL_3].triggered.connect(lambda: self.split_selected(3))
+        a[ActionId.MERGE_CELLS].triggered.connect(self.merge_selected)
+        a[ActionId.REMOVE_IMAGE].triggered.connect(self.remove_current_image)
+        view.stepRequested.connect(self.step)
         view.cellClicked.connect(self._cell_clicked)
         view.cellMenuRequested.connect(self._cell_menu)
         view.boxDrawn.connect(self.add_cell)
@@ -62,31 +77,109 @@ class ReviewController(QObject):
     def _cell_clicked(self, cell_id: int) -> None:
         if cell_id < 0:
             return
-        item = next((i for i in self.view.overlay_items() if i.cell_id == cell_id), None)
-        if item is not None:
-            m = item.mark
-            p = f", P(parasitized) {m.probability:.2f}" if m.probability is not None else ""
-            self.status(f"Cell {cell_id}: {LABEL_TEXT.get(m.label, m.label)}{p}. Press P, U or N to change it.", 8000)
+        self.describe_cell(cell_id)
         self.update_actions()
+
+    def describe_cell(self, cell_id: int) -> None:
+        """Status line for the selected cell: its place in reading order and its current verdict."""
+        key = self.viewer.current_key
+        result = self.document.result(key) if key else None
+        item = next((i for i in self.view.overlay_items() if i.cell_id == cell_id), None)
+        if item is None or key is None or result is None:
+            return
+        order = reading_order(key, result, self.document.review)
+        where = f"Cell {order.index(cell_id) + 1} of {len(order)}" if cell_id in order else "Cell"
+        m = item.mark
+        p = f", P(parasitized) {m.probability:.2f}" if m.probability is not None else ", drawn by you"
+        self.status(f"{where}: {LABEL_TEXT.get(m.label, m.label)}{p}. P, U or N changes it; arrows move.", 8000)
 
     @Slot(int, QPoint)
     def _cell_menu(self, cell_id: int, global_pos: QPoint) -> None:
         menu = QMenu(self.menu_parent)
         menu.addActions([self.actions[i] for i in LABEL_ACTIONS])
+        menu.addSeparator()
+        menu.addActions([self.actions[i] for i in (ActionId.SPLIT_CELL, ActionId.SPLIT_CELL_3, ActionId.MERGE_CELLS)])
         menu.aboutToHide.connect(menu.deleteLater)
         menu.popup(global_pos)
 
     def label_selected(self, label: str | None) -> bool:
-        """Apply a label to the selected cell of the current image (None: back to the model's verdict)."""
-        key, cell_id = self.viewer.current_key, self.view.selected_cell
-        if key is None or cell_id < 0:
+        """Label the selected cell(s) of the current image as one step (None: back to the model's verdict)."""
+        key, cells = self.viewer.current_key, self.view.selected_cells
+        if key is None or not cells:
             self.status("Click a cell first, then press P, U or N.", 5000)
             return False
+        review = self.document.review
         try:
-            self.document.review.set_label(key, cell_id, label)  # type: ignore[arg-type]
+            with review.batch():
+                for cell_id in cells:
+                    if label is None and review.added_cells(key).get(cell_id) is not None:
+                        continue  # a drawn cell has no model verdict to go back to
+                    review.set_label(key, cell_id, label)  # type: ignore[arg-type]
         except (ValueError, KeyError) as exc:
             self.status(str(exc), 5000)
             return False
+        return True
+
+    def step(self, direction: str) -> int | None:
+        """Arrow keys / Tab: select the next cell in reading order (or the row above/below)."""
+        key = self.viewer.current_key
+        result = self.document.result(key) if key else None
+        if key is None or result is None or result.status != "ok":
+            return None
+        review, current = self.document.review, self.view.selected_cell
+        if direction in ("up", "down"):
+            target = row_step(key, result, review, current, -1 if direction == "up" else 1)
+        else:
+            target = step_cell(key, result, review, current, 1 if direction == "next" else -1)
+        if target is not None:
+            self.view.select_cell(target)
+            self.view.reveal_cell(target)
+            self._cell_clicked(target)
+        return target
+
+    def split_selected(self, n: int) -> list[int]:
+        """Split the selected region into ``n`` cells (one undo step)."""
+        key, cell_id = self.viewer.current_key, self.view.selected_cell
+        result = self.document.result(key) if key else None
+        if key is None or result is None or cell_id < 0:
+            self.status("Click the clump first, then press S (two cells) or Shift+S (three).", 5000)
+            return []
+        try:
+            ids = split_region(key, result, self.document.review, cell_id, n)
+        except RegionEditError as exc:
+            self.status(str(exc), 6000)
+            return []
+        self.view.select_cell(ids[0])
+        self.status(f"Split into {n} cells (counted as uninfected: press P on an infected one). Ctrl+Z undoes.",
+                    8000)
+        return ids
+
+    def merge_selected(self) -> int:
+        """Merge the selected cells (Ctrl+click to select several) into one (one undo step)."""
+        key, cells = self.viewer.current_key, self.view.selected_cells
+        result = self.document.result(key) if key else None
+        if key is None or result is None or len(cells) < 2:
+            self.status("Ctrl+click two or more cells, then press M to merge them.", 5000)
+            return -1
+        try:
+            new_id = merge_regions(key, result, self.document.review, cells)
+        except RegionEditError as exc:
+            self.status(str(exc), 6000)
+            return -1
+        self.view.select_cell(new_id)
+        self.status(f"Merged {len(cells)} cells into one. Ctrl+Z undoes.", 6000)
+        return new_id
+
+    def remove_current_image(self) -> bool:
+        """Take the image on screen out of the slide (its cells leave the counts; Ctrl+Z puts it back)."""
+        key = self.viewer.current_key
+        entry = self.document.entry(key) if key else None
+        if key is None or entry is None:
+            self.status("Select an image in the list first.", 5000)
+            return False
+        self.document.remove_image(key)
+        self.status(f"Removed {entry.path.name} from the slide. Ctrl+Z puts it back.", 8000)
+        self.update_actions()
         return True
 
     @Slot(tuple)
@@ -99,24 +192,27 @@ class ReviewController(QObject):
         cell_id = self.document.review.add_cell(key, bbox, ADDED_CELL_LABEL)
         self.view.select_cell(cell_id)
         self.actions[ActionId.ADD_CELL].setChecked(False)
-        self.status(f"Added cell {cell_id} as uninfected. Press P if it is parasitized, Ctrl+Z to undo.", 8000)
+        self.status("Added a cell as uninfected. Press P if it is parasitized, Ctrl+Z to undo.", 8000)
         return cell_id
 
     def undo(self) -> None:
-        if not self.document.review.undo():
+        if self.document.undo() is None:
             self.status("Nothing to undo.", 3000)
+        self.update_actions()
 
     def redo(self) -> None:
-        if not self.document.review.redo():
+        if self.document.redo() is None:
             self.status("Nothing to redo.", 3000)
+        self.update_actions()
 
     def goto_next_uncertain(self) -> tuple[str, int] | None:
-        """Select (and centre on) the next unreviewed cell closest to the threshold, across all images."""
+        """F3: the next unreviewed uncertain cell of this image in reading order, then of the next images."""
         key_now = self.viewer.current_key
-        current = (key_now, self.view.selected_cell) if key_now and self.view.selected_cell >= 0 else None
-        target = next_uncertain(self.document.results, self.document.threshold, self.document.review, current)
+        current = (key_now, self.view.selected_cell if self.view.selected_cell >= 0 else None) if key_now else None
+        keys = [e.key for e in self.document.entries]
+        target = next_in_slide(self.document.results, keys, self.document.review, self.band(), current)
         if target is None:
-            self.status("Every cell has been reviewed.", 5000)
+            self.status("No unreviewed uncertain cell is left.", 5000)
             return None
         key, cell_id = target
         if key != self.viewer.current_key:
@@ -136,12 +232,14 @@ class ReviewController(QObject):
             if change.kind in ("undo", "redo") and change.cell_id >= 0:
                 self.view.select_cell(change.cell_id)
             self.viewer.refresh_overlays()
+            if self.view.selected_cell >= 0:
+                self.describe_cell(self.view.selected_cell)  # the status line shows the new verdict
         self.update_actions()
 
     def update_actions(self) -> None:
-        review = self.document.review
-        self.actions[ActionId.UNDO].setEnabled(review.can_undo)
-        self.actions[ActionId.REDO].setEnabled(review.can_redo)
+        self.actions[ActionId.UNDO].setEnabled(self.document.can_undo)
+        self.actions[ActionId.REDO].setEnabled(self.document.can_redo)
         has_results = any(r.status == "ok" for r in self.document.results.values())
-        for action_id in (ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL, *LABEL_ACTIONS):
+        for action_id in EDIT_ACTIONS:
             self.actions[action_id].setEnabled(has_results)
+        self.actions[ActionId.REMOVE_IMAGE].setEnabled(bool(self.document.entries))

@@ -21,6 +21,7 @@ class ImageController(QObject):
 
     def __init__(self, document: SlideDocument, view: ImageView, actions: Actions, *,
                  select_key: Callable[[str], None], uncertain_margin: Callable[[], float],
+                 uncertain_band: Callable[[], tuple[float, float] | None] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
@@ -28,6 +29,7 @@ class ImageController(QObject):
         self.actions = actions
         self.select_key = select_key  # selects a row of the slide list, which then asks to show it
         self.uncertain_margin = uncertain_margin
+        self.uncertain_band = uncertain_band or (lambda: None)  # the model card's band, when it has one
         self.current_key: str | None = None
         self._image_cache: tuple[str, QImage] | None = None
         a = actions
@@ -89,10 +91,11 @@ class ImageController(QObject):
             self.view.clear_marks()
             return
         review = self.document.review
-        added = [(cid, cell.bbox, cell.label) for cid, cell in review.added_cells(key).items()]
+        added = [(cid, cell.bbox, cell.label, cell.outline) for cid, cell in review.added_cells(key).items()]
         overrides = review.overrides(key)
-        labels = {**overrides, **{cid: lab for cid, _b, lab in added}}
-        marks = build_marks(result, labels, labels.keys(), added, self.document.threshold, self.uncertain_margin())
+        labels = {**overrides, **{cid: lab for cid, _b, lab, _o in added}}
+        marks = build_marks(result, labels, labels.keys(), added, self.document.threshold, self.uncertain_margin(),
+                            self.uncertain_band())
         marks = filter_marks(marks, parasitized_only=self.actions[ActionId.PARASITIZED_ONLY].isChecked(),
                              uncertain_only=self.actions[ActionId.UNCERTAIN_ONLY].isChecked())
         self.view.set_marks(marks)
