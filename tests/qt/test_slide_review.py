@@ -1,0 +1,106 @@
+"""The window's slide-level review tools: gallery dock, remove image (undoable), clump tools, PDF report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from malaria_desktop.qt.actions import ActionId
+from tests.qt.pdf_text import pdf_pages, squash
+from tests.qt.waits import wait_idle
+
+
+@pytest.fixture
+def two_images(qtbot, make_window, smear_dir):
+    window = make_window()
+    window.open_paths(sorted(smear_dir.glob("*.png"))[:2])
+    wait_idle(qtbot, window)
+    return window
+
+
+def test_remove_image_leaves_the_counts_and_comes_back_with_undo(qtbot, two_images):
+    window = two_images
+    doc = window.document
+    keys = [e.key for e in doc.entries]
+    total = doc.counts().total.auto_cells
+    gone = doc.counts().per_image[keys[0]].auto_cells
+    window.slide_panel.list.select_key(keys[0])
+    first = doc.result(keys[0]).cells[0].cell.cell_id
+    doc.review.set_label(keys[1], doc.result(keys[1]).cells[0].cell.cell_id, "not_cell")  # an edit before
+    window.actions[ActionId.REMOVE_IMAGE].trigger()
+    assert [e.key for e in doc.entries] == keys[1:] and keys[0] not in doc.results
+    assert doc.counts().total.auto_cells == total - gone
+    assert window.gallery.model.rowCount() == len(doc.result(keys[1]).cells)
+    assert window.actions[ActionId.UNDO].isEnabled() and "Ctrl+Z" in window.statusBar().currentMessage()
+    window.actions[ActionId.UNDO].trigger()  # the removal first
+    assert [e.key for e in doc.entries] == keys and doc.counts().total.auto_cells == total
+    assert doc.review.edits_count == 1
+    window.actions[ActionId.UNDO].trigger()  # then the review edit
+    assert doc.review.edits_count == 0 and not window.actions[ActionId.UNDO].isEnabled()
+    window.actions[ActionId.REDO].trigger()
+    window.actions[ActionId.REDO].trigger()
+    assert len(doc.entries) == 1 and doc.review.edits_count == 1
+    assert first >= 0
+
+
+def test_gallery_keys_confirm_calls_without_touching_the_image(qtbot, two_images):
+    window = two_images
+    doc = window.document
+    window.actions[ActionId.REVIEW_PARASITIZED].trigger()
+    gallery = window.gallery
+    assert window.gallery_dock.isVisible() and gallery.view.hasFocus()
+    n = gallery.model.rowCount()
+    assert n == sum(r.n_parasitized for r in doc.results.values()) > 1
+    QTest.keyClick(gallery.view, Qt.Key.Key_P)
+    QTest.keyClick(gallery.view, Qt.Key.Key_P)
+    first, second = gallery.model.item(0), gallery.model.item(1)
+    assert doc.review.override(first.key, first.cell_id) == "parasitized"
+    assert doc.review.override(second.key, second.cell_id) == "parasitized"
+    assert doc.review.edits_count == 2 and "marked as parasitized" in window.statusBar().currentMessage()
+    assert window.summary.reviewed_note.text().startswith("You reviewed 2 cells")
+    QTest.keyClick(gallery.view, Qt.Key.Key_Return)  # show the current cell in its image
+    current = gallery.model.item(gallery.view.currentIndex().row())
+    assert window.current_key == current.key and window.view.selected_cell == current.cell_id
+
+
+def test_split_and_merge_from_the_keyboard_are_undoable(qtbot, two_images):
+    window = two_images
+    doc = window.document
+    key = window.current_key
+    result = doc.result(key)
+    big = max(result.cells, key=lambda c: c.cell.area_px).cell.cell_id
+    before = doc.counts().per_image[key].reviewed_cells
+    window.view.select_cell(big)
+    window.view.setFocus()
+    QTest.keyClick(window.view, Qt.Key.Key_S)
+    assert doc.counts().per_image[key].reviewed_cells == before + 1
+    pieces = list(doc.review.added_cells(key))
+    assert len(pieces) == 2 and all(doc.review.added_cells(key)[p].outline for p in pieces)
+    drawn = {i.cell_id: i for i in window.view.overlay_items()}
+    assert all(drawn[p].mark.contour is not None for p in pieces)  # pieces drawn by their outline
+    window.view.select_cell(pieces[0])
+    window.view.select_cell(pieces[1], add=True)  # Ctrl+click
+    assert window.view.selected_cells == pieces
+    QTest.keyClick(window.view, Qt.Key.Key_M)
+    assert doc.counts().per_image[key].reviewed_cells == before
+    QTest.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.counts().per_image[key].reviewed_cells == before and doc.review.edits_count == 0
+
+
+def test_print_pdf_holds_the_slide(qtbot, two_images, tmp_path: Path):
+    window = two_images
+    window.slide_panel.metadata.patient_id.setText("PK/23/0417")
+    window.slide_panel.metadata.commit()
+    assert window.pdf.suggested_path().name == "PK-23-0417_" + window.document.metadata.date + "_report.pdf"
+    assert window.actions[ActionId.PRINT_PDF].isEnabled()
+    with qtbot.waitSignal(window.pdf.written):
+        path = window.pdf.write_to(tmp_path / "slide.pdf", reviewer="R. Eviewer")
+    text = "".join(pdf_pages(path.read_bytes()))
+    total = window.document.counts().total
+    for expected in ("PK/23/0417", "R. Eviewer", f"{total.auto_cells:,}", "5,000,000", "tiny",
+                     "Not a certified diagnostic device", "Reviewer's signature"):
+        assert squash(expected) in text, expected
