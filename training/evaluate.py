@@ -14,6 +14,7 @@ import numpy as np
 from malaria_desktop.core.model_card import CARD_FILE
 from training.export import split_probs
 from training.metrics import binary_metrics, per_patient, reliability, roc_curve
+from training.operating_point import NIH_GROUP, cell_groups, healthy_groups
 
 
 def evaluate_model(run: Path, model_dir: Path, report_dir: Path | None = None, split_name: str = "test",
@@ -32,17 +33,33 @@ def evaluate_model(run: Path, model_dir: Path, report_dir: Path | None = None, s
     metrics["patients"] = len(patients_rows)
     metrics["per_patient_accuracy"] = {"mean": float(accs.mean()), "min": float(accs.min()),
                                        "median": float(np.median(accs))}
+    by_lab = metrics_by_lab(labels, probs, patients, threshold)
     report = {"split": split_name, "model": card.get("name"), "threshold_rule": card.get("threshold_rule"),
-              "metrics": metrics, "reliability": reliability(labels, probs), "per_patient": patients_rows}
+              "metrics": metrics, "by_lab": by_lab, "reliability": reliability(labels, probs),
+              "per_patient": patients_rows}
     (report_dir / "report.json").write_text(json.dumps(report, indent=2))
     plot_all(labels, probs, metrics, report["reliability"], report_dir, f"{card.get('name')} — {split_name} patients")
     if update_card:
         card.setdefault("metrics", {})[split_name] = {k: v for k, v in metrics.items()}
+        card["metrics"][f"{split_name}_by_lab"] = by_lab
         card_path.write_text(json.dumps(card, indent=2))
     print(f"{split_name}: accuracy {metrics['accuracy']:.4f} sensitivity {metrics['sensitivity']:.4f} "
           f"specificity {metrics['specificity']:.4f} AUC {metrics['roc_auc']:.4f} ECE {metrics['ece']:.4f} "
           f"({metrics['cells']} cells, {metrics['patients']} patients) -> {report_dir}", flush=True)
     return report
+
+
+def metrics_by_lab(labels: np.ndarray, probs: np.ndarray, patients: list[str], threshold: float) -> dict:
+    """Every figure per lab as well as pooled: NIH metrics, and the share called parasitized per healthy group."""
+    groups = cell_groups(patients)
+    out: dict = {}
+    nih = groups == NIH_GROUP
+    if nih.any() and labels[nih].any() and not labels[nih].all():
+        m = binary_metrics(labels[nih], probs[nih], threshold)
+        out[NIH_GROUP] = {k: m[k] for k in ("cells", "accuracy", "sensitivity", "specificity", "roc_auc", "ece")}
+    for name, mask in healthy_groups(labels, patients).items():
+        out[f"{name}: called parasitized"] = {"cells": int(mask.sum()), "share": float(np.mean(probs[mask] >= threshold))}
+    return out
 
 
 def plot_all(labels: np.ndarray, probs: np.ndarray, metrics: dict, bins: list[dict], out: Path, title: str) -> None:
