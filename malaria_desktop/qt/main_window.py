@@ -12,12 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from malaria_desktop import paths
+from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId, create_actions
 from malaria_desktop.qt.controllers.analysis import AnalysisController
 from malaria_desktop.qt.controllers.export import ExportController
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1440, 900)
         geometry = settings.value("ui/geometry")
-        self.actions = create_actions(self)
+        self.action_map = create_actions(self)
         self._build_widgets()
         self._build_menus()
         self._build_controllers()
@@ -119,7 +120,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
         self.slide_panel = SlidePanel(self.document)
-        self.slide_panel.setMinimumWidth(300)
+        self.slide_panel.setMinimumWidth(250)
         self.view = ImageView()
         self.legend = Legend()
         self.summary = SummaryPanel()
@@ -138,7 +139,14 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.slide_panel)
         splitter.addWidget(centre)
-        splitter.addWidget(self.summary)
+        self.summary.setMinimumWidth(280)
+        summary_scroll = QScrollArea()  # a short screen scrolls the figures instead of squashing them
+        summary_scroll.setWidget(self.summary)
+        summary_scroll.setWidgetResizable(True)
+        summary_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        summary_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        summary_scroll.setMinimumWidth(290)
+        splitter.addWidget(summary_scroll)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 810, 330])
         splitter.setChildrenCollapsible(False)
@@ -149,19 +157,27 @@ class MainWindow(QMainWindow):
         self.gallery_dock.setObjectName("gallery_dock")
         self.gallery_dock.setWidget(self.gallery)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.gallery_dock)
-        self.resizeDocks([self.gallery_dock], [250], Qt.Orientation.Vertical)
+        self.resizeDocks([self.gallery_dock], [200], Qt.Orientation.Vertical)
         self.model_status = QLabel()
         self.intended_use = QLabel(SHORT_INTENDED_USE)
-        self.intended_use.setStyleSheet("color: #8a5a00; font-weight: 600;")
+        self._style_intended_use()
         self.statusBar().addPermanentWidget(self.model_status)
         self.statusBar().addPermanentWidget(self.intended_use)
+
+    def _style_intended_use(self) -> None:
+        self.intended_use.setStyleSheet(f"color: {theme.colour('warn', self.palette())}; font-weight: 600;")
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "intended_use"):
+            self._style_intended_use()  # the user switched to a dark (or light) theme
+        super().changeEvent(event)
 
     def _toolbar(self, name: str, ids: tuple[ActionId | None, ...]) -> QToolBar:
         bar = QToolBar(name)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         bar.addWidget(QLabel(f" {name}: "))
         for action_id in ids:
-            bar.addSeparator() if action_id is None else bar.addAction(self.actions[action_id])
+            bar.addSeparator() if action_id is None else bar.addAction(self.action_map[action_id])
         return bar
 
     def _build_menus(self) -> None:
@@ -173,37 +189,37 @@ class MainWindow(QMainWindow):
             elif item == "recent":
                 self.recent_menu = file_menu.addMenu("Open &Recent Session")
             else:
-                file_menu.addAction(self.actions[item])
+                file_menu.addAction(self.action_map[item])
         for title, ids in MENUS.items():
             menu = bar.addMenu(title)
             for action_id in ids:
-                menu.addSeparator() if action_id is None else menu.addAction(self.actions[action_id])
+                menu.addSeparator() if action_id is None else menu.addAction(self.action_map[action_id])
 
     def _build_controllers(self) -> None:
         status = self.statusBar().showMessage
         commit = self.slide_panel.metadata.commit
-        self.viewer = ImageController(self.document, self.view, self.actions,
+        self.viewer = ImageController(self.document, self.view, self.action_map,
                                       select_key=self.slide_panel.list.select_key,
                                       uncertain_margin=lambda: self.settings.uncertain_margin,
                                       uncertain_band=self.uncertain_band, parent=self)
         self.analysis = AnalysisController(self.document, self.runner, self.model, self.viewer, self.progress_strip,
-                                           self.actions, target_cells=lambda: self.settings.target_cells, parent=self)
-        self.review = ReviewController(self.document, self.viewer, self.view, self.actions, status=status,
+                                           self.action_map, target_cells=lambda: self.settings.target_cells, parent=self)
+        self.review = ReviewController(self.document, self.viewer, self.view, self.action_map, status=status,
                                        menu_parent=self, band=self.uncertain_band, parent=self)
         self.sessions = SessionController(self.document, self.runner, self.settings, self.model, self.viewer,
-                                          self.actions, recent_menu=self.recent_menu, dialog_parent=self,
+                                          self.action_map, recent_menu=self.recent_menu, dialog_parent=self,
                                           status=status, show_error=self.show_error, commit_metadata=commit,
                                           parent=self)
-        self.export = ExportController(self.document, self.settings, self.actions, dialog_parent=self, status=status,
+        self.export = ExportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
                                        show_error=self.show_error, commit_metadata=commit, parent=self)
-        self.pdf = PdfReportController(self.document, self.settings, self.actions, dialog_parent=self, status=status,
+        self.pdf = PdfReportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
                                        show_error=self.show_error, commit_metadata=commit,
                                        model_folder=self._model_folder, band_text=lambda: self.band().describe(),
                                        parent=self)
 
     def _connect(self) -> None:
-        self.actions[Id.QUIT].triggered.connect(self.close)
-        self.actions[Id.ABOUT].triggered.connect(self.about_dialog)
+        self.action_map[Id.QUIT].triggered.connect(self.close)
+        self.action_map[Id.ABOUT].triggered.connect(self.about_dialog)
         self.runner.errored.connect(lambda msg, details: self.show_error("Analysis stopped", msg, details))
         self.loader.loaded.connect(self._model_ready)
         self.loader.errored.connect(self._model_failed)
@@ -224,8 +240,8 @@ class MainWindow(QMainWindow):
         self.sessions.settingsApplied.connect(self.viewer.refresh_overlays)
         self.sessions.settingsApplied.connect(lambda: self.analysis.update_progress(None))
         self.export.exported.connect(self.exported)
-        self.actions[Id.GALLERY].triggered.connect(lambda: self.show_gallery(None))
-        self.actions[Id.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("parasitized"))
+        self.action_map[Id.GALLERY].triggered.connect(lambda: self.show_gallery(None))
+        self.action_map[Id.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("parasitized"))
         self.gallery.showCellRequested.connect(self.show_cell)
         self.gallery.labelled.connect(lambda n, label: self.statusBar().showMessage(
             f"{n} cell{'s' if n != 1 else ''} marked as {label_text(label)}. Ctrl+Z undoes.", 5000))
@@ -290,7 +306,7 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str, details: str) -> None:
         self.model.error = message
         self.model_status.setText("No model \u2013 analysis disabled")
-        self.model_status.setStyleSheet("color: #c62828; font-weight: 600;")
+        self.model_status.setStyleSheet(f"color: {theme.colour('bad', self.palette())}; font-weight: 600;")
         self.model_status.setToolTip(message)
         self.progress_strip.set_text("Analysis is disabled: " + message + " You can still open saved sessions.",
                                      wrap=True)
@@ -346,8 +362,19 @@ class MainWindow(QMainWindow):
                                     quality=quality, settings=settings)
 
     def _slide_changed(self) -> None:
+        """New slide or a session opened: the strip under the image says what is there now."""
+        from malaria_desktop.qt.progress_strip import HINT
+
         self.update_summary()
         self.update_actions()
+        self.analysis.update_progress(None)
+        entries = self.document.entries
+        if not entries:
+            self.progress_strip.set_text(HINT)
+            return
+        done = sum(1 for e in entries if e.state == "done")
+        name = self.document.session_path.name if self.document.session_path else "the recovered session"
+        self.progress_strip.set_text(f"Opened {name}: {len(entries)} image(s), {done} analysed.")
 
     def update_actions(self) -> None:
         for controller in (self.analysis, self.export, self.sessions, self.review, self.pdf):

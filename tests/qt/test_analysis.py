@@ -44,11 +44,11 @@ def test_window_shows_menus_shortcuts_and_intended_use(make_window):
     assert window.isVisible()
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "Edit", "View", "Analysis", "Review", "Help"]
-    assert window.actions[ActionId.OPEN].shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
-    assert window.actions[ActionId.SAVE].shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
-    assert window.actions[ActionId.QUIT].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
-    assert window.actions[ActionId.UNDO].shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
-    assert window.actions[ActionId.ZOOM_IN].shortcut() == QKeySequence(QKeySequence.StandardKey.ZoomIn)
+    assert window.action_map[ActionId.OPEN].shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    assert window.action_map[ActionId.SAVE].shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
+    assert window.action_map[ActionId.QUIT].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
+    assert window.action_map[ActionId.UNDO].shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
+    assert window.action_map[ActionId.ZOOM_IN].shortcut() == QKeySequence(QKeySequence.StandardKey.ZoomIn)
     assert "not a certified diagnostic device" in window.intended_use.text()
     assert "Not a certified diagnostic device" in window.summary.footer.text()
     assert window.model_status.text().startswith("Model:")
@@ -107,16 +107,16 @@ def test_overlay_toggles(qtbot, make_window, smear_dir):
     window.open_paths([sorted(smear_dir.glob("*.png"))[0]])
     wait_idle(qtbot, window)
     result = window.document.result(window.current_key)
-    window.actions[ActionId.PARASITIZED_ONLY].trigger()
+    window.action_map[ActionId.PARASITIZED_ONLY].trigger()
     assert len(window.view.overlay_items()) == result.n_parasitized
-    window.actions[ActionId.PARASITIZED_ONLY].trigger()
-    window.actions[ActionId.OVERLAYS].trigger()
+    window.action_map[ActionId.PARASITIZED_ONLY].trigger()
+    window.action_map[ActionId.OVERLAYS].trigger()
     assert window.view.visible_overlay_count() == 0
-    window.actions[ActionId.OVERLAYS].trigger()
+    window.action_map[ActionId.OVERLAYS].trigger()
     assert window.view.visible_overlay_count() == result.n_cells
     window.sessions.apply_settings({"threshold": 0.5, "rbc_per_ul": 5_000_000, "hyper_cutoff_pct": 5.0,
                            "target_cells": 2000, "uncertain_margin": 0.5})  # every cell is "uncertain" now
-    window.actions[ActionId.UNCERTAIN_ONLY].trigger()
+    window.action_map[ActionId.UNCERTAIN_ONLY].trigger()
     assert len(window.view.overlay_items()) == result.n_cells
 
 
@@ -172,9 +172,9 @@ def test_cancel_mid_run_drops_the_rest(qtbot, make_window, smear_dir, tmp_path):
     QApplication.processEvents()
     assert list(window.document.results) == [str(files[0])]  # anything the old run still sent was dropped
     assert [e.state for e in window.document.entries] == ["done", "queued", "queued", "queued"]
-    assert window.actions[ActionId.RESUME].isEnabled() and not window.cancel_button.isVisible()
+    assert window.action_map[ActionId.RESUME].isEnabled() and not window.cancel_button.isVisible()
     window.runner.progress.disconnect(on_progress)
-    window.actions[ActionId.RESUME].trigger()
+    window.action_map[ActionId.RESUME].trigger()
     wait_idle(qtbot, window)
     assert len(window.document.results) == 4
 
@@ -234,7 +234,7 @@ def test_missing_model_gives_a_clear_message_and_keeps_the_app_usable(qtbot, mak
     assert "analysis disabled" in window.model_status.text()
     window.open_paths([sorted(smear_dir.glob("*.png"))[0]])
     assert window.document.entries[0].state == "queued"
-    assert not window.actions[ActionId.RESUME].isEnabled()
+    assert not window.action_map[ActionId.RESUME].isEnabled()
     assert "Analysis is disabled" in window.progress_label.text() or "queued" in window.progress_label.text()
 
 

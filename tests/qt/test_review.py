@@ -59,13 +59,13 @@ def test_click_and_keys_change_counts_at_once(qtbot, reviewed_window):
     assert window.document.counts().total.reviewed_cells == result.n_cells - 1
     assert window.summary.rows["cells"][1].text() == f"{result.n_cells - 1:,}"
 
-    window.actions[ActionId.UNDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()
     assert window.document.review.label_of(key, cell) == "parasitized"
-    window.actions[ActionId.UNDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()
     assert window.document.review.label_of(key, cell) == "uninfected"
-    assert not window.document.review.can_undo and not window.actions[ActionId.UNDO].isEnabled()
+    assert not window.document.review.can_undo and not window.action_map[ActionId.UNDO].isEnabled()
     assert not window.summary.rows["cells"][1].isVisible()  # no edits: only the automatic column
-    window.actions[ActionId.REDO].trigger()
+    window.action_map[ActionId.REDO].trigger()
     assert window.document.review.label_of(key, cell) == "parasitized"
 
 
@@ -74,9 +74,9 @@ def test_context_menu_actions_and_revert(qtbot, reviewed_window):
     key = window.current_key
     cell = first_with(window.document.result(key), "parasitized")
     window.view.select_cell(cell.cell.cell_id)
-    window.actions[ActionId.MARK_UNINFECTED].trigger()
+    window.action_map[ActionId.MARK_UNINFECTED].trigger()
     assert window.document.review.label_of(key, cell) == "uninfected"
-    window.actions[ActionId.REVERT].trigger()
+    window.action_map[ActionId.REVERT].trigger()
     assert not window.document.review.is_edited(key, cell.cell.cell_id)
 
 
@@ -105,15 +105,15 @@ def test_shift_drag_adds_a_missed_cell(qtbot, reviewed_window):
     assert any(i.cell_id == cell_id for i in window.view.overlay_items())
     QTest.keyClick(window.view, Qt.Key.Key_P)
     assert window.document.review.added_cells(key)[cell_id].label == "parasitized"
-    window.actions[ActionId.UNDO].trigger()
-    window.actions[ActionId.UNDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()
     assert window.document.review.added_cells(key) == {}
     assert not any(i.cell_id == cell_id for i in window.view.overlay_items())
 
 
 def test_add_mode_button_draws_without_shift(qtbot, reviewed_window):
     window = reviewed_window
-    window.actions[ActionId.ADD_CELL].trigger()
+    window.action_map[ActionId.ADD_CELL].trigger()
     assert window.view.add_mode
     vp = window.view.viewport()
     start, end = view_point(window, 100, 100), view_point(window, 130, 128)
@@ -170,7 +170,7 @@ def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_pat
     result = window.document.result(key)
     cell = first_with(result, "uninfected")
     window.view.select_cell(cell.cell.cell_id)
-    window.actions[ActionId.MARK_PARASITIZED].trigger()
+    window.action_map[ActionId.MARK_PARASITIZED].trigger()
     window.slide_panel.metadata.patient_id.setText("PT-7")
     window.slide_panel.metadata.commit()
     with qtbot.waitSignal(window.exported, timeout=30_000) as blocker:
@@ -230,13 +230,13 @@ def test_undo_shows_the_image_of_the_undone_edit(qtbot, make_window, smear_dir):
     window.slide_panel.list.select_key(first)
     cell = window.document.result(first).cells[0].cell.cell_id
     window.view.select_cell(cell)
-    window.actions[ActionId.MARK_NOT_CELL].trigger()
+    window.action_map[ActionId.MARK_NOT_CELL].trigger()
     window.slide_panel.list.select_key(second)
     assert window.current_key == second
-    window.actions[ActionId.UNDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()
     assert window.current_key == first and window.view.selected_cell == cell
-    window.actions[ActionId.NEXT_IMAGE].trigger()
+    window.action_map[ActionId.NEXT_IMAGE].trigger()
     assert window.current_key == second
-    window.actions[ActionId.NEXT_IMAGE].trigger()
+    window.action_map[ActionId.NEXT_IMAGE].trigger()
     assert window.current_key == first  # wraps around
     assert not window.document.review.is_edited(first, cell)

@@ -24,7 +24,7 @@ def edit_some(window):
     result = window.document.result(key)
     cell = next(c for c in result.cells if c.label == "uninfected")
     window.view.select_cell(cell.cell.cell_id)
-    window.actions[ActionId.MARK_PARASITIZED].trigger()
+    window.action_map[ActionId.MARK_PARASITIZED].trigger()
     window.document.review.add_cell(key, (5, 5, 30, 30), "uninfected")
     meta = window.slide_panel.metadata
     meta.patient_id.setText("P-001")
@@ -74,7 +74,7 @@ def test_close_flushes_autosave_and_next_start_offers_recovery(qtbot, make_windo
     window.close()  # before the autosave timer fired
     assert load_session(autosave_path()).review.edits_count == 2
     again = make_window()
-    assert previous_autosave_path().is_file() and again.actions[ActionId.RECOVER].isEnabled()
+    assert previous_autosave_path().is_file() and again.action_map[ActionId.RECOVER].isEnabled()
     again.sessions.recover_autosave()
     assert again.document.review.edits_count == 2
     assert again.document.metadata.slide_id == "S-9"
@@ -100,9 +100,9 @@ def test_moved_images_are_reported_not_fatal(qtbot, make_window, smear_dir, tmp_
     assert other.sessions.missing_box.isVisible() and "2 image file(s)" in other.sessions.missing_box.text()
     assert other.document.counts().total.reviewed_parasitized > 0  # the results are kept
     other.sessions.missing_box.close()
-    assert other.actions[ActionId.LOCATE].isEnabled()
+    assert other.action_map[ActionId.LOCATE].isEnabled()
     assert other.sessions.locate_moved_images(moved) == 2
-    assert not other.actions[ActionId.LOCATE].isEnabled()
+    assert not other.action_map[ActionId.LOCATE].isEnabled()
     assert other.current_key == str(moved / files[0].name) and other.view.overlay_items()
     assert [e.state for e in other.document.entries] == ["done", "done"]
     assert other.document.review.edits_count == 2

@@ -30,18 +30,18 @@ def test_remove_image_leaves_the_counts_and_comes_back_with_undo(qtbot, two_imag
     window.slide_panel.list.select_key(keys[0])
     first = doc.result(keys[0]).cells[0].cell.cell_id
     doc.review.set_label(keys[1], doc.result(keys[1]).cells[0].cell.cell_id, "not_cell")  # an edit before
-    window.actions[ActionId.REMOVE_IMAGE].trigger()
+    window.action_map[ActionId.REMOVE_IMAGE].trigger()
     assert [e.key for e in doc.entries] == keys[1:] and keys[0] not in doc.results
     assert doc.counts().total.auto_cells == total - gone
     assert window.gallery.model.rowCount() == len(doc.result(keys[1]).cells)
-    assert window.actions[ActionId.UNDO].isEnabled() and "Ctrl+Z" in window.statusBar().currentMessage()
-    window.actions[ActionId.UNDO].trigger()  # the removal first
+    assert window.action_map[ActionId.UNDO].isEnabled() and "Ctrl+Z" in window.statusBar().currentMessage()
+    window.action_map[ActionId.UNDO].trigger()  # the removal first
     assert [e.key for e in doc.entries] == keys and doc.counts().total.auto_cells == total
     assert doc.review.edits_count == 1
-    window.actions[ActionId.UNDO].trigger()  # then the review edit
-    assert doc.review.edits_count == 0 and not window.actions[ActionId.UNDO].isEnabled()
-    window.actions[ActionId.REDO].trigger()
-    window.actions[ActionId.REDO].trigger()
+    window.action_map[ActionId.UNDO].trigger()  # then the review edit
+    assert doc.review.edits_count == 0 and not window.action_map[ActionId.UNDO].isEnabled()
+    window.action_map[ActionId.REDO].trigger()
+    window.action_map[ActionId.REDO].trigger()
     assert len(doc.entries) == 1 and doc.review.edits_count == 1
     assert first >= 0
 
@@ -49,7 +49,7 @@ def test_remove_image_leaves_the_counts_and_comes_back_with_undo(qtbot, two_imag
 def test_gallery_keys_confirm_calls_without_touching_the_image(qtbot, two_images):
     window = two_images
     doc = window.document
-    window.actions[ActionId.REVIEW_PARASITIZED].trigger()
+    window.action_map[ActionId.REVIEW_PARASITIZED].trigger()
     gallery = window.gallery
     assert window.gallery_dock.isVisible() and gallery.view.hasFocus()
     n = gallery.model.rowCount()
@@ -96,7 +96,7 @@ def test_print_pdf_holds_the_slide(qtbot, two_images, tmp_path: Path):
     window.slide_panel.metadata.patient_id.setText("PK/23/0417")
     window.slide_panel.metadata.commit()
     assert window.pdf.suggested_path().name == "PK-23-0417_" + window.document.metadata.date + "_report.pdf"
-    assert window.actions[ActionId.PRINT_PDF].isEnabled()
+    assert window.action_map[ActionId.PRINT_PDF].isEnabled()
     with qtbot.waitSignal(window.pdf.written):
         path = window.pdf.write_to(tmp_path / "slide.pdf", reviewer="R. Eviewer")
     text = "".join(pdf_pages(path.read_bytes()))
