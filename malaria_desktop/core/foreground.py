@@ -150,6 +150,23 @@ def _upsize(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def _glass_peak(hist: np.ndarray, zero_i: int) -> int:
+    """Histogram bin of the glass peak: the lowest-OD clear peak (>= 15 % of the tallest) near OD 0.
+
+    Why not the tallest peak: on a crowded field (70-90 % covered) the cells, not the glass, are the
+    biggest class, and taking their peak for glass put the threshold above every red cell.
+    """
+    top = hist[: max(zero_i + 64, 128)]
+    big = float(top.max())
+    if big <= 0:
+        return 0
+    inner = top[1:-1]
+    peaks = np.flatnonzero((inner >= top[:-2]) & (inner >= top[2:]) & (inner >= 0.15 * big)) + 1
+    if top[0] >= 0.15 * big and top[0] >= top[1]:
+        peaks = np.r_[0, peaks]
+    return int(peaks[0]) if peaks.size else int(np.argmax(top))
+
+
 def _threshold_stats(od: np.ndarray, scale: float, frac: float = 0.5) -> tuple[float, float, float]:
     """Background mode + a fraction of the way up to the typical stained-pixel level.
 
@@ -163,8 +180,7 @@ def _threshold_stats(od: np.ndarray, scale: float, frac: float = 0.5) -> tuple[f
         return float("inf"), float("inf"), 0.0
     hist, edges = np.histogram(sample, bins=256, range=(lo, hi))
     hist = np.convolve(hist, np.ones(5) / 5.0, mode="same")
-    zero_i = int(np.clip((0.0 - lo) / (hi - lo) * 256, 0, 255))
-    mode_i = int(np.argmax(hist[: max(zero_i + 64, 128)]))  # the glass peak sits near OD 0
+    mode_i = _glass_peak(hist, int(np.clip((0.0 - lo) / (hi - lo) * 256, 0, 255)))
     mode = float(edges[mode_i] + edges[mode_i + 1]) / 2.0
     below = sample[sample < mode]
     sigma = float(np.sqrt(np.mean((below - mode) ** 2))) if below.size > 100 else (hi - lo) / 50.0
@@ -254,11 +270,17 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     mask = (ods > tmap).astype(np.uint8)
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
+    if opts.gap_od_frac > 0:
+        # glass between packed cells: the smoothing above fills those small bright triangles, so look
+        # again at a sharper copy and cut out what is clearly glass (round pale centres are filled below)
+        fine = cv2.GaussianBlur(od, (0, 0), 0.7)
+        mask[fine < np.float32(opts.gap_od_frac) * tmap] = 0
     if diameter:
         typical = np.pi * (diameter / 2.0) ** 2
-        mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity, 0.08)
+        mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity, opts.fill_holes_always)
     else:
-        mask = _fill_holes(mask, h * w / 300.0, 0.85, 0.3 * np.pi * (smallest / 2.0) ** 2 / (h * w / 300.0))
+        tiny = 0.03 if opts.gap_od_frac > 0 else 0.3  # crowded-field pass: keep the small gaps open
+        mask = _fill_holes(mask, h * w / 300.0, 0.85, tiny * np.pi * (smallest / 2.0) ** 2 / (h * w / 300.0))
     if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
         r = max(1, int(round(opts.open_frac * diameter)))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))

@@ -27,6 +27,7 @@ class Cell:
     mask: np.ndarray  # bool (height, width), local to bbox
     contour: np.ndarray  # int32 (K, 2) of (x, y) in original-image pixels
     on_edge: bool  # touches the image border, so it is cut
+    clump: bool = False  # touching cells the segmenter could not split: shown, but left out of the counts
 
 
 @dataclass(frozen=True)

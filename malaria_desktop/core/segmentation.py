@@ -18,14 +18,17 @@ diameters from ~40 to ~250 px, stain colours that vary per lab and uneven illumi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from .clumps import merge_fragments
+from .non_cells import clump_labels, non_cell_labels
 from .foreground import foreground as _foreground
 from .foreground import resize as _resize
 from .results import Cell, SegmentationResult
+from .size_estimate import CROWDED, estimate_size, explains_area
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,18 @@ class SegmentationOptions:
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
     open_frac: float = 0.12  # opening radius (x diameter) that removes thin structures
     fill_holes_frac: float = 0.6  # enclosed holes smaller than this are pale centres: filled ...
-    fill_holes_solidity: float = 0.0  # ... if at least this convex (0 = always; Chula recall was best)
+    fill_holes_solidity: float = 0.7  # ... if at least this convex: pale centres are round, the gaps
+    #   between packed cells are concave triangles (solidity ~0.4) and must stay open so the distance
+    #   transform can split the cells around them (was 0 = always, before dense fields were tested)
+    peak_window_frac: float = 0.45  # seeds closer than about this x diameter merge into one
+    reject_non_cells: bool = True  # drop glass gaps, burned-in labels, border slivers, WBC pieces (non_cells.py)
+    min_edge_area_frac: float = 0.3  # border slivers smaller than this x typical RBC area are dropped
+    mark_clumps: bool = True  # segments still holding several cells are kept but marked ``clump``
+    merge_fragments: bool = True  # glue a small segment to its neighbour when together they make one convex cell
+    pale_solidity: float = 0.8  # a pale blob this convex (or more) is a cell's pale centre and seeds it
+    pallor_weight: float = 1.0  # seed score = distance transform x (1 + this x pale-centre evidence)
+    gap_od_frac: float = 0.7  # pixels of a sharper OD copy below this x the threshold are glass gaps (0 = off)
+    fill_holes_always: float = 0.01  # holes under this fraction of the fill limit are filled whatever their shape
     split_neck_ratio: float = 1.1  # < 1: re-merge splits whose neck is wider than this x the thinner
     #   part (keeps elongated cells whole, but under-splits real pairs; off by default)
     drop_wbc: bool = True
@@ -60,36 +74,8 @@ def _per_label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray
 
 
 def estimate_cell_diameter(image: np.ndarray, opts: SegmentationOptions | None = None) -> float:
-    """Typical RBC diameter in original pixels: area-weighted median over blobs of 2x their
-    distance-transform maximum, measured on a copy where cells are >= ~16 px across."""
-    opts = opts or SegmentationOptions()
-    h, w = image.shape[:2]
-    # a small copy, but never so small that the smallest expected RBC is under ~14 px across there
-    long_side = max(480.0, max(h, w) * 14.0 / opts.smallest_diameter_px)
-    for _ in range(3):
-        s = min(1.0, long_side / max(h, w))
-        small = _resize(image, (max(int(w * s), 1), max(int(h * s), 1))) if s < 1 else image
-        _, mask, _ = _foreground(small, None, opts, smallest=max(opts.smallest_diameter_px * s, 4.0))
-        # zero rim: OpenCV's distance transform treats beyond-the-border as foreground
-        dist = cv2.distanceTransform(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
-                                     cv2.DIST_L2, 5)[1:-1, 1:-1]
-        n, lab = cv2.connectedComponents(mask, connectivity=8)
-        radii = _per_label_max(lab, dist, n)[1:]
-        areas = np.bincount(lab.ravel(), minlength=n)[1:].astype(np.float64)
-        ok = radii >= 1.5
-        radii, areas = radii[ok], areas[ok]
-        if radii.size == 0:
-            return 0.0
-        # area-weighted median: the size most of the stained area belongs to (many platelets weigh little;
-        # clumps of touching cells keep the single-cell radius)
-        order = np.argsort(radii)
-        cum = np.cumsum(areas[order])
-        r = float(radii[order][np.searchsorted(cum, 0.5 * cum[-1])])
-        d = 2.0 * r + 1.0  # the distance transform reaches r - 0.5 at the centre pixel
-        if d >= 16 or s >= 1.0:
-            return d / s
-        long_side *= min(4.0, 24.0 / d)  # cells too small to measure here: look closer
-    return d / s
+    """Typical RBC diameter in original pixels: consensus of estimators (see ``size_estimate.py``)."""
+    return estimate_size(image, opts or SegmentationOptions()).diameter
 
 
 def _nuclei(od: np.ndarray, mask: np.ndarray, t: float, d: float, opts: SegmentationOptions):
@@ -128,11 +114,48 @@ def _sharpness(gray: np.ndarray) -> float:
     return float(np.mean(lap * lap)) / grad2 if grad2 > 1e-9 else float("inf")
 
 
+def _pallor(od: np.ndarray, mask: np.ndarray, d: float) -> np.ndarray:
+    """Centre evidence in [0, 1]: how much paler than a typical stained pixel the cell is here, at the
+    scale of a pale centre (OpenCV Gaussian blur: fast, separable). Packed cells with no glass
+    between them still show one pale centre each, so this splits them where the mask cannot."""
+    sel = mask[::2, ::2] > 0
+    if not sel.any():
+        return np.zeros(mask.shape, np.float32)
+    level = float(np.percentile(od[::2, ::2][sel], 75))
+    if level <= 1e-6:
+        return np.zeros(mask.shape, np.float32)
+    blurred = cv2.GaussianBlur(od, (0, 0), max(1.0, 0.12 * d))
+    return np.clip(1.0 - blurred / np.float32(level), 0.0, 1.0)
+
+
+def _pale_centres(pallor: np.ndarray, dist: np.ndarray, d: float, opts: SegmentationOptions) -> np.ndarray:
+    """Compact pale blobs well inside the foreground (one per cell with central pallor), as uint8."""
+    pale = ((pallor > opts.pallor_weight * 0.35) & (dist > 0.22 * d)).astype(np.uint8)
+    r = max(1, int(round(0.08 * d)))
+    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=8)
+    typical = np.pi * (d / 2.0) ** 2
+    area = stats[:, cv2.CC_STAT_AREA]
+    side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    ok = (area >= 0.01 * typical) & (area <= 0.35 * typical) & (side <= 0.75 * d)
+    ok[0] = False
+    # round only: the glass triangle where three packed cells meet is pale too, but concave
+    for i in np.flatnonzero(ok).tolist():
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        cs, _ = cv2.findContours((lab[y : y + h, x : x + w] == i).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                 cv2.CHAIN_APPROX_SIMPLE)
+        hull = cv2.contourArea(cv2.convexHull(max(cs, key=cv2.contourArea)))
+        ok[i] = hull > 0 and area[i] >= opts.pale_solidity * hull
+    return ok[lab].astype(np.uint8)
+
+
 def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
-           wbc: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+           wbc: np.ndarray | None = None,
+           pallor: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Seeds at distance-transform peaks, then a seeded flood; returns int32 labels (0 = background),
-    the label count and the labels that grew from WBC nuclei (``wbc`` blobs are seeds of their own, so
-    their cytoplasm is claimed by them and not glued to a neighbouring RBC).
+    the label count, the labels that grew from WBC nuclei (``wbc`` blobs are seeds of their own, so
+    their cytoplasm is claimed by them and not glued to a neighbouring RBC) and the distance transform.
+    Pale centres (``pallor`` evidence, see ``_pale_centres``) seed their cell in place of DT peaks.
 
     The mask is mirrored past the image border first, so a cell cut by the border has its peak where a
     whole cell would, and two cut neighbours still split at their neck.
@@ -142,9 +165,16 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
     pm = cv2.copyMakeBorder(pm, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)  # OpenCV's DT sees past-the-edge as cell
     dist = cv2.distanceTransform(pm, cv2.DIST_L2, 5)
     sm = cv2.GaussianBlur(dist, (0, 0), 1.0)
-    k = max(3, int(0.45 * d) | 1)
+    k = max(3, int(opts.peak_window_frac * d) | 1)
     peaks = sm >= cv2.dilate(sm, np.ones((k, k), np.uint8)) - 1e-4  # square window: separable, fast
     peaks &= sm > 0.18 * d
+    if pallor is not None and opts.pallor_weight > 0:
+        pp = cv2.copyMakeBorder(pallor, p, p, p, p, cv2.BORDER_REFLECT)
+        pale = _pale_centres(pp, dist, d, opts)
+        if pale.any():  # a pale centre is the seed of its cell; DT peaks only where no pale centre is near
+            q = int(0.9 * d) | 1
+            near = cv2.dilate(pale, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (q, q)))
+            peaks = (peaks & (near == 0)) | (pale > 0)
     wp = None
     if wbc is not None:
         wp = cv2.copyMakeBorder(wbc, p - 1, p - 1, p - 1, p - 1, cv2.BORDER_REFLECT)
@@ -167,6 +197,7 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
     h, w = mask.shape
     markers = markers[p : p + h, p : p + w]
     sm = sm[p : p + h, p : p + w]
+    dist = dist[p : p + h, p : p + w]
     labels = markers - 1
     labels[labels < 0] = 0
     labels[mask == 0] = 0
@@ -177,7 +208,7 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
         labels[lines] = grown[lines].astype(np.int32)
     if opts.split_neck_ratio < 1.0:
         labels = _merge_wide_necks(labels, n, sm, opts.split_neck_ratio)
-    return labels, n, wbc_ids
+    return labels, n, wbc_ids, dist
 
 
 def _merge_wide_necks(labels: np.ndarray, n: int, dist: np.ndarray, ratio: float) -> np.ndarray:
@@ -251,7 +282,11 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     warnings: list[str] = []
     if min(H, W) < 16:
         return SegmentationResult((), (H, W), 0.0, ("no cells found: the image is too small",))
-    d_orig = opts.cell_diameter_px or estimate_cell_diameter(image, opts)
+    size = None if opts.cell_diameter_px else estimate_size(image, opts)
+    d_orig = opts.cell_diameter_px or size.diameter  # type: ignore[union-attr]
+    if size is not None and size.diameter and not size.agree:
+        est = ", ".join(f"{k} {v:.0f}" for k, v in size.estimates.items())
+        warnings.append(f"uncertain cell size: estimators disagree ({est} px); counts may be off")
     if not d_orig or d_orig < 4:
         return SegmentationResult((), (H, W), 0.0, ("no cells found",))
     s = opts.work_diameter_px / d_orig
@@ -263,13 +298,27 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     d = d_orig * s
     typical = np.pi * (d / 2.0) ** 2
 
-    od, mask, t = _foreground(work, d, opts)
+    crowded = size.crowded if size is not None else None
+    # on fields that are not crowded the earlier method stays (measured best there: Chula recall 0.983)
+    sparse = replace(opts, gap_od_frac=0.0, pallor_weight=0.0, fill_holes_solidity=0.0, fill_holes_always=0.08)
+    od, mask, t = _foreground(work, d, opts if crowded else sparse)
+    if crowded is None and mask.mean() >= CROWDED and opts.gap_od_frac > 0:  # size given: judge cover here
+        crowded = True
+        od, mask, t = _foreground(work, d, opts)
+    if not crowded:
+        opts = sparse
     nucleus = wbc_nuclei = None
     if opts.drop_wbc and mask.any():
         nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
         wbc_nuclei = wbc_nuclei & mask if wbc_nuclei.any() else None
-    labels, n, wbc_ids = _split(mask, d, opts, wbc_nuclei)
+    pallor = _pallor(od, mask, d) if opts.pallor_weight > 0 else None
+    labels, n, wbc_ids, dist = _split(mask, d, opts, wbc_nuclei, pallor)
     area, x0, y0, x1, y1 = _label_boxes(labels, n)
+    if opts.merge_fragments:
+        roots = merge_fragments(labels, area, np.stack([x0, y0, x1, y1], 1), d, protect=wbc_ids)
+        if (roots != np.arange(roots.size)).any():
+            labels = roots[labels].astype(np.int32)
+            area, x0, y0, x1, y1 = _label_boxes(labels, n)
 
     keep = area >= opts.min_area_frac * typical
     keep &= area <= opts.max_area_frac * typical
@@ -278,9 +327,19 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
         nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
         keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
+    if opts.reject_non_cells and keep.any():
+        edge = (x0 == 0) | (y0 == 0) | (x1 == ww - 1) | (y1 == wh - 1)
+        keep &= ~non_cell_labels(labels, n, area, od, work, nucleus, edge, _per_label_max(labels, dist, n + 1), d,
+                                 min_edge_area_frac=opts.min_edge_area_frac)
+    ids = np.flatnonzero(keep)
+    boxes = np.stack([x0, y0, x1, y1], 1)
+    clump = clump_labels(labels, ids, area, boxes, d) if opts.mark_clumps else np.zeros(n + 1, bool)
 
+    fit = explains_area(area[ids], d) if size is not None and ids.size >= opts.few_cells else 1.0
+    if not 0.5 <= fit <= 1.6 and not any(w.startswith("uncertain cell size") for w in warnings):
+        warnings.append(f"uncertain cell size: typical segment is {fit:.1f}x the estimated cell area")
     gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
-    cells = _to_cells(labels, np.flatnonzero(keep), x0, y0, x1, y1, (wh, ww), (H, W))
+    cells = _to_cells(labels, ids, x0, y0, x1, y1, (wh, ww), (H, W), clump)
 
     if _sharpness(gray) < opts.blur_threshold:
         warnings.append("blurred: the image looks out of focus")
@@ -289,7 +348,7 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     return SegmentationResult(tuple(cells), (H, W), float(d_orig), tuple(warnings))
 
 
-def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]:
+def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape, clump) -> list[Cell]:
     """Contours at work scale -> original pixels; masks rasterised there at full resolution."""
     wh, ww = work_shape
     H, W = orig_shape
@@ -317,9 +376,9 @@ def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape) -> list[Cell]
         if mom["m00"] <= 0:
             continue
         cx, cy = x + mom["m10"] / mom["m00"], y + mom["m01"] / mom["m00"]
-        out.append((y, x, (x, y, w, h), (cx, cy), int(mom["m00"]), m.view(bool), contour, on_edge))
+        out.append((y, x, (x, y, w, h), (cx, cy), int(mom["m00"]), m.view(bool), contour, on_edge, bool(clump[i])))
     out.sort(key=lambda r: (r[0], r[1]))
-    return [Cell(k + 1, r[2], (float(r[3][0]), float(r[3][1])), r[4], r[5], r[6], bool(r[7]))
+    return [Cell(k + 1, r[2], (float(r[3][0]), float(r[3][1])), r[4], r[5], r[6], bool(r[7]), r[8])
             for k, r in enumerate(out)]
 
 

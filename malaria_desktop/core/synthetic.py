@@ -12,7 +12,7 @@ patch, so a 1280x960 field takes well under 0.5 s.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +20,13 @@ import cv2
 import numpy as np
 
 CellKind = Literal["rbc", "wbc", "platelet"]
+StainKind = Literal["magenta", "grey", "beige"]
+# RBC optical density per RGB channel at stain 1, and the glass colour, of three stain looks seen in labs
+_STAINS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "magenta": ((0.07, 0.34, 0.11), (232.0, 226.0, 236.0)),
+    "grey": ((0.19, 0.21, 0.18), (222.0, 222.0, 224.0)),
+    "beige": ((0.04, 0.11, 0.19), (238.0, 236.0, 230.0)),
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class TrueCell:
     axes: tuple[float, float] = (0.0, 0.0)  # ellipse semi-axes (a, b) in pixels
     angle_deg: float = 0.0
     on_edge: bool = False  # the object is cut by the image border
+    occluded: bool = False  # mostly outside the frame or under a burned-in label: "don't care" in scoring
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +48,7 @@ class SyntheticSmear:
     image: np.ndarray  # RGB uint8 (H, W, 3)
     cells: tuple[TrueCell, ...]
     cell_diameter_px: float
+    annotation: np.ndarray | None = None  # bool (H, W): burned-in scale bar / text pixels, if any
 
     @property
     def rbcs(self) -> tuple[TrueCell, ...]:
@@ -180,26 +189,9 @@ def generate_smear(
             _draw_wbc(od, rng, cx, cy, r, rbc_od, nuc_od)
             cells.append(TrueCell((cx, cy), r, "wbc", False, (r, r), 0.0, on_edge(cx, cy, r)))
             continue
-        ell = rng.uniform(1.0, 1.18)
-        a, b = r * math.sqrt(ell), r / math.sqrt(ell)
-        ang = rng.uniform(0, math.pi)
-        got = _ellipse_patch(cx, cy, a, b, ang, 3.0, (h, w))
-        if got is None:
-            continue
-        sl, rho, dx, dy = got
-        wobble, lobes, phase = rng.uniform(0, irregularity), int(rng.integers(2, 6)), rng.uniform(0, 2 * math.pi)
-        if wobble > 0.005:  # irregular outline (poikilocytes, drying artefacts): rho scaled by angle
-            rho = rho / (1.0 + wobble * np.cos(lobes * np.arctan2(dy, dx) + phase)).astype(np.float32)
-        edge = max(1.5 / r, 0.04)
-        disc = _soft_disc(rho, edge)
-        thick = disc * (1.0 - pale_centre * rng.uniform(0.6, 1.2) * np.exp(-((rho / 0.5) ** 2)))
-        thick *= rng.uniform(0.85, 1.15)
-        od[sl] += thick[..., None] * rbc_od
-        parasitized = bool(rng.random() < parasitized_fraction)
-        if parasitized:
-            _draw_ring(od, rng, cx, cy, min(a, b), nuc_od)
-        cells.append(TrueCell((cx, cy), float(math.sqrt(a * b)), "rbc", parasitized, (a, b),
-                              math.degrees(ang), on_edge(cx, cy, max(a, b))))
+        cell = _draw_rbc(od, rng, cx, cy, r, rbc_od, nuc_od, pale_centre, irregularity, parasitized_fraction)
+        if cell is not None:
+            cells.append(cell)
 
     # --- platelets: tiny purple dots, sometimes in small clumps, never counted as RBCs
     n_plt = int(rng.integers(2, 12) * area / (1280 * 960) * (60 / d) ** 2) if n_platelets is None else n_platelets
@@ -220,7 +212,40 @@ def generate_smear(
         od[sl] += _soft_disc(rho, max(1.0 / pr, 0.2))[..., None] * nuc_od * 0.8
         cells.append(TrueCell((px, py), pr, "platelet", False, (pr * 1.2, pr), 0.0, on_edge(px, py, pr)))
 
-    # --- optics: light source, illumination gradient, blur, noise
+    image = _optics(od, rng, illumination, background, blur, noise)
+    return SyntheticSmear(image=image, cells=tuple(cells), cell_diameter_px=d)
+
+
+def _draw_rbc(od, rng, cx, cy, r, rbc_od, nuc_od, pale_centre, irregularity, parasitized_fraction,
+              pallor_min: float = 0.0) -> TrueCell | None:
+    """One red cell (optionally with a ring-stage parasite) added to ``od``; None if fully off the field."""
+    h, w = od.shape[:2]
+    ell = rng.uniform(1.0, 1.18)
+    a, b = r * math.sqrt(ell), r / math.sqrt(ell)
+    ang = rng.uniform(0, math.pi)
+    got = _ellipse_patch(cx, cy, a, b, ang, 3.0, (h, w))
+    if got is None:
+        return None
+    sl, rho, dx, dy = got
+    wobble, lobes, phase = rng.uniform(0, irregularity), int(rng.integers(2, 6)), rng.uniform(0, 2 * math.pi)
+    if wobble > 0.005:  # irregular outline (poikilocytes, drying artefacts): rho scaled by angle
+        rho = rho / (1.0 + wobble * np.cos(lobes * np.arctan2(dy, dx) + phase)).astype(np.float32)
+    edge = max(1.5 / r, 0.04)
+    disc = _soft_disc(rho, edge)
+    thick = disc * np.maximum(1.0 - pale_centre * rng.uniform(0.6, 1.2) * np.exp(-((rho / 0.5) ** 2)), pallor_min)
+    thick *= rng.uniform(0.85, 1.15)
+    od[sl] += thick[..., None] * rbc_od
+    parasitized = bool(rng.random() < parasitized_fraction)
+    if parasitized:
+        _draw_ring(od, rng, cx, cy, min(a, b), nuc_od)
+    reach = max(a, b)
+    cut = cx - reach < 0 or cy - reach < 0 or cx + reach > w - 1 or cy + reach > h - 1
+    return TrueCell((cx, cy), float(math.sqrt(a * b)), "rbc", parasitized, (a, b), math.degrees(ang), cut)
+
+
+def _optics(od, rng, illumination, background, blur, noise) -> np.ndarray:
+    """OD (modified in place) -> uint8 RGB: light source, illumination gradient, blur, sensor noise."""
+    h, w = od.shape[:2]
     img = od  # everything in place from here on: a 5312x2988 field is ~190 MB per float copy
     img *= np.float32(-math.log(10.0))
     cv2.exp(img, dst=img)
@@ -239,8 +264,7 @@ def generate_smear(
     cv2.randn(grain, 0.0, float(noise))
     img += grain[..., None]
     np.clip(img, 0.0, 255.0, out=img)
-    image = cv2.convertScaleAbs(img)  # rounding conversion to uint8
-    return SyntheticSmear(image=image, cells=tuple(cells), cell_diameter_px=d)
+    return cv2.convertScaleAbs(img)  # rounding conversion to uint8
 
 
 def _draw_wbc(od, rng, cx, cy, r, rbc_od, nuc_od):
@@ -289,3 +313,125 @@ def write_synthetic_smear(path: str | Path, seed: int = 0, width: int = 1280, he
         raise ValueError(f"cannot encode an image as {path.suffix!r}")
     path.write_bytes(buf.tobytes())
     return smear
+
+
+def generate_dense_smear(
+    seed: int = 0,
+    width: int = 1280,
+    height: int = 960,
+    *,
+    cell_diameter: float | None = None,
+    cover: float | None = None,
+    stain_kind: StainKind | None = None,
+    stain: float | None = None,
+    pale_centre: float | None = None,
+    n_wbc: int | None = None,
+    scale_bar: bool = True,
+    text: bool = True,
+    parasitized_fraction: float = 0.05,
+    illumination: float | None = None,
+    noise: float | None = None,
+    blur: float | None = None,
+) -> SyntheticSmear:
+    """A crowded field: 70-90 % of the glass covered, most red cells touching their neighbours.
+
+    Cells sit on a jittered hexagonal lattice (random orientation, some sites empty) that runs past
+    the border, so cut cells and thin slivers appear as on a real field. Strong central pallor, one of
+    three stain looks, and optionally a burned-in scale bar with a "50 um" label and a text note (drawn
+    unblurred onto the final pixels, like a camera overlay). Red cells mostly outside the frame (< 50 %
+    visible) or mostly under the overlay are ``occluded`` (don't care when scoring).
+    cell_diameter: 40-90 px by default; cover: 0.7-0.9 by default.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = int(height), int(width)
+    d = float(rng.uniform(40, 90) if cell_diameter is None else cell_diameter)
+    r_mean = d / 2.0
+    cover = float(rng.uniform(0.7, 0.9) if cover is None else cover)
+    kind = stain_kind or ("magenta", "grey", "beige")[int(rng.integers(3))]
+    stain = float(rng.uniform(0.6, 1.3) if stain is None else stain)
+    pale_centre = float(rng.uniform(0.7, 0.95) if pale_centre is None else pale_centre)
+    illumination = float(rng.uniform(0.05, 0.3) if illumination is None else illumination)
+    noise = float(rng.uniform(1.5, 4.0) if noise is None else noise)
+    blur = float(rng.uniform(0.4, 1.0) * d / 60.0 if blur is None else blur)
+    base, glass = _STAINS[kind]
+    rbc_od = np.clip(np.array(base) * stain + rng.uniform(-0.02, 0.03, 3), 0.02, None).astype(np.float32)
+    nuc_od = (np.array([0.75, 0.95, 0.35]) * rng.uniform(0.8, 1.2)).astype(np.float32)
+    background = np.clip(np.array(glass) + rng.uniform(-12, 8, 3), 150, 252).astype(np.float32)
+
+    # lattice: spacing ~ one diameter (touching), empty sites tuned to reach the wanted cover
+    spacing = d * rng.uniform(1.0, 1.08)
+    full = math.pi * r_mean ** 2 / (spacing ** 2 * math.sqrt(3) / 2)  # cover of a complete lattice
+    vacancy = float(np.clip(1.0 - cover / min(full, 0.9), 0.0, 0.6))
+    t = rng.uniform(0, math.pi / 3)
+    ext = int(max(w, h) / spacing) + 3
+    ii, jj = np.mgrid[-ext : ext + 1, -ext : ext + 1]
+    lx = (ii + 0.5 * (jj % 2)) * spacing
+    ly = jj * spacing * math.sqrt(3) / 2
+    xs = w / 2 + lx * math.cos(t) - ly * math.sin(t) + rng.normal(0, 0.03 * spacing, lx.shape)
+    ys = h / 2 + lx * math.sin(t) + ly * math.cos(t) + rng.normal(0, 0.03 * spacing, lx.shape)
+    sites = [(float(x), float(y)) for x, y in zip(xs.ravel(), ys.ravel())
+             if -r_mean < x < w + r_mean and -r_mean < y < h + r_mean and rng.random() >= vacancy]
+
+    od = np.zeros((h, w, 3), np.float32)
+    cells: list[TrueCell] = []
+    wbc_count = int(rng.integers(0, 3)) if n_wbc is None else n_wbc
+    wbcs = []
+    for _ in range(wbc_count):
+        wx, wy, wr = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1.4, 1.9) * r_mean
+        _draw_wbc(od, rng, wx, wy, wr, rbc_od, nuc_od)
+        wbcs.append((wx, wy, wr))
+        cut = wx - wr < 0 or wy - wr < 0 or wx + wr > w - 1 or wy + wr > h - 1
+        cells.append(TrueCell((wx, wy), wr, "wbc", False, (wr, wr), 0.0, cut))
+    for x, y in sites:
+        if any(math.hypot(x - wx, y - wy) < wr + 0.6 * r_mean for wx, wy, wr in wbcs):
+            continue
+        r = float(np.clip(rng.normal(r_mean, 0.05 * r_mean), 0.85 * r_mean, 1.12 * r_mean))
+        cell = _draw_rbc(od, rng, x, y, r, rbc_od, nuc_od, pale_centre, 0.04, parasitized_fraction, 0.05)
+        if cell is not None:
+            cells.append(cell)
+    image = _optics(od, rng, illumination, background, blur, noise)
+    annotation = _burn_in(image, rng, d, scale_bar, text) if (scale_bar or text) else None
+    cells = [_with_occlusion(c, w, h, annotation) if c.kind == "rbc" else c for c in cells]
+    return SyntheticSmear(image=image, cells=tuple(cells), cell_diameter_px=d, annotation=annotation)
+
+
+def _burn_in(image: np.ndarray, rng, d: float, scale_bar: bool, text: bool) -> np.ndarray:
+    """Draw a scale bar + label and a text note onto ``image`` (in place, OpenCV drawing, no blur);
+    returns the bool mask of the drawn pixels. Colours: black, dark grey or a saturated primary."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    colours = [(0, 0, 0), (40, 40, 40), (0, 0, 255), (255, 0, 0), (0, 170, 0), (230, 230, 0)]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if scale_bar:
+        col = colours[int(rng.integers(len(colours)))]
+        length, thick = int(rng.uniform(1.5, 4.0) * d), int(rng.uniform(4, 12))
+        right, bottom = bool(rng.random() < 0.7), bool(rng.random() < 0.7)
+        x0 = w - 20 - length if right else 20
+        y0 = h - 25 - thick if bottom else 55
+        fs = float(rng.uniform(0.8, 1.4))
+        for target, c in ((image, col), (mask, 1)):
+            cv2.rectangle(target, (x0, y0), (x0 + length, y0 + thick), c, cv2.FILLED)
+            cv2.putText(target, "50 um", (x0, y0 - 10), font, fs, c, 2, cv2.LINE_AA)
+    if text:
+        col = colours[int(rng.integers(len(colours)))]
+        note = ("x100 oil", "Giemsa 10%", "slide 17-B", "P. vivax ?")[int(rng.integers(4))]
+        fs = float(rng.uniform(0.8, 1.5))
+        org = (20, 40) if rng.random() < 0.5 else (w // 2 - 80, 40)
+        for target, c in ((image, col), (mask, 1)):
+            cv2.putText(target, note, org, font, fs, c, 2, cv2.LINE_AA)
+    return mask.astype(bool)
+
+
+def _with_occlusion(c: TrueCell, w: int, h: int, annotation: np.ndarray | None) -> TrueCell:
+    """Mark a red cell "don't care" when < 50 % of it is inside the frame or > 25 % is under the overlay."""
+    cx, cy = c.centroid
+    r = c.radius
+    x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, w)
+    y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return replace(c, occluded=True)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    visible = inside.sum() / (math.pi * r * r)
+    hidden = annotation[y0:y1, x0:x1][inside].mean() if annotation is not None and inside.any() else 0.0
+    return replace(c, occluded=bool(visible < 0.5 or hidden > 0.25)) if visible < 0.5 or hidden > 0.25 else c
