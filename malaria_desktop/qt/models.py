@@ -23,6 +23,7 @@ from malaria_desktop.core.results import ImageResult, Progress
 from malaria_desktop.core.review import (ImageKey, ReviewChange, ReviewState, apply_threshold, image_key,
                                          reviewed_counts)
 from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
+from malaria_desktop.qt import theme
 
 State = Literal["queued", "analysing", "done", "error", "missing"]
 STATE_TEXT = {"queued": "Queued", "analysing": "Analysing\u2026", "done": "Done", "error": "Error",
@@ -409,8 +410,8 @@ class SlideListModel(QAbstractTableModel):
                 text += "\nImage quality: " + "; ".join(result.warnings)
             return text
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
-            colour = {"error": "#c62828", "missing": "#c62828", "done": "#2e7d32", "analysing": "#1565c0"}
-            return QBrush(QColor(colour.get(entry.state, "#666666")))
+            meaning = {"error": "bad", "missing": "bad", "done": "good", "analysing": "info"}
+            return QBrush(QColor(theme.colour(meaning.get(entry.state, "muted"))))
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:

@@ -1,8 +1,11 @@
-"""The strip under the image: what the analysis is doing, cells counted vs the slide's target, Cancel."""
+"""The strip under the image: what the analysis is doing, images analysed so far, Cancel.
+
+Cells counted vs the slide's target are shown once, in the summary panel (two bars with one count confused).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 HINT = "Drop field images (or a whole folder) anywhere on this window."
 
@@ -13,9 +16,12 @@ class ProgressStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bar = QProgressBar()
-        self.bar.setMinimumWidth(280)
-        self.bar.setFormat("%v / %m cells counted")
+        self.bar.setMinimumWidth(170)
+        self.bar.setFormat("%v of %m images analysed")
         self.label = QLabel(HINT)
+        # a long file name in "Analysing image 3 of 40: ..." must not widen the window (1280-px screens)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(120)
         self.cancel_button = QPushButton("Cancel analysis")
         self.cancel_button.setVisible(False)
         layout = QHBoxLayout(self)
@@ -24,10 +30,10 @@ class ProgressStrip(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
 
-    def show_count(self, counted: int, target: int) -> None:
-        self.bar.setMaximum(max(target, 1))
-        self.bar.setValue(min(counted, target))
-        self.bar.setFormat(f"{counted:,} / {target:,} cells counted")
+    def show_images(self, done: int, total: int) -> None:
+        self.bar.setMaximum(max(total, 1))
+        self.bar.setValue(min(done, total))
+        self.bar.setFormat(f"{done:,} of {total:,} images analysed")
 
     def set_text(self, text: str, *, wrap: bool = False) -> None:
         self.label.setText(text)

@@ -24,13 +24,14 @@ class SlideList(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
+        self.setTabKeyNavigation(False)  # Tab leaves the list (to the image) instead of walking its cells
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long file names shrink, never the State
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        self.setColumnWidth(0, 130)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):  # State and the counts ("164 \u2192 163") always fit their text
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(40)
         self.selectionModel().currentRowChanged.connect(self._current_changed)
 
     def _current_changed(self, current, _previous) -> None:
@@ -75,7 +76,8 @@ class MetadataPanel(QGroupBox):
         form.addRow("Patient / sample ID", self.patient_id)
         form.addRow("Slide ID", self.slide_id)
         form.addRow("Operator", self.operator)
-        form.addRow("Date", self.date)
+        form.addRow("Slide date", self.date)
+        self.date.setToolTip("The day the slide was made or the sample taken (printed on the report)")
         form.addRow("Notes", self.notes)
         self._commit_timer = QTimer(self)
         self._commit_timer.setSingleShot(True)

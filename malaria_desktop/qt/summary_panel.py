@@ -1,6 +1,7 @@
 """Right side of the window: the slide's figures in big type, automatic vs reviewed, and the flags.
 
 All numbers come from ``core.report`` (the same formulas as the CSV export); this panel only lays them out.
+Colours come from ``qt.theme`` (readable on light and dark desktops) and follow palette changes.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QSizePolicy, QVBoxLayout,
                                QWidget)
 
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.core.results import ImageResult
+from malaria_desktop.core.printable_report import flag_words, rbc_assumption
 from malaria_desktop.core.review import ImageKey, ReviewState, reviewed_result
+from malaria_desktop.qt import theme
 
 
 @dataclass(frozen=True)
@@ -42,31 +45,20 @@ def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState |
 
 
 def flag_text(code: str, settings: Mapping) -> str:
-    """A report flag code in words for the technician."""
-    hyper = float(settings.get("hyper_cutoff_pct", 5.0))
-    if code.startswith("fewer_than_"):
-        n = code.split("_")[2]
-        return f"Fewer than {int(n):,} red cells counted: the parasitemia is not reliable. Add more fields."
-    if code.startswith("below_"):
-        n = code.split("_")[1]
-        return f"Below the {int(n):,}-cell target: add more fields if you can."
-    return {
-        "hyperparasitaemia": f"HYPERPARASITAEMIA: parasitemia at or above {hyper:g} %.",
-        "some_images_failed": "Some images could not be analysed (see the image list).",
-        "no_images_analysed": "No image analysed yet.",
-    }.get(code, code.replace("_", " "))
+    """A report flag code in words for the technician (the printed report uses the same words)."""
+    return flag_words(code, float(settings.get("hyper_cutoff_pct", 5.0)))
 
 
-def _big(text: str = "\u2013", size: int = 22, colour: str = "#222") -> QLabel:
+def _big(text: str = "\u2013", size: int = 22) -> QLabel:
     label = QLabel(text)
-    label.setStyleSheet(f"font-size: {size}px; font-weight: 600; color: {colour};")
+    label.setProperty("big_size", size)
     label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return label
 
 
 def _small(text: str) -> QLabel:
     label = QLabel(text)
-    label.setStyleSheet("color: #555;")
+    label.setProperty("muted", True)
     return label
 
 
@@ -88,7 +80,7 @@ class SummaryPanel(QWidget):
         for row, (key, title) in enumerate((("cells", "Red cells"), ("parasitized", "Parasitized"),
                                             ("pct", "Parasitemia"), ("per_ul", "Parasites / \u00b5L")), start=1):
             grid.addWidget(QLabel(title), row, 0)
-            auto, rev = _big(size=18), _big(size=18, colour="#0d47a1")
+            auto, rev = _big(size=18), _big(size=18)
             grid.addWidget(auto, row, 1)
             grid.addWidget(rev, row, 2)
             self.rows[key] = (auto, rev)
@@ -99,6 +91,9 @@ class SummaryPanel(QWidget):
         self.reviewed_note = _small("")
         self.reviewed_note.setWordWrap(True)
         grid.addWidget(self.reviewed_note, 6, 0, 1, 3)
+        self.assumption = _small(rbc_assumption(5_000_000))
+        self.assumption.setWordWrap(True)
+        grid.addWidget(self.assumption, 7, 0, 1, 3)
 
         flags_box = QGroupBox("Flags")
         self.flags = QLabel("No images analysed yet.")
@@ -110,14 +105,31 @@ class SummaryPanel(QWidget):
         self.footer.setWordWrap(True)
         self.footer.setTextFormat(Qt.TextFormat.RichText)
         self.footer.setFrameShape(QFrame.Shape.StyledPanel)
-        self.footer.setStyleSheet("background: #fff3cd; color: #5d4300; padding: 6px;")
+        self.footer.setStyleSheet("background: #fff3cd; color: #5d4300; padding: 6px;")  # same in both themes
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(box)
         layout.addWidget(flags_box)
         layout.addStretch(1)
         layout.addWidget(self.footer)
+        self._apply_colours()
         self.update_figures(None, None, target=2000, edits=0)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_colours()
+        super().changeEvent(event)
+
+    def _apply_colours(self) -> None:
+        """Figures in the palette's text colour, the reviewed column and notes in theme shades."""
+        pal = self.palette()
+        for auto, rev in self.rows.values():
+            for label, colour in ((auto, theme.text_colour(pal)), (rev, theme.colour("reviewed", pal))):
+                label.setStyleSheet(f"font-size: {label.property('big_size')}px; font-weight: 600; color: {colour};")
+        for label in self.findChildren(QLabel):
+            if label.property("muted"):
+                label.setStyleSheet(f"color: {theme.colour('muted', pal)};")
+        self._flag_colours = (theme.colour("bad", pal), theme.colour("warn", pal), theme.colour("good", pal))
 
     def update_figures(self, auto: Figures | None, reviewed: Figures | None, *, target: int, edits: int,
                        quality: list[str] | None = None, settings: Mapping | None = None) -> None:
@@ -134,19 +146,22 @@ class SummaryPanel(QWidget):
         self.target_bar.setValue(min(counted, target))
         self.target_bar.setFormat(f"{counted:,} of {target:,} target cells" + (" \u2714" if counted >= target else ""))
         self.reviewed_note.setText(
-            f"You reviewed {edits} cell{'s' if edits != 1 else ''}; the blue column is what will be reported."
-            if show_reviewed else "Not reviewed yet: click cells to confirm or correct them." if auto else "")
+            f"You reviewed {edits} cell{'s' if edits != 1 else ''}; the right-hand column is what will be reported."
+            if show_reviewed else "Not reviewed yet: confirm or correct cells in the image or the gallery."
+            if auto else "")
+        self.assumption.setText(rbc_assumption(float((settings or {}).get("rbc_per_ul", 5_000_000))))
         self._show_flags(main, quality or [], settings or {})
 
     def _show_flags(self, figures: Figures | None, quality: list[str], settings: Mapping) -> None:
         if figures is None:
             self.flags.setText("No images analysed yet.")
             return
-        items = [f"<li style='color:#b71c1c'><b>{html.escape(flag_text(f, settings))}</b></li>"
+        bad, warn, good = self._flag_colours
+        items = [f"<li style='color:{bad}'><b>{html.escape(flag_text(f, settings))}</b></li>"
                  for f in figures.flags]
-        items += [f"<li style='color:#8a5a00'>{html.escape(q)}</li>" for q in quality]
+        items += [f"<li style='color:{warn}'>{html.escape(q)}</li>" for q in quality]
         self.flags.setText("<ul style='margin-left:-20px'>" + "".join(items) + "</ul>" if items
-                           else "<span style='color:#2e7d32'>No flags.</span>")
+                           else f"<span style='color:{good}'>No flags.</span>")
 
 
 def _value(fig: Figures | None, key: str) -> str:

@@ -96,7 +96,8 @@ def test_analysis_end_to_end_overlays_and_summary(qtbot, make_window, smear_dir)
     auto_cells, _ = window.summary.rows["cells"]
     assert auto_cells.text() == f"{expected.rbc_counted:,}"
     assert window.summary.rows["pct"][0].text() == f"{expected.parasitemia_pct:.2f} %"
-    assert window.progress.value() == min(expected.rbc_counted, 2000)
+    assert window.summary.target_bar.value() == min(expected.rbc_counted, 2000)  # cells vs target: one bar
+    assert window.progress.value() == window.progress.maximum() == len(window.document.entries)  # images
     assert "Fewer than 500" in window.summary.flags.text()
     # tooltips carry the probability
     assert "P(parasitized) = " in items[0].toolTip()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 from PySide6.QtWidgets import QApplication, QPushButton
 
-from malaria_desktop.core.session import autosave_path, load_session
-from malaria_desktop.qt.controllers.session import previous_autosave_path
+from malaria_desktop.core.session import load_session
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.actions import ActionId
 from tests.qt.waits import wait_idle
@@ -63,7 +62,7 @@ def test_autosave_written_after_an_edit(qtbot, make_window, smear_dir):
     window = analysed_window(qtbot, make_window, [sorted(smear_dir.glob("*.png"))[0]])
     with qtbot.waitSignal(window.autosaved, timeout=10_000):  # the debounced QTimer fires, no sleep
         edit_some(window)
-    saved = load_session(autosave_path())
+    saved = load_session(window.sessions.store.path)
     assert saved.review.edits_count == 2
     assert saved.metadata.patient_id == "P-001"
 
@@ -72,9 +71,11 @@ def test_close_flushes_autosave_and_next_start_offers_recovery(qtbot, make_windo
     window = analysed_window(qtbot, make_window, [sorted(smear_dir.glob("*.png"))[0]])
     edit_some(window)
     window.close()  # before the autosave timer fired
-    assert load_session(autosave_path()).review.edits_count == 2
+    closed = window.sessions.store.folder / "closed" / window.sessions.store.path.name
+    assert load_session(closed).review.edits_count == 2
     again = make_window()
-    assert previous_autosave_path().is_file() and again.action_map[ActionId.RECOVER].isEnabled()
+    assert again.sessions.recovery_box is None  # a clean close is no crash: no prompt, but the menu offers it
+    assert again.action_map[ActionId.RECOVER].isEnabled()
     again.sessions.recover_autosave()
     assert again.document.review.edits_count == 2
     assert again.document.metadata.slide_id == "S-9"
@@ -126,7 +127,7 @@ def test_settings_persist_and_apply(qtbot, make_window, smear_dir, settings_file
     window.sessions.apply_settings({"threshold": 0.999, "rbc_per_ul": 4_500_000, "hyper_cutoff_pct": 2.0,
                            "target_cells": 1000, "uncertain_margin": 0.1})
     assert window.document.result(window.current_key).n_parasitized <= auto_par
-    assert window.progress.maximum() == 1000
+    assert window.summary.target_bar.maximum() == 1000
     window.close()
     stored = AppSettings.at_path(settings_file)
     assert stored.threshold(0.5) == 0.999 and stored.rbc_per_ul == 4_500_000
@@ -170,4 +171,4 @@ def test_results_are_autosaved_after_the_run(qtbot, make_window, smear_dir):
     wait_idle(qtbot, window)
     with qtbot.waitSignal(window.autosaved, timeout=10_000):  # ~1 s after the run ended
         pass
-    assert len(load_session(autosave_path()).results) == 3
+    assert len(load_session(window.sessions.store.path).results) == 3

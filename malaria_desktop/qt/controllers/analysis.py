@@ -19,7 +19,7 @@ from malaria_desktop.qt.worker import AnalysisRunner
 
 
 class ProgressView(Protocol):
-    def show_count(self, counted: int, target: int) -> None: ...
+    def show_images(self, done: int, total: int) -> None: ...
     def set_text(self, text: str, *, wrap: bool = False) -> None: ...
     def set_cancel_visible(self, visible: bool) -> None: ...
 
@@ -84,11 +84,9 @@ class AnalysisController(QObject):
         self.actions[ActionId.CANCEL].setEnabled(self.runner.running)
 
     def update_progress(self, progress: Progress | None) -> None:
-        counted = self.document.counts().total.auto_cells
-        if progress is not None and progress.stage == "classifying":
-            counted += progress.cells_done
-        target = int(self.document.session.settings.get("target_cells", self.default_target()))
-        self.progress.show_count(counted, target)
+        """Images analysed in the strip's bar; cells vs the target are the summary panel's (one bar each)."""
+        done = sum(1 for e in self.document.entries if e.state in ("done", "error"))
+        self.progress.show_images(done, len(self.document.entries))
         if progress is not None and self.runner.running:
             self.progress.set_text(
                 f"Analysing image {progress.image_index + 1} of {progress.n_images}: {progress.path.name}")
