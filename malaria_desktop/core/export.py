@@ -163,7 +163,7 @@ def _cell_rows(key: ImageKey, auto: ImageResult, review: ReviewState) -> list[li
     for cid, added in sorted(review.added_cells(key).items()):
         if added.label == NOT_CELL:
             x, y, w, h = added.bbox
-            row = [str(auto.path), cid, x, y, w, h, f"{x + w / 2:.1f}", f"{y + h / 2:.1f}", "", "", "", ""]
+            row = [str(auto.path), cid, x, y, w, h, f"{x + w / 2:.1f}", f"{y + h / 2:.1f}", "", "", "", "", ""]
             rows.append(row + [NOT_CELL, 1])
     return rows
 

@@ -42,7 +42,7 @@ CSV_ENCODING = "utf-8-sig"
 FLAG_SEPARATOR = ";"
 
 CELL_COLUMNS = ("image", "cell_id", "x", "y", "width", "height", "centroid_x", "centroid_y", "area_px",
-                "probability", "label", "edge")
+                "probability", "label", "edge", "clump")
 IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasitemia_pct", "parasites_per_ul",
                  "flags")
 SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
@@ -89,8 +89,8 @@ class SlideSummary:
 
 def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
     """(cells, parasitized) that enter the counts of one ok image (the one rule for CSVs, GUI and review)."""
-    cells = [c for c in result.cells if count_edge_cells or not c.cell.on_edge]
-    return len(cells), sum(1 for c in cells if c.label == PARASITIZED)
+    cells = [c for c in result.cells if (count_edge_cells or not c.cell.on_edge) and not c.cell.clump]
+    return len(cells), sum(1 for c in cells if c.label == PARASITIZED)  # clumps: several cells, never one
 
 
 def parasitemia(n_parasitized: int, n_cells: int, rbc_per_ul: float) -> tuple[float | None, float | None]:
@@ -205,7 +205,7 @@ def cell_rows(result: ImageResult) -> list[list[Any]]:
         x, y, w, h = c.bbox
         rows.append([str(result.path), c.cell_id, x, y, w, h, format_number(c.centroid[0], 1),
                      format_number(c.centroid[1], 1), c.area_px, format_number(cr.probability, 4), cr.label,
-                     int(bool(c.on_edge))])
+                     int(bool(c.on_edge)), int(bool(c.clump))])
     return rows
 
 

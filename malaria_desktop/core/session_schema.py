@@ -163,6 +163,8 @@ def encode_cell(cr: CellResult) -> dict[str, Any]:
         "label": cr.label,
         "edge": bool(cell.on_edge),
     }
+    if cell.clump:  # written only when set, so sessions without clumps stay as they were
+        item["clump"] = True
     mask = np.asarray(cell.mask, bool)
     if mask.shape != (cell.bbox[3], cell.bbox[2]) or not np.array_equal(mask, mask_from_contour(contour, cell.bbox)):
         item["mask"] = _encode_mask(mask)
@@ -200,7 +202,8 @@ def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: lis
         raise SchemaError(f"{where} lacks {exc}") from exc
     if label not in (PARASITIZED, UNINFECTED):
         raise SchemaError(f"{where} has an unknown label {label!r:.40}")
-    return CellResult(Cell(cid, bbox, (cx, cy), area, mask, contour, edge), probability, label)
+    clump = item.get("clump", False) is True
+    return CellResult(Cell(cid, bbox, (cx, cy), area, mask, contour, edge, clump), probability, label)
 
 
 def encode_result(result: ImageResult) -> dict[str, Any]:

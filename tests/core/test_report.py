@@ -148,7 +148,7 @@ def test_csv_quoting_unicode_and_injection(tmp_path: Path) -> None:
     first = dict(zip(rows[0], rows[1]))
     assert first == {"image": "a,b.png", "cell_id": "0", "x": "0", "y": "5", "width": "8", "height": "9",
                      "centroid_x": "4.0", "centroid_y": "9.5", "area_px": "60", "probability": "0.9000",
-                     "label": "parasitized", "edge": "0"}
+                     "label": "parasitized", "edge": "0", "clump": "0"}
     for row in rows[1:]:
         assert not row[0].startswith(("=", "+", "-", "@"))
 
