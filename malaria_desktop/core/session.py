@@ -40,7 +40,6 @@ from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review import ImageKey, ReviewState, image_key
 from malaria_desktop.core.settings import ReportSettings, SettingsError
-from malaria_desktop.paths import user_data_dir
 
 SESSION_FORMAT = "malaria-desktop-session"
 SESSION_VERSION = 1
@@ -94,13 +93,6 @@ class Session:
         self.results[key] = result
         if all(image_key(p) != key for p in self.image_paths):
             self.image_paths.append(Path(result.path))
-
-
-def autosave_path() -> Path:
-    """Where the GUI autosaves the current session (created folder; user data dir, never the app folder)."""
-    folder = user_data_dir() / "autosave"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"autosave{SESSION_SUFFIX}"
 
 
 # ----- encoding -----------------------------------------------------------------------------------------

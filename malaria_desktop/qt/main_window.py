@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)  # where the technician left the window last time
         self.document.new_session(self.sessions.new_session_settings())
+        self.sessions.offer_recovery()  # another instance crashed with unsaved work: ask (non-modal)
         self._load_timer: QTimer | None = None
         if classifier is not None:
             self._model_ready(classifier)
@@ -400,7 +401,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.slide_panel.metadata.commit()
-        self.sessions.flush_autosave()
+        self.sessions.close()  # flushes the autosave and keeps it as the last cleanly closed one
         self.settings.set_value("ui/geometry", self.saveGeometry())
         self.settings.sync()
         if self._load_timer is not None:

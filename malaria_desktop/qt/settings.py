@@ -3,6 +3,10 @@
 Why a file under the user data dir instead of the platform registry: one environment variable
 (``MALARIA_DESKTOP_DATA``) then isolates everything the app writes (settings, autosave, logs), which keeps
 tests from polluting each other and a clinic PC's data in one visible folder.
+
+The report settings' defaults and rules are ``core.settings.ReportSettings``'s: ``report_settings()``
+gives the typed, validated object a new slide starts with; a stored value that is not valid (a damaged or
+hand-edited INI file) falls back to the default for that one setting instead of reaching the report.
 """
 
 from __future__ import annotations
@@ -12,10 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from malaria_desktop import paths
+from malaria_desktop.core.settings import DEFAULTS, ReportSettings, SettingsError
 
-DEFAULT_RBC_PER_UL = 5_000_000
-DEFAULT_HYPER_CUTOFF_PCT = 5.0
-DEFAULT_TARGET_CELLS = 2000
 DEFAULT_UNCERTAIN_MARGIN = 0.15
 MAX_RECENT = 8
 
@@ -83,17 +85,32 @@ class AppSettings(QObject):
     def _get_int(self, key: str, default: int) -> int:
         return _to_int(self._store.value(key, default), default)
 
+    def _valid(self, name: str, value: object) -> object:
+        """``value`` if the settings type accepts it for ``name``, else the default."""
+        try:
+            return getattr(DEFAULTS.replace(**{name: value}), name)
+        except SettingsError:
+            return getattr(DEFAULTS, name)
+
     @property
     def rbc_per_ul(self) -> int:
-        return self._get_int("analysis/rbc_per_ul", DEFAULT_RBC_PER_UL)
+        return int(self._valid("rbc_per_ul", self._get_float("analysis/rbc_per_ul", DEFAULTS.rbc_per_ul)))
 
     @property
     def hyper_cutoff_pct(self) -> float:
-        return self._get_float("analysis/hyper_cutoff_pct", DEFAULT_HYPER_CUTOFF_PCT)
+        return float(self._valid("hyper_cutoff_pct",
+                                 self._get_float("analysis/hyper_cutoff_pct", DEFAULTS.hyper_cutoff_pct)))
 
     @property
     def target_cells(self) -> int:
-        return self._get_int("analysis/target_cells", DEFAULT_TARGET_CELLS)
+        return int(self._valid("target_cells", self._get_int("analysis/target_cells", DEFAULTS.target_cells)))
+
+    def report_settings(self, model_threshold: float | None = None) -> ReportSettings:
+        """The validated settings a new slide starts with (threshold: the user's, else the model card's)."""
+        card = model_threshold if model_threshold is not None else DEFAULTS.threshold
+        threshold = self._valid("threshold", self.threshold(card))
+        return DEFAULTS.replace(threshold=threshold, rbc_per_ul=float(self.rbc_per_ul),
+                                hyper_cutoff_pct=self.hyper_cutoff_pct, target_cells=self.target_cells)
 
     @property
     def uncertain_margin(self) -> float:

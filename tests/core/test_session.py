@@ -19,7 +19,6 @@ from malaria_desktop.core.session import (
     Session,
     SessionError,
     SessionMetadata,
-    autosave_path,
     default_settings,
     session_to_dict,
     load_session,
@@ -205,14 +204,6 @@ def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
         save_session(session, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-
-
-def test_autosave_path_is_in_user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALARIA_DESKTOP_DATA", str(tmp_path / "data"))
-    path = autosave_path()
-    assert path.parent == tmp_path / "data" / "autosave" and path.parent.is_dir()
-    save_session(Session(), path)
-    assert load_session(path).results == {}
 
 
 def test_empty_session_round_trip(tmp_path: Path) -> None:

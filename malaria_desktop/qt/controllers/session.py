@@ -1,14 +1,16 @@
 """Session files: new slide, open/save/recover/locate, recent sessions, window title, autosave, settings.
 
-Autosave: every change of the document (re)starts a single-shot QTimer; when it fires the whole session is
-written atomically to ``core.session.autosave_path()``. Closing the window flushes it. At start-up the
-previous run's autosave is kept aside as ``previous-autosave.mdsession`` and offered by
-File ▸ Recover Autosaved Session, so neither closing nor a crash loses work.
+Autosave: every change of the document (re)starts a short single-shot QTimer, but never past
+``AUTOSAVE_MAX_DELAY_MS`` after the first unsaved change, so steady review (an edit every 0.7 s) is saved
+at least every 5 s (issue 13 item 1). The session goes to this instance's own locked file
+(``qt.autosave.AutosaveStore``, with generations). Closing the window flushes it; at start-up the files
+of instances that crashed are offered in a recovery prompt, and File ▸ Recover Autosaved Session opens
+the newest one (or the last cleanly closed one).
 """
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,8 +19,11 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QWidget
 
 from malaria_desktop.core.errors import MalariaDesktopError
-from malaria_desktop.core.session import SESSION_SUFFIX, autosave_path, load_session, relocate_images, save_session
+from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, relocate_images, save_session
+from malaria_desktop.core.settings import ReportSettings
+from malaria_desktop.core.text import display_text
 from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.autosave import AutosaveStore
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.dialogs import SettingsDialog
 from malaria_desktop.qt.models import SlideDocument
@@ -27,14 +32,11 @@ from malaria_desktop.qt.worker import GeneratorRunner
 
 AUTOSAVE_DELAY_MS = 800
 AUTOSAVE_BUSY_DELAY_MS = 5000
+AUTOSAVE_MAX_DELAY_MS = 5000  # after the first unsaved change, whatever follows
 SESSION_FILTER = f"Malaria Desktop sessions (*{SESSION_SUFFIX});;All files (*)"
 IMAGE_FILTER = "Field images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 StatusFn = Callable[[str, int], None]
 ErrorFn = Callable[[str, str, str], None]
-
-
-def previous_autosave_path() -> Path:
-    return autosave_path().with_name(f"previous-autosave{SESSION_SUFFIX}")
 
 
 class Viewer(Protocol):
@@ -63,6 +65,10 @@ class SessionController(QObject):
         self.commit_metadata = commit_metadata
         self.dirty = False
         self.missing_box: QMessageBox | None = None
+        self.recovery_box: QMessageBox | None = None
+        self.store = AutosaveStore()
+        self.crashed = self.store.crashed()  # other instances' autosaves whose process is gone
+        self._first_unsaved: float | None = None
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -71,11 +77,8 @@ class SessionController(QObject):
         document.modified.connect(self.update_title)
         document.modified.connect(self._mark_dirty)
         document.metadataChanged.connect(self.update_title)
-        current = autosave_path()
-        if current.is_file():
-            os.replace(current, previous_autosave_path())
         self._connect_actions()
-        actions[ActionId.RECOVER].setEnabled(previous_autosave_path().is_file())
+        actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
         self.update_recent_menu()
 
     def _connect_actions(self) -> None:
@@ -86,38 +89,41 @@ class SessionController(QObject):
         a[ActionId.OPEN_SESSION].triggered.connect(self.open_session_dialog)
         a[ActionId.SAVE].triggered.connect(self.save_session)
         a[ActionId.SAVE_AS].triggered.connect(self.save_session_as)
-        a[ActionId.RECOVER].triggered.connect(self.recover_autosave)
+        a[ActionId.RECOVER].triggered.connect(lambda: self.recover_autosave())
         a[ActionId.LOCATE].triggered.connect(lambda: self.locate_moved_images())
         a[ActionId.SETTINGS].triggered.connect(self.settings_dialog)
 
     def update_actions(self) -> None:
         self.actions[ActionId.LOCATE].setEnabled(any(e.state == "missing" for e in self.document.entries))
 
-    def new_session_settings(self) -> dict[str, Any]:
-        card_threshold = self.model.card_threshold if self.model.card_threshold is not None else 0.5
-        return {"threshold": self.settings.threshold(card_threshold) or card_threshold,
-                "rbc_per_ul": self.settings.rbc_per_ul, "hyper_cutoff_pct": self.settings.hyper_cutoff_pct,
-                "target_cells": self.settings.target_cells}
+    def new_session_settings(self) -> ReportSettings:
+        return self.settings.report_settings(self.model.card_threshold)
 
     # ------------------------------------------------------------------ autosave
     def schedule_autosave(self) -> None:
-        """Debounce: ~1 s after the last change; while analysing, at most every few seconds (a large slide
-        takes a noticeable fraction of a second to write, and results arrive continuously)."""
+        """Debounce: ~1 s after the last change; while analysing, every few seconds (a large slide takes a
+        noticeable fraction of a second to write, and results arrive continuously). Never later than
+        AUTOSAVE_MAX_DELAY_MS after the first change not yet saved."""
+        now = time.monotonic()
+        if self._first_unsaved is None:
+            self._first_unsaved = now
+        left = max(0, int(AUTOSAVE_MAX_DELAY_MS - (now - self._first_unsaved) * 1000))
         if not self.runner.running:
-            self._autosave_timer.start(AUTOSAVE_DELAY_MS)
+            self._autosave_timer.start(min(AUTOSAVE_DELAY_MS, left))
         elif not self._autosave_timer.isActive():
-            self._autosave_timer.start(AUTOSAVE_BUSY_DELAY_MS)
+            self._autosave_timer.start(min(AUTOSAVE_BUSY_DELAY_MS, left))
 
     def _mark_dirty(self) -> None:
         self.dirty = True
 
     def autosave_now(self) -> Path | None:
         self._autosave_timer.stop()
+        self._first_unsaved = None
         if self.document.is_empty():
             return None
         try:
-            path = save_session(self.document.session, autosave_path())
-        except MalariaDesktopError as exc:
+            path = self.store.save(self.document.session)
+        except (MalariaDesktopError, OSError) as exc:
             self.status(f"Autosave failed: {exc}", 10000)
             return None
         self.autosaved.emit(str(path))
@@ -126,6 +132,47 @@ class SessionController(QObject):
     def flush_autosave(self) -> None:
         if self._autosave_timer.isActive():
             self.autosave_now()
+
+    def close(self) -> None:
+        """The window closes cleanly: write what is pending, keep it as the last closed autosave."""
+        self.flush_autosave()
+        if self.recovery_box is not None:
+            self.recovery_box.close()
+        self.store.close()
+
+    def offer_recovery(self) -> QMessageBox | None:
+        """At start-up: if another instance crashed with unsaved work, ask what to do with it (non-modal)."""
+        if not self.crashed:
+            return None
+        latest = self.crashed[0]
+        try:
+            meta = self.store.load(latest).metadata
+            who = ", ".join(p for p in (meta.patient_id and f"patient {meta.patient_id}",
+                                        meta.slide_id and f"slide {meta.slide_id}") if p) or "an unnamed slide"
+        except MalariaDesktopError:
+            who = "a slide (the file is damaged)"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latest.stat().st_mtime))
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work?",
+                          f"Malaria Desktop did not close normally. Work on {who}, autosaved at {when}, can be "
+                          f"recovered.\n\nRecover it now?", QMessageBox.StandardButton.NoButton, self.dialog_parent)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+        later = box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        recover.clicked.connect(lambda: self.recover_autosave(latest))
+        discard.clicked.connect(lambda: self._discard(latest))
+        later.setToolTip("Keep it: File ▸ Recover Autosaved Session opens it later")
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.destroyed.connect(lambda: setattr(self, "recovery_box", None))
+        box.show()
+        self.recovery_box = box
+        return box
+
+    def _discard(self, path: Path) -> None:
+        self.store.settle(path, "discarded")
+        self.crashed = [p for p in self.crashed if p != path]
+        self.actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
 
     # ------------------------------------------------------------------ files
     def open_images_dialog(self) -> None:
@@ -163,10 +210,15 @@ class SessionController(QObject):
         except MalariaDesktopError as exc:
             self.show_error("The session could not be opened", str(exc), "")
             return False
+        self.show_session(session, path, remember=remember)
+        return True
+
+    def show_session(self, session: Session, path: Path | None, *, remember: bool = True) -> None:
+        """Make a loaded session the open slide."""
         self.runner.cancel()
         self.viewer.clear()
         missing = self.document.load(session, path if remember else None)
-        if remember:
+        if remember and path is not None:
             self.settings.add_recent_session(path)
             self.update_recent_menu()
         self.update_title()
@@ -175,9 +227,8 @@ class SessionController(QObject):
             self.viewer.select_key(first)
         if missing:
             self._show_missing(missing)
-        self.status(f"Opened session {Path(path).name}.", 5000)
+        self.status(f"Opened session {display_text(Path(path).name) if path else 'recovered work'}.", 5000)
         self.sessionOpened.emit()
-        return True
 
     def _show_missing(self, missing: list[Path]) -> None:
         names = "\n".join(f"\u2022 {p}" for p in missing[:10]) + ("\n\u2026" if len(missing) > 10 else "")
@@ -207,13 +258,26 @@ class SessionController(QObject):
         self.status(f"Found {len(found)} moved image(s).", 5000)
         return len(found)
 
-    def recover_autosave(self) -> None:
-        path = previous_autosave_path()
-        if path.is_file() and self.open_session(path, remember=False):
-            self.document.modified.emit()  # becomes the current autosave at once
+    def recover_autosave(self, path: Path | None = None) -> bool:
+        """Open an autosave (default: the newest recoverable); it becomes this instance's autosave at once."""
+        path = path or self.store.latest()
+        if path is None:
+            return False
+        try:
+            session = self.store.load(path)
+        except MalariaDesktopError as exc:
+            self.show_error("The autosaved session could not be opened", str(exc), "")
+            return False
+        self.show_session(session, None, remember=False)
+        self.store.settle(path, "recovered")
+        self.crashed = [p for p in self.crashed if p != path]
+        self.actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
+        self.document.modified.emit()  # written to this instance's autosave at once
+        self.autosave_now()
+        return True
 
     def save_session(self) -> Path | None:
-        if self.document.session_path is None or self.document.session_path == previous_autosave_path():
+        if self.document.session_path is None:
             return self.save_session_as()
         return self.save_session_to(self.document.session_path)
 
@@ -274,10 +338,8 @@ class SessionController(QObject):
         s = self.document.session.settings
         dialog = SettingsDialog(
             threshold=self.document.threshold, model_threshold=self.model.card_threshold,
-            rbc_per_ul=int(s.get("rbc_per_ul", self.settings.rbc_per_ul)),
-            hyper_cutoff_pct=float(s.get("hyper_cutoff_pct", self.settings.hyper_cutoff_pct)),
-            target_cells=int(s.get("target_cells", self.settings.target_cells)),
-            uncertain_margin=self.settings.uncertain_margin, parent=self.dialog_parent)
+            rbc_per_ul=int(s.rbc_per_ul), hyper_cutoff_pct=s.hyper_cutoff_pct, target_cells=s.target_cells,
+            uncertain_margin=self.settings.uncertain_margin, card=self.model.card, parent=self.dialog_parent)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
 

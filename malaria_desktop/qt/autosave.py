@@ -1,0 +1,163 @@
+"""Where the window autosaves: one file per running instance, locked, with a few generations kept.
+
+Why (issue 13 items 1 and 4): all instances shared one autosave file; a second start moved the first
+instance's live file aside, then the last writer won, and crash data survived a single start and was
+never offered. Now:
+
+- each instance writes ``autosave/autosave-<start>-<pid>-<token>.mdsession`` and holds a ``QLockFile``
+  beside it for as long as it runs; each save first shifts the previous file to ``.1`` (``.2``, ``.3``),
+  so a damaged latest file still leaves the one before;
+- at start, files whose lock is free belong to an instance that crashed: ``crashed()`` lists them (the
+  window asks whether to recover them), and their locks are taken so a third instance cannot recover
+  the same data at the same time;
+- a clean close moves the instance's file to ``autosave/closed/`` (still offered by File > Recover);
+  recovered and discarded files are moved to ``recovered/`` and ``discarded/``. Each of those folders
+  keeps its newest ``KEEP`` files, so nothing grows without bound and nothing is lost at once.
+
+The location belongs to the GUI (the CLI never autosaves): ``autosave_dir()`` is here, not in core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile
+
+from malaria_desktop import paths
+from malaria_desktop.core.errors import MalariaDesktopError
+from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, save_session
+
+PREFIX = "autosave-"
+GENERATIONS = 3  # previous versions kept beside the current one
+KEEP = 10  # files kept in closed/, recovered/, discarded/
+
+
+def autosave_dir() -> Path:
+    """The per-user autosave folder (created; user data dir, never the program folder)."""
+    folder = paths.user_data_dir() / "autosave"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _generation(path: Path, n: int) -> Path:
+    return path if n == 0 else path.with_name(f"{path.stem}.{n}{SESSION_SUFFIX}")
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.lock")
+
+
+def _is_main(path: Path) -> bool:
+    """``autosave-<id>.mdsession`` (not a ``.1`` generation) or a file from before per-instance files."""
+    stem = path.name[: -len(SESSION_SUFFIX)]
+    return (stem.startswith(PREFIX) and "." not in stem) or stem in ("autosave", "previous-autosave")
+
+
+class AutosaveStore:
+    """This instance's autosave file, its lock and generations; finds other instances' crash leftovers."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else autosave_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = f"{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.path = self.folder / f"{PREFIX}{token}{SESSION_SUFFIX}"
+        self._lock = QLockFile(str(_lock_path(self.path)))
+        self._lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
+        self._lock.tryLock(0)
+        self._held: dict[Path, QLockFile] = {}  # crash leftovers this instance is deciding about
+
+    # ------------------------------------------------------------------ this instance
+    def save(self, session: Session) -> Path:
+        """Write the session (SessionError on failure); the previous versions shift to .1 .. .GENERATIONS."""
+        if self.path.is_file():
+            for n in range(GENERATIONS, 0, -1):
+                older = _generation(self.path, n - 1)
+                if older.is_file():
+                    os.replace(older, _generation(self.path, n))
+        return save_session(session, self.path)
+
+    def close(self) -> None:
+        """Clean exit: keep the last autosave in closed/ (File > Recover), drop generations, unlock."""
+        if self.path.is_file():
+            self._archive(self.path, "closed")
+        self._remove_generations(self.path)
+        for lock in self._held.values():
+            lock.unlock()
+        self._held.clear()
+        self._lock.unlock()
+        with contextlib.suppress(OSError):
+            _lock_path(self.path).unlink()
+
+    # ------------------------------------------------------------------ other instances' files
+    def crashed(self) -> list[Path]:
+        """Autosaves whose instance is gone (newest first); their locks are now held by this instance."""
+        found = []
+        for path in self.folder.glob(f"*{SESSION_SUFFIX}"):
+            if path == self.path or not _is_main(path) or path in self._held:
+                continue
+            lock = QLockFile(str(_lock_path(path)))
+            lock.setStaleLockTime(0)
+            if lock.tryLock(0):  # free, or stale (its process is gone)
+                self._held[path] = lock
+                found.append(path)
+        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def latest(self) -> Path | None:
+        """The newest recoverable file: a crashed instance's, else the last cleanly closed one."""
+        candidates = list(self._held) or sorted((self.folder / "closed").glob(f"*{SESSION_SUFFIX}"))
+        existing = [p for p in candidates if p.is_file()]
+        return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+
+    def load(self, path: Path) -> Session:
+        """The newest readable generation of ``path`` (SessionError when none can be read)."""
+        error: MalariaDesktopError | None = None
+        for n in range(GENERATIONS + 1):
+            candidate = _generation(path, n)
+            if candidate.is_file():
+                try:
+                    return load_session(candidate)
+                except MalariaDesktopError as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
+        return load_session(path)  # raises the 'does not exist' SessionError
+
+    def settle(self, path: Path, outcome: str) -> None:
+        """``outcome`` = "recovered" or "discarded": move the file (and its generations) out of the way."""
+        if path.parent == self.folder / "closed":
+            if outcome == "discarded":
+                self._archive(path, "discarded")
+            return
+        self._archive(path, outcome)
+        self._remove_generations(path)
+        lock = self._held.pop(path, None)
+        if lock is not None:
+            lock.unlock()
+        with contextlib.suppress(OSError):
+            _lock_path(path).unlink()
+
+    # ------------------------------------------------------------------ helpers
+    def _archive(self, path: Path, kind: str) -> None:
+        target = self.folder / kind
+        target.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.replace(path, target / path.name)
+        for old in sorted(target.glob(f"*{SESSION_SUFFIX}"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+    @staticmethod
+    def _remove_generations(path: Path) -> None:
+        for n in range(1, GENERATIONS + 1):
+            with contextlib.suppress(OSError):
+                _generation(path, n).unlink()
+
+
+def remove_tree(folder: Path) -> None:
+    """Tests and 'discard all' use this to empty the autosave folder."""
+    shutil.rmtree(folder, ignore_errors=True)
