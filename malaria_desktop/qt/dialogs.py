@@ -20,8 +20,9 @@ class SettingsDialog(QDialog):
 
     def __init__(self, *, threshold: float, model_threshold: float | None, rbc_per_ul: int,
                  hyper_cutoff_pct: float, target_cells: int, uncertain_margin: float,
-                 parent: QWidget | None = None) -> None:
+                 card: ModelCard | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.card = card
         self.setWindowTitle("Settings")
         self.model_threshold = model_threshold
         self.threshold = QDoubleSpinBox()
@@ -57,12 +58,16 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Decision threshold P(parasitized)", row)
         form.addRow("Red cells per \u00b5L (for parasites/\u00b5L)", self.rbc_per_ul)
-        form.addRow("Hyperparasitaemia cut-off", self.hyper)
+        form.addRow("Hyperparasitemia cut-off", self.hyper)
         form.addRow("Target red cells per slide", self.target)
-        form.addRow("Uncertain if within \u00b1 of threshold", self.margin)
-        note = QLabel("Cells whose probability lies within the uncertain band are shown with a dotted outline "
-                      "and visited first by \u201cNext uncertain cell\u201d.")
-        note.setWordWrap(True)
+        form.addRow("Uncertain if within \u00b1 of threshold\n(when the model has no calibrated band)", self.margin)
+        self.band_note = QLabel()
+        self.band_note.setWordWrap(True)
+        self.band_note.setMinimumWidth(420)
+        note = self.band_note
+        self.threshold.valueChanged.connect(self._update_band)
+        self.margin.valueChanged.connect(self._update_band)
+        self._update_band()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -70,6 +75,20 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    def band_text(self) -> str:
+        """The uncertain band the current values give, in plain words."""
+        from malaria_desktop.core.model_card import margin_band
+
+        threshold, margin = self.threshold.value(), self.margin.value()
+        band = self.card.uncertain_band(threshold, margin) if self.card is not None else margin_band(threshold, margin)
+        text = band.describe()
+        if self.card is not None and self.card.uncertain is not None and band is not self.card.uncertain:
+            text += " (The model's calibrated band applies at its own threshold only.)"
+        return text
+
+    def _update_band(self, *_args) -> None:
+        self.band_note.setText(self.band_text())
 
     def values(self) -> dict[str, Any]:
         return {"threshold": self.threshold.value(), "rbc_per_ul": self.rbc_per_ul.value(),

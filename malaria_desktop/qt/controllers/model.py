@@ -16,3 +16,8 @@ class ModelState:
     @property
     def card_threshold(self) -> float | None:
         return self.classifier.card.threshold if self.classifier is not None else None
+
+    @property
+    def card(self) -> Any:
+        """The model card (``core.model_card.ModelCard``), or None while no model is loaded."""
+        return self.classifier.card if self.classifier is not None else None
