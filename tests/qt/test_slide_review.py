@@ -104,3 +104,18 @@ def test_print_pdf_holds_the_slide(qtbot, two_images, tmp_path: Path):
     for expected in ("PK/23/0417", "R. Eviewer", f"{total.auto_cells:,}", "5,000,000", "tiny",
                      "Not a certified diagnostic device", "Reviewer's signature"):
         assert squash(expected) in text, expected
+
+
+def test_export_folder_suggestion_is_one_safe_component(qtbot, make_window, tmp_path: Path):
+    window = make_window()
+    meta = window.slide_panel.metadata
+    window.settings.set_last_dir(tmp_path)
+    meta.patient_id.setText("PK/23/0417")
+    meta.slide_id.setText("A:1")
+    meta.commit()
+    folder = window.export.suggested_folder()
+    assert folder.parent == tmp_path and folder.name.startswith("PK-23-0417_A-1_")
+    meta.patient_id.setText("")
+    meta.slide_id.setText("")
+    meta.commit()
+    assert window.export.suggested_folder().name == f"slide_{window.document.metadata.date}_report"

@@ -48,11 +48,17 @@ class ExportController(QObject):
         self.actions[ActionId.EXPORT].setEnabled(bool(self.document.results))
 
     def export_dialog(self) -> None:
-        meta = self.document.metadata
-        name = "_".join(p for p in (meta.patient_id, meta.slide_id) if p) or "report"
-        dialog = ExportDialog(Path(self.settings.last_dir()) / f"{name}_report", self.dialog_parent)
+        dialog = ExportDialog(self.suggested_folder(), self.dialog_parent)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_to(dialog.chosen_folder())
+
+    def suggested_folder(self) -> Path:
+        """``<last folder>/<patient>_<slide>_<date>_report``, valid on Windows, macOS and Linux (one component)."""
+        from malaria_desktop.core.safe_names import export_folder_name
+
+        meta = self.document.metadata
+        name = export_folder_name(meta.patient_id, meta.slide_id, meta.date, default="slide")
+        return Path(self.settings.last_dir()) / f"{name}_report"
 
     def export_to(self, folder: Path) -> int:
         """Write the report folder with core.export in the worker thread; ``exported`` fires when done.
