@@ -1,0 +1,188 @@
+"""Do the safety nets fire on other labs' healthy fields, and stay quiet on fields like the training data?
+
+Runs the app's pipeline (``analyze_images``, the model given by ``--model``) on the healthy fields of Chula
+RBC-12 and BCCD, and groups the NIH/NLM uninfected crops by their source field (NIH fields themselves are
+not available; their crops are cut by NIH's segmentation, the statistic is the same). Then, leave one lab
+out: a reference (``training.reference_stats.compute_reference``) is computed from half of the fields of
+the labs it includes (NIH: half of the patients; other labs: even-numbered fields, with the app's crops)
+and judged (``core.domain_check.judge``) on the OTHER half of every lab, so a lab "in" the reference is
+tested on fields it did not see. Reported: share of test fields flagged ``unlike_training_data``,
+``many_uncertain_cells`` or either; what the app itself says with the model's card (or built-in defaults);
+the slide flags on pseudo-slides of 10 fields; and greyscale / noise versions of fields.
+
+    .venv/bin/python benchmarks/foreign_lab_flags.py [--model DIR] [--out docs/benchmarks/foreign_lab_flags.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from malaria_desktop.core import domain_check as dc  # noqa: E402
+from malaria_desktop.core.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.crop_io import read_crop  # noqa: E402
+from malaria_desktop.core.crops import crop_cell  # noqa: E402
+from malaria_desktop.core.image_io import load_image  # noqa: E402
+from malaria_desktop.core.pipeline import analyze_images, expand_inputs, iter_results  # noqa: E402
+from malaria_desktop.core.plausibility import image_warnings, warning_kind  # noqa: E402
+from malaria_desktop.core.report import summarise_slide  # noqa: E402
+from training.reference_stats import compute_reference, field_of  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+LABS = ("nih", "bccd", "chula")
+SLIDE_FIELDS = 10
+
+
+class LabData:
+    """Reference crops (half A) and test-field statistics (half B) of one lab."""
+
+    def __init__(self) -> None:
+        self.crops: list[np.ndarray] = []
+        self.fields: list[str] = []
+        self.sizes: list[float] = []
+        self.probs: list[float] = []
+        self.test: list[dc.FieldStats | None] = []
+        self.app_kinds: list[set[str]] = []  # warning kinds the app gave the test fields
+        self.results: list = []  # ImageResults of the test fields (foreign labs)
+
+
+def foreign_lab(folder: Path, classifier: Classifier, band, limit: int | None) -> LabData:
+    data = LabData()
+    paths = expand_inputs([folder])[:limit]
+    for index, result in enumerate(iter_results(analyze_images(paths, classifier))):
+        if result.status != "ok":
+            continue
+        image = load_image(result.path)
+        if index % 2 == 0:  # half A: reference crops, cut the app's way
+            for c in dc.typical_cells(result.cells):
+                data.crops.append(crop_cell(image, c.cell.bbox, c.cell.mask, classifier.input_size))
+                data.fields.append(result.path.name)
+                data.sizes.append(max(c.cell.bbox[2], c.cell.bbox[3]))
+                data.probs.append(c.probability)
+        else:
+            data.test.append(dc.field_stats(image, result.cells, classifier.input_size, band))
+            data.app_kinds.append({warning_kind(w) for w in result.warnings})
+            data.results.append(result)
+    return data
+
+
+def nih_lab(root: Path, classifier: Classifier, band, limit: int | None) -> LabData:
+    data = LabData()
+    rows = [r for r in csv.DictReader(open(root / "manifest.csv", encoding="utf-8")) if r["label"] == "Uninfected"]
+    by_field: dict[str, list[dict]] = {}
+    for r in rows:
+        by_field.setdefault(field_of(r["path"], r["patient_id"]), []).append(r)
+    fields = sorted(by_field)[:limit]
+    for field in fields:
+        group = by_field[field]
+        crops = np.stack([read_crop(root / r["path"], classifier.input_size) for r in group])
+        probs = classifier.predict(crops)
+        sizes = [max(int(r["width"]), int(r["height"])) for r in group]
+        if zlib.crc32(group[0]["patient_id"].encode()) % 2 == 0:  # half A by patient
+            data.crops += list(crops)
+            data.fields += [field] * len(group)
+            data.sizes += sizes
+            data.probs += list(probs)
+        elif len(group) >= dc.MIN_CELLS:
+            stats = dc.summarise_cells(dc.crop_colour_stats(crops), sizes, probs, band)
+            data.test.append(stats)
+    return data
+
+
+def reference_from(labs: dict[str, LabData], names: tuple[str, ...], band) -> dc.Reference:
+    crops = np.stack([c for n in names for c in labs[n].crops])
+    ref = compute_reference(
+        crops, [n for n in names for _ in labs[n].crops], [f"{n}:{f}" for n in names for f in labs[n].fields],
+        sizes=[s for n in names for s in labs[n].sizes], probabilities=[p for n in names for p in labs[n].probs],
+        uncertain_band=band)
+    return dc.parse_reference(ref)
+
+
+def shares(stats: list[dc.FieldStats | None], reference: dc.Reference) -> tuple[float, float, float, int]:
+    """(unlike, uncertain, either) shares of judged fields, and how many were judged."""
+    judged = [dc.judge(s, reference) for s in stats if s is not None and s.n_cells >= dc.MIN_CELLS]
+    if not judged:
+        return float("nan"), float("nan"), float("nan"), 0
+    kinds = [{warning_kind(w) for w in ws} for ws in judged]
+    n = len(kinds)
+    return (sum(dc.UNLIKE in k for k in kinds) / n, sum(dc.UNCERTAIN in k for k in kinds) / n,
+            sum(bool(k) for k in kinds) / n, n)
+
+
+def altered_fields(paths: list[Path]) -> tuple[float, float]:
+    """Share of greyscale copies flagged greyscale, and of same-size noise images flagged random_noise."""
+    rng = np.random.default_rng(0)
+    grey = noise = 0
+    for path in paths:
+        image = load_image(path)
+        g = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        grey += any(warning_kind(w) == "greyscale" for w in image_warnings(g))
+        n = rng.integers(0, 256, image.shape, dtype=np.uint8)
+        noise += any(warning_kind(w) == "random_noise" for w in image_warnings(n))
+    return grey / len(paths), noise / len(paths)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="model folder (default: trained_model/)")
+    parser.add_argument("--nih", type=Path, default=DATA / "nih_cells")
+    parser.add_argument("--bccd", type=Path, default=DATA / "bccd" / "images")
+    parser.add_argument("--chula", type=Path, default=DATA / "chula_rbc12" / "images")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many fields per lab (quick runs)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables as Markdown here")
+    args = parser.parse_args()
+    classifier = Classifier.load(args.model)
+    card = classifier.card
+    band = (card.uncertain.low, card.uncertain.high) if card.uncertain else None
+    if band is None:
+        b = card.uncertain_band()
+        band = (b.low, b.high)
+    labs = {"nih": nih_lab(args.nih, classifier, band, args.limit),
+            "bccd": foreign_lab(args.bccd, classifier, band, args.limit),
+            "chula": foreign_lab(args.chula, classifier, band, args.limit)}
+    lines = [f"model `{card.name}`; uncertain band {band[0]:.3f}-{band[1]:.3f}; test fields judged per lab: "
+             + ", ".join(f"{n} {sum(s is not None for s in labs[n].test)}" for n in LABS), "",
+             "| reference labs (half A) | test lab (half B) | in reference | unlike_training_data | "
+             "many_uncertain_cells | either |", "|---|---|---|---|---|---|"]
+    configs = [LABS, ("bccd", "chula"), ("nih", "chula"), ("nih", "bccd"), ("nih",)]
+    for names in configs:
+        reference = reference_from(labs, names, band)
+        for test in LABS:
+            u, c, e, n = shares(labs[test].test, reference)
+            lines.append(f"| {'+'.join(names)} | {test} ({n}) | {'yes' if test in names else '**no**'} | "
+                         f"{u:.0%} | {c:.0%} | {e:.0%} |")
+    lines += ["", f"What the app itself reports with this model's card ({card.reference.source}):", "",
+              "| lab | fields | unlike_training_data | many_uncertain_cells | pseudo-slides of 10 fields | "
+              "parasitemia (all test fields) | slides flagged implausible_parasitemia |", "|---|---|---|---|---|---|---|"]
+    for name in ("bccd", "chula"):
+        lab = labs[name]
+        n = len(lab.app_kinds)
+        slides = [lab.results[i:i + SLIDE_FIELDS] for i in range(0, len(lab.results), SLIDE_FIELDS)]
+        flagged = sum("implausible_parasitemia" in summarise_slide(s).flags for s in slides)
+        pct = summarise_slide(lab.results).parasitemia_pct or 0.0
+        lines.append(f"| {name} | {n} | {sum(dc.UNLIKE in k for k in lab.app_kinds) / n:.0%} | "
+                     f"{sum(dc.UNCERTAIN in k for k in lab.app_kinds) / n:.0%} | {len(slides)} | {pct:.1f} % | "
+                     f"{flagged}/{len(slides)} |")
+    sample = expand_inputs([args.bccd])[:20] + expand_inputs([args.chula])[:20]
+    grey, noise = altered_fields(sample)
+    lines += ["", f"Implausible images ({len(sample)} fields, 20 per foreign lab): greyscale copies flagged "
+              f"greyscale {grey:.0%}; uniform-noise images of the same size flagged random_noise {noise:.0%}."]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("# Foreign-lab flags (benchmarks/foreign_lab_flags.py)\n\n" + text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
