@@ -47,20 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="group for files without a patient id: each file alone, or one group per folder")
     t.add_argument("--split", type=_fractions, default=c["fractions"],
                    help="train,val,test fractions of cells, split by patient")
-    t.add_argument("--seed", type=int, default=c["seed"], help="seed for split, initialisation, shuffling, augmentation")
-    t.add_argument("--input-size", type=int, default=m["input_size"], help="square crop side in pixels fed to the network")
+    t.add_argument("--seed", type=int, default=c["seed"],
+                   help="seed for split, initialisation, shuffling, augmentation")
+    t.add_argument("--input-size", type=int, default=m["input_size"],
+                   help="square crop side in pixels fed to the network")
     t.add_argument("--width", type=float, default=m["width"], help="channel-width multiplier of VGG16 (1.0 = original)")
     t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=m["batch_norm"],
                    help="batch normalisation after every conv (must be off for ImageNet weights)")
     t.add_argument("--dropout", type=float, default=m["dropout"], help="dropout rate in the classification head")
-    t.add_argument("--head-units", type=int, default=m["head_units"], help="units of the hidden dense layer of the head (0 = none)")
+    t.add_argument("--head-units", type=int, default=m["head_units"],
+                   help="units of the hidden dense layer of the head (0 = none)")
     t.add_argument("--epochs", type=int, default=c["epochs"], help="maximum epochs (the cosine LR schedule spans them)")
     t.add_argument("--batch-size", type=int, default=c["batch_size"], help="training batch size")
     t.add_argument("--lr", type=float, default=c["lr"], help="peak learning rate (AdamW)")
     t.add_argument("--min-lr", type=float, default=c["min_lr"], help="final learning rate of the cosine schedule")
-    t.add_argument("--warmup-epochs", type=int, default=c["warmup_epochs"], help="epochs of linear learning-rate warm-up")
+    t.add_argument("--warmup-epochs", type=int, default=c["warmup_epochs"],
+                   help="epochs of linear learning-rate warm-up")
     t.add_argument("--weight-decay", type=float, default=c["weight_decay"], help="AdamW weight decay")
-    t.add_argument("--patience", type=int, default=c["patience"], help="early stopping: epochs without a validation-AUC gain")
+    t.add_argument("--patience", type=int, default=c["patience"],
+                   help="early stopping: epochs without a validation-AUC gain")
     t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall-clock budget")
     t.add_argument("--weights", help="'imagenet' (Keras' cached file, never downloaded) or a VGG16 notop weights "
                                     "file; needs --width 1.0 --no-batch-norm")
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--colour-transfer", type=float, default=c["colour_transfer"],
                    help="share of training cells re-rendered in the colours of a training lab's healthy cells "
                         "(each --data folder is a lab; training/colour_transfer.py)")
-    t.add_argument("--workers", type=int, default=c["workers"], help="processes that decode the images once into the cache")
+    t.add_argument("--workers", type=int, default=c["workers"],
+                   help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
 
     e = sub.add_parser("export", help="write model.onnx + model_card.json (+ model.keras) from a run",
