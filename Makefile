@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bundle bundle-clean bundle-archive clean
+.PHONY: install run test lint bundle bundle-clean bundle-archive clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra
+
+# Lint, format check and types; configured in pyproject.toml ([tool.ruff], [tool.mypy]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The frozen clinic build (dist/malaria-desktop/). Rebuilt only when an input changed: PyInstaller takes
 # minutes on a busy 2-core machine. `make bundle-clean` forces a from-scratch build.
