@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from malaria_desktop import INTENDED_USE, __version__
+from malaria_desktop.core.plausibility import IMPLAUSIBLE_PARASITEMIA_PCT
 from malaria_desktop.core.report import SlideSummary, summarise_slide
 from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review import reviewed_result
@@ -40,6 +41,11 @@ def flag_words(code: str, hyper_cutoff_pct: float) -> str:
         "hyperparasitaemia": f"Hyperparasitemia: parasitemia at or above {hyper_cutoff_pct:g} %.",
         "some_images_failed": "Some images could not be analysed.",
         "no_images_analysed": "No image analysed yet.",
+        "implausible_parasitemia": f"Parasitemia above {IMPLAUSIBLE_PARASITEMIA_PCT:g} % is rarely real: review "
+                                   "the cells and confirm by microscopy before reporting.",
+        "images_unlike_training_data": "Some images look unlike the model's training data (stain, cell size or "
+                                       "many uncertain cells): review their cells; counts may be wrong.",
+        "implausible_images": "Some images are not stained smear fields (greyscale or noise): check the files.",
     }.get(code, code.replace("_", " "))
 
 
