@@ -63,13 +63,17 @@ def setup_logging() -> Path:
 def install_excepthook(reporter: ErrorReporter) -> None:
     """Route uncaught exceptions (GUI thread and worker threads) to the reporter."""
     sys.excepthook = reporter.report
-    threading.excepthook = lambda args: reporter.report(args.exc_type, args.exc_value, args.exc_traceback)
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        exc = args.exc_value if args.exc_value is not None else args.exc_type()
+        reporter.report(args.exc_type, exc, args.exc_traceback)
+
+    threading.excepthook = thread_hook
 
 
 def _application() -> QApplication:
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Malaria Desktop")
     app.setOrganizationName(paths.APP_NAME)
     app.setApplicationVersion(__version__)
@@ -80,7 +84,7 @@ def _application() -> QApplication:
     qss = paths.resource_path("style.qss")
     if qss.is_file() and not app.styleSheet():
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
-    return app  # type: ignore[return-value]
+    return app
 
 
 def create_app(classifier: Any = None, model_dir: Path | None = None, settings: AppSettings | None = None,
