@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFileD
 
 from malaria_desktop import INTENDED_USE, __version__
 from malaria_desktop.core.model_card import ModelCard
+from malaria_desktop.qt.plain_text import plain_text_labels
 
 
 class SettingsDialog(QDialog):
@@ -75,6 +76,7 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+        plain_text_labels(self)
 
     def band_text(self) -> str:
         """The uncertain band the current values give, in plain words."""
@@ -127,6 +129,7 @@ class ExportDialog(QDialog):
         layout.addLayout(row)
         layout.addWidget(what)
         layout.addWidget(buttons)
+        plain_text_labels(self)
 
     def _browse(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Report folder", self.folder.text())

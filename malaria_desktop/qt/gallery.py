@@ -168,6 +168,7 @@ class CellGallery(QWidget):
         self.hint = QLabel("<b>P</b> parasitized \u00b7 <b>U</b> uninfected \u00b7 <b>N</b> not a cell \u00b7 "
                            "<b>Backspace</b> model's verdict \u00b7 Shift/Ctrl select several \u00b7 "
                            "<b>Enter</b> show in image")
+        self.hint.setTextFormat(Qt.TextFormat.RichText)  # our own markup; the rest of the panel is plain
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -136,11 +136,13 @@ class Legend(QWidget):
             icon = QLabel()
             icon.setPixmap(pictures[key])
             label = QLabel(text)
+            label.setTextFormat(Qt.TextFormat.RichText)  # our own markup (bold), never a file name
             row.addWidget(icon)
             row.addWidget(label)
             self.labels.append(label)
             flow.addWidget(entry)
         self.hint = QLabel(HINT)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
         self.hint.setWordWrap(True)
         self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.hint.setMinimumWidth(200)

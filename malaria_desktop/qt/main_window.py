@@ -32,6 +32,7 @@ from malaria_desktop.qt.gallery import CellGallery, label_text
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.legend import Legend
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import plain_label, plain_text_labels, plain_tooltip
 from malaria_desktop.qt.print_report import PdfReportController
 from malaria_desktop.qt.progress_strip import ProgressStrip
 from malaria_desktop.qt.settings import AppSettings
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         geometry = settings.value("ui/geometry")
         self.action_map = create_actions(self)
         self._build_widgets()
+        plain_text_labels(self)  # no label guesses rich text from a file name (markup ones say RichText)
         self._build_menus()
         self._build_controllers()
         self._connect()
@@ -159,8 +161,8 @@ class MainWindow(QMainWindow):
         self.gallery_dock.setWidget(self.gallery)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.gallery_dock)
         self.resizeDocks([self.gallery_dock], [200], Qt.Orientation.Vertical)
-        self.model_status = QLabel()
-        self.intended_use = QLabel(SHORT_INTENDED_USE)
+        self.model_status = plain_label()  # model folder names and load errors come from the file system
+        self.intended_use = plain_label(SHORT_INTENDED_USE)
         self._style_intended_use()
         self.statusBar().addPermanentWidget(self.model_status)
         self.statusBar().addPermanentWidget(self.intended_use)
@@ -176,7 +178,7 @@ class MainWindow(QMainWindow):
     def _toolbar(self, name: str, ids: tuple[ActionId | None, ...]) -> QToolBar:
         bar = QToolBar(name)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        bar.addWidget(QLabel(f" {name}: "))
+        bar.addWidget(plain_label(f" {name}: "))
         for action_id in ids:
             bar.addSeparator() if action_id is None else bar.addAction(self.action_map[action_id])
         return bar
@@ -293,7 +295,7 @@ class MainWindow(QMainWindow):
         self.model.error = ""
         card = classifier.card
         self.model_status.setText(f"Model: {card.name}")
-        self.model_status.setToolTip(card.architecture)
+        self.model_status.setToolTip(plain_tooltip(card.architecture))
         if not self.document.results:
             self.document.set_threshold(self.settings.threshold(card.threshold) or card.threshold)
         self.document.session.model = {"name": card.name, "architecture": card.architecture,
@@ -308,7 +310,7 @@ class MainWindow(QMainWindow):
         self.model.error = message
         self.model_status.setText("No model \u2013 analysis disabled")
         self.model_status.setStyleSheet(f"color: {theme.colour('bad', self.palette())}; font-weight: 600;")
-        self.model_status.setToolTip(message)
+        self.model_status.setToolTip(plain_tooltip(message))
         self.progress_strip.set_text("Analysis is disabled: " + message + " You can still open saved sessions.",
                                      wrap=True)
         self.update_actions()
@@ -392,6 +394,7 @@ class MainWindow(QMainWindow):
         """The one place errors are shown (non-modal, so tests and the event loop never block)."""
         log.error("%s: %s%s", title, message, f"\n{details}" if details else "")
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages carry file names: never read them as markup
         if details:
             box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -24,6 +24,7 @@ from malaria_desktop.core.review import (ImageKey, ReviewChange, ReviewState, ap
                                          reviewed_counts)
 from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
 from malaria_desktop.qt import theme
+from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 
 State = Literal["queued", "analysing", "done", "error", "missing"]
 STATE_TEXT = {"queued": "Queued", "analysing": "Analysing\u2026", "done": "Done", "error": "Error",
@@ -388,7 +389,7 @@ class SlideListModel(QAbstractTableModel):
         counts = self._counts.get(entry.key)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return entry.path.name
+                return shown_name(entry.path.name)
             if col == 1:
                 if entry.state == "analysing" and entry.detail:
                     return entry.detail
@@ -408,7 +409,7 @@ class SlideListModel(QAbstractTableModel):
             result = self._doc.result(entry.key)
             if result is not None and result.warnings:
                 text += "\nImage quality: " + "; ".join(result.warnings)
-            return text
+            return plain_tooltip(text)  # a file name must never be read as markup
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             meaning = {"error": "bad", "missing": "bad", "done": "good", "analysing": "info"}
             return QBrush(QColor(theme.colour(meaning.get(entry.state, "muted"))))

@@ -5,7 +5,10 @@ Cells counted vs the slide's target are shown once, in the summary panel (two ba
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+
+from malaria_desktop.qt.theme import set_bar
 
 HINT = "Drop field images (or a whole folder) anywhere on this window."
 
@@ -19,6 +22,7 @@ class ProgressStrip(QWidget):
         self.bar.setMinimumWidth(170)
         self.bar.setFormat("%v of %m images analysed")
         self.label = QLabel(HINT)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # "Analysing ...: <file name>" is never markup
         # a long file name in "Analysing image 3 of 40: ..." must not widen the window (1280-px screens)
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.label.setMinimumWidth(120)
@@ -31,9 +35,7 @@ class ProgressStrip(QWidget):
         layout.addWidget(self.cancel_button)
 
     def show_images(self, done: int, total: int) -> None:
-        self.bar.setMaximum(max(total, 1))
-        self.bar.setValue(min(done, total))
-        self.bar.setFormat(f"{done:,} of {total:,} images analysed")
+        set_bar(self.bar, done, total, f"{done:,} of {total:,} images analysed")
 
     def set_text(self, text: str, *, wrap: bool = False) -> None:
         self.label.setText(text)

@@ -15,6 +15,7 @@ from malaria_desktop.core.results import ImageResult, Progress
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import shown_name
 from malaria_desktop.qt.worker import AnalysisRunner
 
 
@@ -89,7 +90,8 @@ class AnalysisController(QObject):
         self.progress.show_images(done, len(self.document.entries))
         if progress is not None and self.runner.running:
             self.progress.set_text(
-                f"Analysing image {progress.image_index + 1} of {progress.n_images}: {progress.path.name}")
+                f"Analysing image {progress.image_index + 1} of {progress.n_images}: "
+                f"{shown_name(progress.path.name)}")
 
     @Slot(object)
     def _on_progress(self, progress: Progress) -> None:

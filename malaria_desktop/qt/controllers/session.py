@@ -27,6 +27,7 @@ from malaria_desktop.qt.autosave import AutosaveStore
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.dialogs import SettingsDialog
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.worker import GeneratorRunner
 
@@ -231,12 +232,13 @@ class SessionController(QObject):
         self.sessionOpened.emit()
 
     def _show_missing(self, missing: list[Path]) -> None:
-        names = "\n".join(f"\u2022 {p}" for p in missing[:10]) + ("\n\u2026" if len(missing) > 10 else "")
+        names = "\n".join(f"\u2022 {shown_name(p)}" for p in missing[:10]) + ("\n\u2026" if len(missing) > 10 else "")
         box = QMessageBox(QMessageBox.Icon.Information, "Some images have moved",
                           f"{len(missing)} image file(s) of this session are no longer where they were:\n"
                           f"{names}\n\nTheir results and your review are kept. Choose \u201cLocate\u2026\u201d "
                           "to point to the folder they are in now.", QMessageBox.StandardButton.Close,
                           self.dialog_parent)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         locate = box.addButton("Locate\u2026", QMessageBox.ButtonRole.ActionRole)
         locate.clicked.connect(lambda: self.locate_moved_images())
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -312,8 +314,8 @@ class SessionController(QObject):
         self.recent_menu.clear()
         recent = self.settings.recent_sessions()
         for entry in recent:
-            action = self.recent_menu.addAction(Path(entry).name)
-            action.setToolTip(entry)
+            action = self.recent_menu.addAction(shown_name(Path(entry).name))
+            action.setToolTip(plain_tooltip(entry))
             action.setStatusTip(entry)
             action.triggered.connect(lambda _checked=False, p=entry: self.open_session(Path(p)))
         if not recent:
