@@ -158,3 +158,35 @@ def test_controllers_do_not_know_the_window() -> None:
     for name, targets in graph.items():
         if name.startswith("malaria_desktop.qt.controllers"):
             assert "malaria_desktop.qt.main_window" not in targets and "malaria_desktop.qt.app" not in targets, name
+
+
+# Which parts of the project each part may import (ARCHITECTURE.md, "Packages").
+ALLOWED_IMPORTS = {
+    "malaria_desktop.core": ("malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
+    "malaria_desktop.qt": ("malaria_desktop.qt", "malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
+    "malaria_desktop.paths": ("malaria_desktop",),
+    "malaria_desktop.cli": ("malaria_desktop.core", "malaria_desktop.qt.app", "malaria_desktop.paths",
+                            "malaria_desktop"),
+    "training": ("training", "malaria_desktop.core", "malaria_desktop"),
+}
+
+
+def _part(module: str) -> str | None:
+    return max((p for p in ALLOWED_IMPORTS if module == p or module.startswith(p + ".")), key=len, default=None)
+
+
+def _allowed(target: str, prefixes: tuple[str, ...]) -> bool:
+    return any(target == p or target.startswith(p + ".") for p in prefixes if p != "malaria_desktop") or (
+        "malaria_desktop" in prefixes and target == "malaria_desktop"
+    )
+
+
+def test_each_part_imports_only_what_it_may() -> None:
+    """core knows nothing above it, the Qt layer never reaches training, training never reaches the GUI."""
+    bad = []
+    for module, targets in import_graph().items():
+        part = _part(module)
+        if part is None:
+            continue
+        bad += [f"{module} -> {t}" for t in sorted(targets) if not _allowed(t, ALLOWED_IMPORTS[part])]
+    assert bad == []
