@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen,
                            QPixmap, QWheelEvent)
-from PySide6.QtWidgets import (QFrame, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
+from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsView, QWidget)
 
 from malaria_desktop.qt.overlays import CELL_ITEM_TYPE, CellMark, CellOverlayItem
@@ -86,6 +86,8 @@ class ImageView(QGraphicsView):
         self._pixmap_item = self.scene().addPixmap(QPixmap.fromImage(image))
         self._pixmap_item.setZValue(0)
         self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        # the smooth down-scaling of a 1280x960 field cost ~100 ms per repaint: cache it at screen resolution
+        self._pixmap_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.scene().setSceneRect(QRectF(image.rect()))
         if not keep_view or self._fit:
             self.fit_to_window()

@@ -142,9 +142,8 @@ class SummaryPanel(QWidget):
             rev_label.setVisible(show_reviewed)
         main = reviewed if show_reviewed else auto
         counted = main.cells if main else 0
-        self.target_bar.setMaximum(max(target, 1))
-        self.target_bar.setValue(min(counted, target))
-        self.target_bar.setFormat(f"{counted:,} of {target:,} target cells" + (" \u2714" if counted >= target else ""))
+        theme.set_bar(self.target_bar, min(counted, target), target,
+                      f"{counted:,} of {target:,} target cells" + (" \u2714" if counted >= target else ""))
         self.reviewed_note.setText(
             f"You reviewed {edits} cell{'s' if edits != 1 else ''}; the right-hand column is what will be reported."
             if show_reviewed else "Not reviewed yet: confirm or correct cells in the image or the gallery."

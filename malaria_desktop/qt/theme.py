@@ -8,6 +8,7 @@ palette's window colour (WCAG contrast >= 4.5:1 for both variants).
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QProgressBar
 
 SHADES: dict[str, tuple[str, str]] = {  # meaning: (on a light window, on a dark window)
     "good": ("#1b5e20", "#81c784"),
@@ -64,3 +65,24 @@ def dark_palette() -> QPalette:
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
         pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
     return pal
+
+
+def set_bar(bar: QProgressBar, value: int, maximum: int, text: str) -> None:
+    """Update a progress bar without its synchronous repaint.
+
+    ``QProgressBar.setValue`` repaints at once (not at the next paint event); with the app's style sheet
+    that took ~20 ms per call on the GUI thread, once per result and per review key. Here the bar is
+    only marked dirty and painted with the rest of the window.
+    """
+    maximum = max(maximum, 1)
+    value = max(0, min(value, maximum))
+    if bar.maximum() == maximum and bar.value() == value and bar.format() == text:
+        return
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setMaximum(maximum)
+        bar.setValue(value)
+        bar.setFormat(text)
+    finally:
+        bar.setUpdatesEnabled(True)
+    bar.update()
