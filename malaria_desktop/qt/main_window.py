@@ -32,7 +32,7 @@ from malaria_desktop.qt.gallery import CellGallery, label_text
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.legend import Legend
 from malaria_desktop.qt.models import SlideDocument
-from malaria_desktop.qt.plain_text import plain_label, plain_text_labels, plain_tooltip
+from malaria_desktop.qt.plain_text import plain_label, plain_text_labels, plain_tooltip, shown_name
 from malaria_desktop.qt.print_report import PdfReportController
 from malaria_desktop.qt.progress_strip import ProgressStrip
 from malaria_desktop.qt.settings import AppSettings
@@ -350,17 +350,27 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ panels
     def update_summary(self) -> None:
+        """Figures of the slide now open; if they cannot be computed the panel is cleared, never left
+        showing the previous slide's figures beside this one's images (issue 13 item 2)."""
+        try:
+            self._update_summary()
+        except Exception as exc:  # noqa: BLE001 - shown, logged, and the stale figures removed
+            self.summary.update_figures(None, None, target=self.document.session.settings.target_cells, edits=0)
+            self.show_error("The slide's figures could not be computed", str(exc))
+
+    def _update_summary(self) -> None:
         results = self.document.results
         settings = self.document.session.settings
-        target = int(settings.get("target_cells", 2000))
+        target = settings.target_cells
         if not results:
             self.summary.update_figures(None, None, target=target, edits=0)
             return
         ok = {k: r for k, r in results.items() if r.status == "ok"}
         auto = slide_figures(results, None, settings)
         reviewed = slide_figures(results, self.document.review, settings)
-        quality = [f"{Path(k).name}: {w}" for k, r in ok.items() for w in r.warnings]
-        quality += [f"{Path(k).name}: could not be analysed" for k, r in results.items() if r.status != "ok"]
+        quality = [f"{shown_name(Path(k).name)}: {w}" for k, r in ok.items() for w in r.warnings]
+        quality += [f"{shown_name(Path(k).name)}: could not be analysed" for k, r in results.items()
+                    if r.status != "ok"]
         self.summary.update_figures(auto, reviewed, target=target, edits=self.document.review.edits_count,
                                     quality=quality, settings=settings)
 

@@ -49,6 +49,10 @@ class SlideList(QTableView):
                 return
 
 
+NO_DATE = QDate(1900, 1, 1)  # the QDateEdit's minimum, shown as NOT_SET (or the stored unusual text)
+NOT_SET = "not set"
+
+
 class MetadataPanel(QGroupBox):
     """Patient / slide fields edited in place; changes reach the document after a short pause in typing."""
 
@@ -62,10 +66,16 @@ class MetadataPanel(QGroupBox):
         self.slide_id.setPlaceholderText("slide ID")
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("your name or initials")
+        # No date is a valid answer: an empty (or unusual) date stays exactly what it was, never today's
+        # (issue 13 item 12). The minimum date stands for "not set" and shows the stored text instead.
+        self._raw_date = ""
         self.date = QDateEdit()
         self.date.setCalendarPopup(True)
         self.date.setDisplayFormat("yyyy-MM-dd")
-        self.date.setDate(QDate.currentDate())
+        self.date.setMinimumDate(NO_DATE)
+        self.date.setSpecialValueText(NOT_SET)
+        self.date.setDate(NO_DATE)
+        self.date.calendarWidget().setCurrentPage(QDate.currentDate().year(), QDate.currentDate().month())
         self.notes = QPlainTextEdit()
         self.notes.setPlaceholderText("notes")
         self.notes.setFixedHeight(54)
@@ -98,8 +108,12 @@ class MetadataPanel(QGroupBox):
     def current(self) -> SessionMetadata:
         return SessionMetadata(
             patient_id=self.patient_id.text().strip(), slide_id=self.slide_id.text().strip(),
-            operator=self.operator.text().strip(), date=self.date.date().toString("yyyy-MM-dd"),
-            notes=self.notes.toPlainText())
+            operator=self.operator.text().strip(), date=self._date_text(), notes=self.notes.toPlainText())
+
+    def _date_text(self) -> str:
+        """The picked date, or, when none was picked, the stored text unchanged ("" for a new slide)."""
+        picked = self.date.date()
+        return self._raw_date if picked == NO_DATE else picked.toString("yyyy-MM-dd")
 
     def commit(self) -> None:
         """Push the fields into the document now (also called before saving/exporting)."""
@@ -115,8 +129,11 @@ class MetadataPanel(QGroupBox):
                                (self.operator, meta.operator)):
                 if edit.text() != text:
                     edit.setText(text)
-            date = QDate.fromString(meta.date, "yyyy-MM-dd") if meta.date else QDate.currentDate()
-            self.date.setDate(date if date.isValid() else QDate.currentDate())
+            date = QDate.fromString(meta.date, "yyyy-MM-dd") if meta.date else QDate()
+            valid = date.isValid() and date > NO_DATE
+            self._raw_date = "" if valid else meta.date
+            self.date.setSpecialValueText(meta.date if meta.date and not valid else NOT_SET)
+            self.date.setDate(date if valid else NO_DATE)
             if self.notes.toPlainText() != meta.notes:
                 self.notes.setPlainText(meta.notes)
         finally:
