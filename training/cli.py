@@ -25,17 +25,23 @@ def _defaults(cls: type) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.model import ModelConfig
-    from training.train import TrainConfig
-
-    m, c = _defaults(ModelConfig), _defaults(TrainConfig)
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train, export and evaluate the Malaria Desktop VGG16 cell classifier (Keras, CPU).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_export(sub)
+    _add_evaluate(sub)
+    return parser
 
+
+def _add_train(sub: Any) -> None:
+    from training.model import ModelConfig
+    from training.train import TrainConfig
+
+    m, c = _defaults(ModelConfig), _defaults(TrainConfig)
     t = sub.add_parser("train", help="train a model into a run folder (then optionally export + evaluate)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--data", nargs="+", default=[DEFAULT_DATA],
@@ -84,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
 
+
+def _add_export(sub: Any) -> None:
     e = sub.add_parser("export", help="write model.onnx + model_card.json (+ model.keras) from a run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("--run", required=True, help="run folder made by 'train'")
@@ -96,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "called parasitized (training/operating_point.py); 'sensitivity' uses --min-sensitivity")
     e.add_argument("--no-keras", action="store_true", help="do not copy model.keras (fine-tuning file)")
 
+
+def _add_evaluate(sub: Any) -> None:
     v = sub.add_parser("evaluate", help="measure a model folder on the run's TEST patients; JSON report + plots",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     v.add_argument("--run", required=True, help="run folder whose split.csv defines the test patients")
@@ -103,7 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--report", help="report folder (default: MODEL/report)")
     v.add_argument("--split-name", default="test", choices=["test", "val", "train"], help="which split to measure")
     v.add_argument("--no-card", action="store_true", help="do not write the test metrics into the model card")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
