@@ -20,7 +20,7 @@ from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.worker import AnalysisRunner
-from tests.qt.test_models import fake_result
+from tests.helpers.factories import image_result as fake_result
 
 
 class StubViewer:

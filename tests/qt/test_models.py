@@ -7,23 +7,12 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from malaria_desktop.core.results import Cell, CellResult, ImageResult
+from malaria_desktop.core.results import ImageResult
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.models import SlideDocument, SlideListModel
 from malaria_desktop.qt.overlays import build_marks, filter_marks, is_uncertain
 from malaria_desktop.qt.settings import AppSettings
-
-
-def fake_result(path: Path, probabilities: list[float], threshold: float = 0.5) -> ImageResult:
-    cells = []
-    for i, p in enumerate(probabilities):
-        x = 10 + 30 * i
-        mask = np.ones((20, 20), bool)
-        contour = np.array([[x, 10], [x + 19, 10], [x + 19, 29], [x, 29]], np.int32)
-        cell = Cell(i + 1, (x, 10, 20, 20), (x + 10.0, 20.0), 400, mask, contour, False)
-        cells.append(CellResult(cell, p, "parasitized" if p >= threshold else "uninfected"))
-    return ImageResult(path=path, status="ok", image_shape=(60, 40 + 30 * len(probabilities)), cells=tuple(cells),
-                       threshold=threshold)
+from tests.helpers.factories import image_result as fake_result
 
 
 def test_marks_follow_review_and_filters():
