@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # makes ``tests.helpers`` importable without installing anything
-    sys.path.insert(0, str(ROOT))
+from tests.helpers.tiny_model import make_tiny_model  # importable through pytest's `pythonpath` (pyproject.toml)
 
-from tests.helpers.tiny_model import make_tiny_model  # noqa: E402
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(scope="session")
