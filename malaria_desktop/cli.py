@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from malaria_desktop.core.settings import ReportSettings
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("gui", "analyze", "classify")
+COMMANDS = ("gui", "analyze", "classify", "calibrate")
 REPORT_FILES = frozenset({"cells.csv", "images.csv", "slide.csv", "manifest.json"})
 
 
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="cell image files and/or folders")
     cl.add_argument("--csv", type=Path, required=True, metavar="FILE", help="output CSV (image, probability, label)")
     common(cl)
+    from malaria_desktop import calibrate_cli  # argparse only; the work is imported when it runs
+
+    calibrate_cli.add_parser(sub)
     return parser
 
 
@@ -365,7 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     from malaria_desktop.core.errors import MalariaDesktopError
 
-    handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify}
+    from malaria_desktop.calibrate_cli import run as cmd_calibrate
+
+    handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify, "calibrate": cmd_calibrate}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -166,7 +166,8 @@ ALLOWED_IMPORTS = {
     "malaria_desktop.qt": ("malaria_desktop.qt", "malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
     "malaria_desktop.paths": ("malaria_desktop",),
     "malaria_desktop.cli": ("malaria_desktop.core", "malaria_desktop.qt.app", "malaria_desktop.paths",
-                            "malaria_desktop"),
+                            "malaria_desktop", "malaria_desktop.calibrate_cli"),
+    "malaria_desktop.calibrate_cli": ("malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
     "training": ("training", "malaria_desktop.core", "malaria_desktop"),
 }
 

@@ -1,0 +1,265 @@
+"""Calibrate to this lab: fine-tune the model on the technician's reviewed cells, judged by cross-validation.
+
+Why: no model trained in one lab is right in every lab, and every reviewed slide is a set of cells
+labelled in this lab's own stain and microscope. ``calibrate`` turns them into a model folder like the
+bundled one (``model.onnx`` + ``model_card.json``), offline, with the app's own ONNX Runtime.
+
+How (docs/calibration.md):
+1. the base model's probabilities on the reviewed cells (its figures at its own card threshold);
+2. grouped k-fold cross-validation (cells of one slide, or of one field when there are too few slides,
+   stay together): fine-tune on k-1 folds, predict the held-out fold; the out-of-fold probabilities give
+   the calibrated figures and the threshold (best specificity at ``min_sensitivity``);
+3. if the calibrated figures are not better than the base model's it refuses (unless ``force``);
+4. fine-tune once more on every reviewed cell and return the model + card (``write_model`` saves them).
+
+``calibrate`` is a generator of ``CalibrationProgress`` (each yield a cancel point) that returns a
+``CalibrationResult``; refusals raise ``CalibrationRefused`` with a message for the technician.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+
+from malaria_desktop.core.calibration_data import ReviewedCells
+from malaria_desktop.core.calibration_train import FitOptions, Figures, Trainer, choose_threshold, figures_at
+from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
+from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
+
+METHOD = ("fine-tuning of every layer on the reviewed cells (8 rotations/mirrors), Adam with an L2 pull "
+          "towards the base weights (L2-SP) and targets softened towards the base model's outputs "
+          "(learning without forgetting); gradients computed by ONNX Runtime; threshold chosen on "
+          "grouped cross-validation")
+
+
+class CalibrationRefused(MalariaDesktopError):
+    """The reviewed cells cannot support a calibration, or it would not beat the base model."""
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    fit: FitOptions = FitOptions()
+    folds: int = 3
+    min_sensitivity: float = 0.95
+    min_cells: int = 100
+    min_parasitized: int = 20
+    min_uninfected: int = 20
+    force: bool = False  # keep a model that cross-validation does not find better
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationProgress:
+    stage: Literal["base", "fold", "final", "done"]
+    step: int
+    total: int
+    message: str
+
+
+@dataclass
+class CalibrationResult:
+    base: Figures  # base model at its card threshold, on every reviewed cell
+    base_rethresholded: Figures  # base model with a threshold chosen like the calibrated one's
+    calibrated: Figures  # out-of-fold figures of the fine-tuned models at the chosen threshold
+    better: bool
+    model: onnx.ModelProto | None = field(repr=False, default=None)
+    card: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_data(cells: ReviewedCells, options: CalibrationOptions) -> None:
+    n, pos = len(cells), cells.n_parasitized
+    neg = n - pos
+    if pos == 0 or neg == 0:
+        only = "uninfected" if pos == 0 else "parasitized"
+        raise CalibrationRefused(f"All {n} reviewed cells are {only}: calibration needs reviewed cells of both kinds.")
+    if n < options.min_cells:
+        raise CalibrationRefused(f"Only {n} reviewed cells; calibration needs at least {options.min_cells}. "
+                                 "Review more fields and try again.")
+    if pos < options.min_parasitized or neg < options.min_uninfected:
+        raise CalibrationRefused(
+            f"{pos} parasitized and {neg} uninfected reviewed cells; calibration needs at least "
+            f"{options.min_parasitized} parasitized and {options.min_uninfected} uninfected. Review more "
+            "positive slides (confirm or correct parasitized cells) and try again.")
+
+
+def group_folds(cells: ReviewedCells, k: int) -> tuple[np.ndarray, str]:
+    """Fold number per cell, whole slides per fold (or whole fields when there are fewer than k slides).
+
+    Groups are dealt largest first to the fold with the fewest parasitized, then fewest cells, so every
+    fold has positives when the data allow it.
+    """
+    for level, names in (("slide", cells.slides), ("field", cells.fields)):
+        groups = sorted(set(names))
+        if len(groups) >= k:
+            break
+    else:
+        raise CalibrationRefused(
+            f"The reviewed cells come from only {len(set(cells.fields))} field(s); cross-validation needs at "
+            f"least {k}. Review cells on more fields.")
+    index = {g: i for i, g in enumerate(groups)}
+    gid = np.array([index[g] for g in names])
+    size = np.bincount(gid, minlength=len(groups))
+    positives = np.bincount(gid, weights=cells.labels, minlength=len(groups))
+    fold_of_group = np.zeros(len(groups), np.int64)
+    fold_pos, fold_n = np.zeros(k), np.zeros(k)
+    for g in sorted(range(len(groups)), key=lambda g: (-positives[g], -size[g], groups[g])):
+        f = int(np.lexsort((fold_n, fold_pos))[0])
+        fold_of_group[g] = f
+        fold_pos[f] += positives[g]
+        fold_n[f] += size[g]
+    return fold_of_group[gid], level
+
+
+def calibrate(
+    cells: ReviewedCells,
+    base_dir: Path,
+    options: CalibrationOptions = CalibrationOptions(),
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> Generator[CalibrationProgress, None, CalibrationResult]:
+    """Yield progress; return the result (``model`` None when refused with ``force`` off)."""
+    started = time.monotonic()
+    card = load_model_card(base_dir)
+    if card.output_kind != "sigmoid":
+        raise CalibrationRefused("Only models with a sigmoid output can be calibrated.")
+    _check_data(cells, options)
+    folds, level = group_folds(cells, options.folds)
+    base_path = Path(base_dir) / card.onnx_file
+    base = onnx.load(str(base_path))
+    trainer = Trainer(base, card.scale, options.threads)
+    labels = cells.labels
+
+    yield CalibrationProgress("base", 0, 1, "Base model on the reviewed cells")
+    base_probs = trainer.predict(base, cells.crops)
+    total_steps = options.folds + 1
+    oof = np.zeros(len(labels), np.float32)
+    for k in range(options.folds):
+        train, test = folds != k, folds == k
+        msg = f"Cross-validation {k + 1}/{options.folds}: training on {int(train.sum())} cells"
+        net = yield from _fit(trainer, cells.crops[train], labels[train], base_probs[train], options, should_cancel,
+                              "fold", k, total_steps, msg)
+        oof[test] = trainer.predict(net.to_onnx(), cells.crops[test])
+
+    threshold = choose_threshold(oof, labels, options.min_sensitivity)
+    base_fig = figures_at(base_probs, labels, card.threshold)
+    base_re = figures_at(base_probs, labels, choose_threshold(base_probs, labels, options.min_sensitivity))
+    cal_fig = figures_at(oof, labels, threshold)
+    better = cal_fig.balanced_accuracy > base_fig.balanced_accuracy and cal_fig.auc >= base_fig.auc - 0.005
+    result = CalibrationResult(base_fig, base_re, cal_fig, better)
+    if not better and not options.force:
+        result.seconds = time.monotonic() - started
+        return result
+    net = yield from _fit(trainer, cells.crops, labels, base_probs, options, should_cancel, "final",
+                          options.folds, total_steps, f"Final model on all {len(labels)} reviewed cells")
+    result.model = net.to_onnx()
+    result.seconds = time.monotonic() - started
+    result.card = _card(card, base_path, cells, options, result, level, threshold)
+    yield CalibrationProgress("done", total_steps, total_steps, "Calibration finished")
+    return result
+
+
+def _fit(trainer: Trainer, crops, labels, base_probs, options: CalibrationOptions, should_cancel, stage, k, total,
+         message):
+    """One fine-tuning run relayed as progress; raises AnalysisCancelled when stopped."""
+    fit = trainer.fit(crops, labels, base_probs, options.fit, should_cancel)
+    try:
+        while True:
+            step, steps = next(fit)
+            yield CalibrationProgress(stage, k * 1000 + step * 1000 // steps, total * 1000, message)
+    except StopIteration as stop:
+        if stop.value is None:
+            raise AnalysisCancelled("Calibration cancelled; nothing was written.") from None
+        return stop.value
+
+
+def _card(base_card, base_path: Path, cells: ReviewedCells, options: CalibrationOptions, result: CalibrationResult,
+          level: str, threshold: float) -> dict[str, Any]:
+    data = {k: v for k, v in copy.deepcopy(base_card.extra).items() if k not in ("metrics", "tradeoff", "calibration")}
+    now = datetime.now(timezone.utc)
+    data.update({
+        "format_version": 1, "name": f"{base_card.name}-calibrated-{now:%Y%m%d-%H%M}",
+        "architecture": base_card.architecture, "input_size": base_card.input_size,
+        "preprocessing": {"crop": "malaria_desktop.core.crops.crop_cell", "scale": base_card.scale,
+                          "channel_order": "RGB", "layout": "NHWC", "dtype": "float32"},
+        "output": {"kind": "sigmoid"}, "class_names": list(base_card.class_names), "threshold": threshold,
+        "onnx_file": "model.onnx",
+        "threshold_rule": f"best specificity with sensitivity >= {options.min_sensitivity} on out-of-fold "
+                          "predictions of the reviewed cells (grouped cross-validation)",
+    })
+    data["calibration"] = {
+        "base_model": {"name": base_card.name, "onnx_file": base_path.name, "onnx_sha256": file_sha256(base_path),
+                       "threshold": base_card.threshold},
+        "reviewed": {"cells": len(cells), "parasitized": cells.n_parasitized,
+                     "uninfected": len(cells) - cells.n_parasitized, "fields": len(set(cells.fields)),
+                     "slides": len(set(cells.slides)), "sources": list(cells.sources),
+                     "skipped": len(cells.skipped)},
+        "method": METHOD,
+        "options": {"epochs": options.fit.epochs, "min_steps": options.fit.min_steps,
+                    "batch_size": options.fit.batch_size, "learning_rate": options.fit.learning_rate,
+                    "l2_pull": options.fit.pull, "distill": options.fit.distill, "seed": options.fit.seed,
+                    "min_sensitivity": options.min_sensitivity},
+        "cross_validation": {"folds": options.folds, "grouped_by": level,
+                             "base_at_card_threshold": result.base.as_dict(),
+                             "base_rethresholded": result.base_rethresholded.as_dict(),
+                             "calibrated": result.calibrated.as_dict(),
+                             "note": "out-of-fold figures; the threshold is chosen on the same predictions, for "
+                                     "the base and the calibrated model alike"},
+        "better_than_base": result.better, "forced": bool(options.force and not result.better),
+        "date": now.isoformat(timespec="seconds"), "seconds": round(result.seconds, 1),
+        "runtime": f"onnxruntime {_ort_version()}, numpy {np.__version__}",
+    }
+    parse_model_card(data)  # the card must load like any other
+    return data
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def write_model(result: CalibrationResult, out_dir: Path) -> Path:
+    """Write ``model.onnx`` + ``model_card.json`` into ``out_dir`` (new or an earlier model folder).
+
+    Written beside the target first and moved into place, so a crash never leaves half a model.
+    """
+    import json
+
+    if result.model is None:
+        raise CalibrationRefused("There is no calibrated model to write.")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if out_dir.is_symlink() or not out_dir.is_dir():
+            raise UnsafeTargetError(f"'{out_dir}' exists and is not a folder; choose another --out.")
+        others = [p.name for p in out_dir.iterdir() if p.name not in ("model.onnx", CARD_FILE)]
+        if others:
+            raise UnsafeTargetError(f"'{out_dir}' holds other files ({', '.join(sorted(others)[:3])}); "
+                                    "choose a new or empty folder for the calibrated model.")
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    onnx.save(result.model, str(tmp / "model.onnx"))
+    (tmp / CARD_FILE).write_text(json.dumps(result.card, indent=2), encoding="utf-8")
+    load_model_card(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
