@@ -71,7 +71,7 @@ class ExportController(QObject):
         self.commit_metadata()
         session, out = self.document.session, Path(folder)
         dialog = QProgressDialog("Writing the report\u2026", "", 0, max(len(session.results), 1), self.dialog_parent)
-        dialog.setCancelButton(None)  # type: ignore[arg-type]
+        dialog.setCancelButton(None)
         dialog.setWindowTitle("Export report")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(300)
