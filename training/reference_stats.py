@@ -11,8 +11,9 @@ uninfected crops are used when labels are given (a slide's cells are mostly unin
 2.5 % most distant fields, plus a small ridge; ``colour_limit`` = ``margin`` x the 99th percentile of
 the lab's own fields' distances. ``size_px`` = [1st percentile / margin, 99th percentile x margin] of the
 per-field median native cell size. ``uncertain_share_limit`` = max(``margin`` x 99th percentile,
-``MIN_UNCERTAIN_LIMIT``) of the per-field share of crops in the band (pass probabilities of crops the model
-did NOT train on - validation/test - and NaN for the others).
+``MIN_UNCERTAIN_LIMIT``) of the per-field share of crops in the band, and ``median_probability_limit`` =
+max(``margin`` x 99th percentile, ``MIN_PROBABILITY_LIMIT``) of the per-field median P(parasitized) (pass
+probabilities of crops the model did NOT train on - validation/test - and NaN for the others).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ MARGIN = 1.25
 RIDGE = 1.0  # L*a*b* units^2 added to the covariance diagonal: a lab with very uniform fields stays usable
 MIN_FIELDS = 10
 MIN_UNCERTAIN_LIMIT = 0.15
+MIN_PROBABILITY_LIMIT = 0.05
 RULE = ("unlike_training_data when, for every lab, the field's median cell colour (L*a*b* mean and std of its "
         "whole, typical cells at the model's input size) is beyond the lab's colour_limit (Mahalanobis distance "
         "to the lab's per-field medians; limit = {m} x the 99th percentile of its own fields) or its median "
-        "native cell size is outside the lab's size_px range (1st/99th percentile of its fields, widened {m}x); "
+        "native cell size is outside the lab's size_px range (1st/99th percentile of its fields, widened {m}x) "
+        "or its median P(parasitized) is above the lab's median_probability_limit ({m} x the 99th percentile "
+        "of its validation fields, at least {p}); "
         "many_uncertain_cells when the share of cells in uncertain_band exceeds every lab's "
         "uncertain_share_limit ({m} x the 99th percentile of its validation fields, at least {u:.0%}).")
 _CELL_SUFFIX = re.compile(r"_cell_\d+$")
@@ -85,7 +89,7 @@ def _distances(x: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarray
 def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | None, probs: np.ndarray | None,
                   band: tuple[float, float] | None, min_cells: int, margin: float) -> dict[str, Any] | None:
     """One lab's entry from its per-crop colour rows; ``None`` when it has fewer than ``MIN_FIELDS`` fields."""
-    medians, field_sizes, shares = [], [], []
+    medians, field_sizes, shares, responses = [], [], [], []
     for field in np.unique(fields):
         sel = fields == field
         ok = sel & np.all(np.isfinite(colour), axis=1)
@@ -95,10 +99,12 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         medians.append(stats.colour)
         if stats.size_px is not None:
             field_sizes.append(stats.size_px)
-        if probs is not None and band is not None:
+        if probs is not None:
             p = probs[sel & np.isfinite(probs)]
             if p.size >= min_cells:
-                shares.append(float(np.mean((p >= band[0]) & (p <= band[1]))))
+                responses.append(float(np.median(p)))
+                if band is not None:
+                    shares.append(float(np.mean((p >= band[0]) & (p <= band[1]))))
     if len(medians) < MIN_FIELDS:
         return None
     x = np.asarray(medians, np.float64)
@@ -108,14 +114,17 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         "colour_median": [round(float(v), 3) for v in centre],
         "colour_covariance": [[round(float(v), 4) for v in row] for row in cov],
         "colour_limit": round(float(margin * np.quantile(dist, 0.99)), 3),
-        "size_px": None, "uncertain_share_limit": None,
+        "size_px": None, "uncertain_share_limit": None, "median_probability_limit": None,
     }
     if len(field_sizes) >= MIN_FIELDS:
         s = np.asarray(field_sizes)
         entry["size_px"] = [round(float(np.quantile(s, 0.01) / margin), 1), round(float(np.median(s)), 1),
                             round(float(np.quantile(s, 0.99) * margin), 1)]
+    if len(responses) >= MIN_FIELDS:
+        limit = max(margin * float(np.quantile(responses, 0.99)), MIN_PROBABILITY_LIMIT)
+        entry["median_probability_limit"] = round(min(limit, 1.0), 4)
     if len(shares) >= MIN_FIELDS:
-        entry["uncertain_share_limit"] = round(max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT), 3)
+        entry["uncertain_share_limit"] = round(min(max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT), 1.0), 3)
     return entry
 
 
@@ -149,6 +158,7 @@ def compute_reference(
     sizes_a = None if sizes is None else np.asarray(sizes, np.float64)
     probs_a = None if probabilities is None else np.asarray(probabilities, np.float64)
     band = None if probs_a is None or uncertain_band is None else (float(uncertain_band[0]), float(uncertain_band[1]))
+    # note: with probabilities but no band, only the median-probability limit is computed
     out_labs, skipped = {}, []
     for lab in sorted(set(labs_a[use])):
         sel = use & (labs_a == lab)
@@ -162,4 +172,4 @@ def compute_reference(
         raise ValueError(f"no lab has {MIN_FIELDS} fields with {min_cells}+ usable crops")
     return {"version": REFERENCE_VERSION, "features": list(FEATURES), "labs": out_labs,
             "uncertain_band": None if band is None else [round(v, 6) for v in band],
-            "rule": RULE.format(m=margin, u=MIN_UNCERTAIN_LIMIT), "skipped": skipped}
+            "rule": RULE.format(m=margin, u=MIN_UNCERTAIN_LIMIT, p=MIN_PROBABILITY_LIMIT), "skipped": skipped}

@@ -16,10 +16,19 @@ model's input size, exactly like the training crops:
   per-field medians; beyond the lab's ``colour_limit`` = unlike that lab's stain/lamp/camera;
 - size: median native cell size (max(bbox width, height) in pixels) outside the lab's ``size_px`` range =
   another magnification or camera resolution;
+- classifier response: the median P(parasitized) of the field's cells above the lab's
+  ``median_probability_limit`` = most cells look more suspicious to this model than in any healthy field of
+  that lab (validation cells). A true infection moves the median only when over half the cells are
+  infected, which the slide's implausible-parasitemia flag covers anyway. This is what flags a lab whose
+  cells *measure* like a training lab's but that the model still misreads (BCCD against NIH: see
+  ``docs/benchmarks/foreign_lab_flags.md``).
 - uncertain share: share of cells with P(parasitized) in the reference's ``uncertain_band``; above every
-  lab's ``uncertain_share_limit`` (the most any validation field of that lab had) = the model is confused.
+  lab's ``uncertain_share_limit`` = the model is confused.
 
-Rule: "unlike_training_data" when no lab matches both colour and size; "many_uncertain_cells" on its own.
+Rule: "unlike_training_data" when no lab matches colour, size and response (each where the lab has it);
+"many_uncertain_cells" on its own. The response and uncertain limits depend on the model, so the built-in
+defaults have none: only a card written by ``training.export`` (``compute_reference`` with the exported
+model's probabilities) enables them.
 Warnings are ``"<kind>: <words>"`` so reports can count them by kind (``plausibility.warning_kind``).
 """
 
@@ -51,6 +60,7 @@ class FieldStats:
     colour: tuple[float, ...]  # medians of FEATURES
     size_px: float | None = None
     uncertain_share: float | None = None
+    median_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class LabReference:
     size_px: tuple[float, float] | None = None  # (low, high), margin included
     uncertain_share_limit: float | None = None
     fields: int = 0
+    median_probability_limit: float | None = None
 
     def colour_distance(self, colour: Sequence[float]) -> float:
         d = np.asarray(colour, np.float64) - self.colour_median
@@ -71,6 +82,10 @@ class LabReference:
 
     def size_ok(self, size_px: float | None) -> bool:
         return self.size_px is None or size_px is None or self.size_px[0] <= size_px <= self.size_px[1]
+
+    def response_ok(self, median_probability: float | None) -> bool:
+        limit = self.median_probability_limit
+        return limit is None or median_probability is None or median_probability <= limit
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,8 @@ def _parse_lab(name: str, lab: Any) -> LabReference:
         size_range = None if size is None else (float(size[0]), float(size[-1]))
         share = lab.get("uncertain_share_limit")
         share = None if share is None else float(share)
+        response = lab.get("median_probability_limit")
+        response = None if response is None else float(response)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"'reference.labs.{name}' is malformed ({exc})") from exc
     if median.shape != (6,) or cov.shape != (6, 6) or not (np.all(np.isfinite(median)) and np.all(np.isfinite(cov))):
@@ -118,7 +135,7 @@ def _parse_lab(name: str, lab: Any) -> LabReference:
         inv = np.linalg.inv(cov)
     except np.linalg.LinAlgError as exc:
         raise ValueError(f"'reference.labs.{name}': colour_covariance is singular") from exc
-    return LabReference(name, median, inv, limit, size_range, share, int(lab.get("fields", 0)))
+    return LabReference(name, median, inv, limit, size_range, share, int(lab.get("fields", 0)), response)
 
 
 # ---------------------------------------------------------------- statistics
@@ -169,11 +186,16 @@ def summarise_cells(colour: np.ndarray, sizes: Sequence[float] | None = None,
         s = np.asarray(sizes, np.float64)
         s = s[np.isfinite(s)]
         size = float(np.median(s)) if s.size else None
-    share = None
-    if probabilities is not None and band is not None and len(probabilities):
+    share = response = None
+    if probabilities is not None and len(probabilities):
         p = np.asarray(probabilities, np.float64)
-        share = float(np.mean((p >= band[0]) & (p <= band[1])))
-    return FieldStats(int(finite.sum()), tuple(float(v) for v in np.median(colour[finite], axis=0)), size, share)
+        p = p[np.isfinite(p)]
+        if p.size:
+            response = float(np.median(p))
+            if band is not None:
+                share = float(np.mean((p >= band[0]) & (p <= band[1])))
+    colour_median = tuple(float(v) for v in np.median(colour[finite], axis=0))
+    return FieldStats(int(finite.sum()), colour_median, size, share, response)
 
 
 def field_stats(image: np.ndarray, cells: Sequence[CellResult], input_size: int,
@@ -195,15 +217,18 @@ def judge(stats: FieldStats | None, reference: Reference) -> tuple[str, ...]:
     if stats is None or stats.n_cells < MIN_CELLS:
         return ()
     warnings = []
-    matches = [lab for lab in reference.labs
-               if lab.colour_distance(stats.colour) <= lab.colour_limit and lab.size_ok(stats.size_px)]
-    if not matches:
-        nearest = min(reference.labs, key=lambda lab: lab.colour_distance(stats.colour) / lab.colour_limit)
-        colour_off = nearest.colour_distance(stats.colour) > nearest.colour_limit
-        what = " and ".join(w for w, off in (("stain colour", colour_off),
-                                              ("cell size", not nearest.size_ok(stats.size_px))) if off)
-        warnings.append(f"{UNLIKE}: {what} unlike the training data (nearest lab: {nearest.name}); "
-                        "results may be wrong - review the cells")
+    def misses(lab: LabReference) -> list[str]:
+        return [what for what, off in (
+            ("stain colour", lab.colour_distance(stats.colour) > lab.colour_limit),
+            ("cell size", not lab.size_ok(stats.size_px)),
+            ("classifier response (most cells look suspicious)", not lab.response_ok(stats.median_probability)),
+        ) if off]
+
+    if all(misses(lab) for lab in reference.labs):
+        nearest = min(reference.labs, key=lambda lab: (len(misses(lab)),
+                                                       lab.colour_distance(stats.colour) / lab.colour_limit))
+        warnings.append(f"{UNLIKE}: {' and '.join(misses(nearest))} unlike the training data (nearest lab: "
+                        f"{nearest.name}); results may be wrong - review the cells")
     limits = [lab.uncertain_share_limit for lab in reference.labs if lab.uncertain_share_limit is not None]
     if stats.uncertain_share is not None and limits and stats.uncertain_share > max(limits):
         warnings.append(f"{UNCERTAIN}: {stats.uncertain_share:.0%} of cells are uncertain "
@@ -236,6 +261,7 @@ DEFAULT_REFERENCE_DATA: dict[str, Any] = {
                               [11.8103, 1.4095, 16.2218, 16.8639, -0.1657, -1.9051],
                               [-7.715, 8.6592, 2.354, -0.1657, 2.995, 0.6512],
                               [-7.9781, -1.3912, -9.3641, -1.9051, 0.6512, 3.3629]],
-        "colour_limit": 7.884, "size_px": [88.8, 137.5, 211.9], "uncertain_share_limit": None}},
+        "colour_limit": 7.884, "size_px": [88.8, 137.5, 211.9], "uncertain_share_limit": None,
+        "median_probability_limit": None}},
 }
 DEFAULT_REFERENCE = parse_reference(DEFAULT_REFERENCE_DATA, source="built-in defaults (NIH/NLM)")

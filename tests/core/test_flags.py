@@ -207,3 +207,24 @@ def test_model_card_reference_is_validated() -> None:
     broken = dict(dc.DEFAULT_REFERENCE_DATA, labs={"x": {"colour_median": [1, 2]}})
     with pytest.raises(ModelError, match="reference"):
         parse_model_card(dict(base, reference=broken))
+
+
+def test_classifier_response_unlike_any_healthy_training_field() -> None:
+    """A lab that measures like the reference but that the model misreads (BCCD vs NIH) is flagged."""
+    from training.reference_stats import compute_reference
+
+    rng = np.random.default_rng(0)
+    crops = np.zeros((240, 32, 32, 3), np.uint8)
+    crops[:, 6:26, 6:26] = (200, 120, 130) + rng.integers(-12, 12, (240, 1, 1, 3))  # pink cells, varied per cell
+    fields = [f"lab:{i // 12}" for i in range(240)]  # 20 fields of 12 cells
+    probs = rng.uniform(0.0, 0.04, 240)
+    data = compute_reference(crops, ["lab"] * 240, fields, probabilities=probs, uncertain_band=(0.3, 0.7))
+    lab = data["labs"]["lab"]
+    assert 0.05 <= lab["median_probability_limit"] <= 0.06  # the documented floor, above 1.25 x q99 (~0.04)
+    assert lab["uncertain_share_limit"] == 0.15 and data["uncertain_band"] == [0.3, 0.7]
+    ref = dc.parse_reference(data)
+    colour = dc.summarise_cells(dc.crop_colour_stats(crops[:12])).colour
+    assert dc.judge(dc.FieldStats(12, colour, None, 0.0, 0.02), ref) == ()
+    warnings = dc.judge(dc.FieldStats(12, colour, None, 0.0, 0.4), ref)
+    assert kinds(warnings) == {"unlike_training_data"} and "classifier response" in warnings[0]
+    assert "stain colour" not in warnings[0]
