@@ -12,6 +12,7 @@ technician's eyes while they review.
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 from collections import OrderedDict
@@ -53,6 +54,12 @@ class GalleryItem:
     bbox: tuple[int, int, int, int]
 
 
+def _order(item: GalleryItem) -> tuple:
+    """Highest probability first; drawn cells (no probability) last; ties by image and cell."""
+    p = item.probability
+    return (-(p if not math.isnan(p) else -1.0), item.key, item.cell_id)
+
+
 class ThumbnailCache(QObject):
     """Per-image thumbnails cut in one background thread; ``ready(key)`` when an image's set arrives."""
 
@@ -91,7 +98,10 @@ class ThumbnailCache(QObject):
             thumbs = {cid: _qimage(t) for cid, t in image_thumbnails(rgb, boxes, self.size).items()}
         except Exception:  # noqa: BLE001 - a vanished/broken file shows placeholders, never an error box
             thumbs = {cid: QImage() for cid, _ in boxes}
-        self._delivered.emit(key, thumbs)
+        try:
+            self._delivered.emit(key, thumbs)
+        except RuntimeError:  # the gallery was closed while this image was cut
+            pass
 
     def _store(self, key: str, thumbs: dict[int, QImage]) -> None:
         with self._lock:
@@ -128,6 +138,7 @@ class CellGalleryModel(QAbstractListModel):
         self._doc = document
         self._items: list[GalleryItem] = []
         self._boxes: dict[ImageKey, list[tuple[int, tuple[int, int, int, int]]]] = {}
+        self._per_image: dict[ImageKey, tuple] = {}
         self._signature: tuple = ()
         self.filter: str = "all"
         self.image_key: ImageKey | None = None
@@ -156,26 +167,35 @@ class CellGalleryModel(QAbstractListModel):
         self.endResetModel()
         self.rowsRebuilt.emit()
 
+    def _image_items(self, key: ImageKey, result) -> list[GalleryItem]:
+        """One image's items, remembered per (result, drawn cells): a new result builds only its own rows."""
+        added = self._doc.review.added_cells(key)
+        signature = tuple(sorted((cid, a.label, a.bbox) for cid, a in added.items()))
+        cached = self._per_image.get(key)
+        if cached is not None and cached[0] is result and cached[1] == signature:
+            return cached[2]
+        items = [GalleryItem(key, cr.cell.cell_id, float(cr.probability), cr.label, cr.cell.bbox)
+                 for cr in result.cells]
+        items += [GalleryItem(key, cid, math.nan, None, a.bbox) for cid, a in added.items() if a.label != NOT_CELL]
+        items.sort(key=_order)
+        self._per_image[key] = (result, signature, items)
+        self._boxes[key] = [(cr.cell.cell_id, cr.cell.bbox) for cr in result.cells] + \
+            [(cid, a.bbox) for cid, a in added.items()]
+        return items
+
     def _collect(self) -> list[GalleryItem]:
-        review = self._doc.review
-        items: list[GalleryItem] = []
-        self._boxes = {}
         self._signature = self._results_signature()
+        lists = []
         for key, result in self._doc.results.items():
             if result.status != "ok":
                 continue
-            boxes = [(cr.cell.cell_id, cr.cell.bbox) for cr in result.cells]
-            boxes += [(cid, a.bbox) for cid, a in review.added_cells(key).items()]
-            self._boxes[key] = boxes
-            if self.image_key is not None and key != self.image_key:
-                continue
-            items += [GalleryItem(key, cr.cell.cell_id, float(cr.probability), cr.label, cr.cell.bbox)
-                      for cr in result.cells]
-            items += [GalleryItem(key, cid, math.nan, None, a.bbox) for cid, a in review.added_cells(key).items()
-                      if a.label != NOT_CELL]
-        items = [it for it in items if self._passes(it)]
-        items.sort(key=lambda it: (-(it.probability if not math.isnan(it.probability) else -1.0), it.key, it.cell_id))
-        return items
+            items = self._image_items(key, result)
+            if self.image_key is None or key == self.image_key:
+                lists.append(items if self.filter == "all" else [it for it in items if self._passes(it)])
+        for gone in set(self._per_image) - set(self._doc.results):
+            self._per_image.pop(gone, None)
+            self._boxes.pop(gone, None)
+        return list(heapq.merge(*lists, key=_order))  # each image is sorted already
 
     def _passes(self, item: GalleryItem) -> bool:
         if self.filter == "all":

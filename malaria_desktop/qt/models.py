@@ -20,10 +20,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor
 
 from malaria_desktop.core.results import ImageResult, Progress
-from malaria_desktop.core.review import (ImageKey, ReviewChange, ReviewState, apply_threshold, image_key,
-                                         reviewed_counts)
+from malaria_desktop.core.review import ImageKey, ReviewChange, ReviewState, apply_threshold, image_key
 from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
 from malaria_desktop.qt import theme
+from malaria_desktop.qt.count_cache import CountCache
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 
 State = Literal["queued", "analysing", "done", "error", "missing"]
@@ -78,6 +78,7 @@ class SlideDocument(QObject):
         self._history: list[object] = []  # REVIEW_STEP or RemovedImage, oldest first
         self._future: list[object] = []
         self._removed_keys: set[ImageKey] = set()
+        self._count_cache = CountCache()  # one edit recounts one image
         self.session_path: Path | None = None
         self._unsubscribe = self.session.review.subscribe(self._on_review)
 
@@ -121,7 +122,7 @@ class SlideDocument(QObject):
     def counts(self):
         """Automatic and reviewed counts per image and in total (core.review.reviewed_counts)."""
         edges = summary_options(self.session.settings)["count_edge_cells"]  # same rule as the summary panel
-        return reviewed_counts(self.session.results, self.session.review, count_edge_cells=edges)
+        return self._count_cache.counts(self.session.results, self.session.review, edges)
 
     # --- images and results ------------------------------------------------------------------------
     def add_paths(self, paths: list[Path]) -> list[Path]:

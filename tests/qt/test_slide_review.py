@@ -95,7 +95,10 @@ def test_print_pdf_holds_the_slide(qtbot, two_images, tmp_path: Path):
     window = two_images
     window.slide_panel.metadata.patient_id.setText("PK/23/0417")
     window.slide_panel.metadata.commit()
-    assert window.pdf.suggested_path().name == "PK-23-0417_" + window.document.metadata.date + "_report.pdf"
+    from malaria_desktop.core.safe_names import export_folder_name
+
+    date = window.document.metadata.date
+    assert window.pdf.suggested_path().name == export_folder_name("PK/23/0417", "", date) + "_report.pdf"
     assert window.action_map[ActionId.PRINT_PDF].isEnabled()
     with qtbot.waitSignal(window.pdf.written):
         path = window.pdf.write_to(tmp_path / "slide.pdf", reviewer="R. Eviewer")
@@ -118,4 +121,5 @@ def test_export_folder_suggestion_is_one_safe_component(qtbot, make_window, tmp_
     meta.patient_id.setText("")
     meta.slide_id.setText("")
     meta.commit()
-    assert window.export.suggested_folder().name == f"slide_{window.document.metadata.date}_report"
+    date = window.document.metadata.date
+    assert window.export.suggested_folder().name == ("slide_" + date if date else "slide") + "_report"

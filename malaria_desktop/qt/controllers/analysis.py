@@ -97,6 +97,10 @@ class AnalysisController(QObject):
     def _on_progress(self, progress: Progress) -> None:
         self.document.mark_progress(progress)
         self.update_progress(progress)
+        current = self.document.entry(self.viewer.current_key) if self.viewer.current_key else None
+        prefetch = getattr(self.viewer, "prefetch", None)
+        if progress.stage == "segmenting" and prefetch is not None and (current is None or current.state != "done"):
+            prefetch(str(progress.path))  # shown when its result comes: decode it meanwhile, off the GUI thread
 
     @Slot(object)
     def _on_result(self, result: ImageResult) -> None:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QImage
 
 from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView, qimage_from_rgb
+from malaria_desktop.qt.display_cache import DisplayCache
+from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import shown_name
 from malaria_desktop.qt.overlays import build_marks, filter_marks
 
 
@@ -31,7 +32,7 @@ class ImageController(QObject):
         self.uncertain_margin = uncertain_margin
         self.uncertain_band = uncertain_band or (lambda: None)  # the model card's band, when it has one
         self.current_key: str | None = None
-        self._image_cache: tuple[str, QImage] | None = None
+        self.display = DisplayCache(parent=self)  # decoded fields, prefetched off the GUI thread
         a = actions
         a[ActionId.ZOOM_IN].triggered.connect(view.zoom_in)
         a[ActionId.ZOOM_OUT].triggered.connect(view.zoom_out)
@@ -45,9 +46,8 @@ class ImageController(QObject):
 
     @Slot(str)
     def show_image(self, key: str, force: bool = False) -> None:
-        """Show one image with its overlays (loads the pixels on the GUI thread: one field, ~tens of ms)."""
+        """Show one image with its overlays (pixels from the display cache; decoded now only on a miss)."""
         from malaria_desktop.core.errors import MalariaDesktopError
-        from malaria_desktop.core.image_io import load_image  # lazily: OpenCV is not needed to open the window
 
         same = key == self.current_key
         if same and not force and self.view.has_image():
@@ -55,19 +55,34 @@ class ImageController(QObject):
         self.current_key = key
         entry = self.document.entry(key)
         if entry is None or entry.state in ("error", "missing"):
-            self.view.placeholder = f"{Path(key).name}\n\n{entry.error if entry else ''}"
+            self.view.placeholder = f"{shown_name(Path(key).name)}\n\n{entry.error if entry else ''}"
             self.view.set_image(None)
             return
-        if self._image_cache is None or self._image_cache[0] != key:
-            try:
-                image = qimage_from_rgb(load_image(Path(key)))
-            except (MalariaDesktopError, OSError, ValueError) as exc:
-                self.view.placeholder = f"{Path(key).name}\n\n{exc}"
-                self.view.set_image(None)
-                return
-            self._image_cache = (key, image)
-        self.view.set_image(self._image_cache[1], keep_view=same)
+        try:  # outlines are drawn only on the very file they were found in (digest)
+            image = self.display.load(key, self._digest(key))
+        except (MalariaDesktopError, OSError, ValueError) as exc:
+            self.view.placeholder = f"{shown_name(Path(key).name)}\n\n{exc}"
+            self.view.set_image(None)
+            return
+        self.view.set_image(image, keep_view=same)
         self.refresh_overlays()
+        self.prefetch_neighbours(key)
+
+    def _digest(self, key: str) -> str:
+        result = self.document.result(key)
+        return result.content_sha256 if result is not None and result.status == "ok" else ""
+
+    def prefetch(self, key: str) -> None:
+        """Decode an image in the background before it is shown (the analysis is about to show it)."""
+        self.display.prefetch(key)
+
+    def prefetch_neighbours(self, key: str) -> None:
+        """The images next to ``key`` in the list are the likely next ones (Ctrl+PgDown, F3)."""
+        keys = [e.key for e in self.document.entries if e.state == "done"]
+        if key in keys and len(keys) > 1:
+            i = keys.index(key)
+            for other in (keys[(i + 1) % len(keys)], keys[i - 1]):
+                self.display.prefetch(other)
 
     def step_image(self, step: int) -> None:
         """Show the next (or previous) image of the list."""
@@ -80,7 +95,7 @@ class ImageController(QObject):
     def clear(self) -> None:
         """Nothing on screen (a new slide or another session)."""
         self.current_key = None
-        self._image_cache = None
+        self.display.forget()
         self.view.set_image(None)
 
     def refresh_overlays(self) -> None:
@@ -105,6 +120,5 @@ class ImageController(QObject):
     def _entries_reset(self) -> None:
         if self.current_key is not None and self.document.entry(self.current_key) is None:
             self.current_key = None
-            self._image_cache = None
             self.view.placeholder = PLACEHOLDER
             self.view.set_image(None)
