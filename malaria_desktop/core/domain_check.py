@@ -152,6 +152,18 @@ def crop_colour_stats(crops: np.ndarray) -> np.ndarray:
     if len(crops) == 0:
         return out
     n, h, w, _ = crops.shape
+    flat = crops.reshape(n, h * w, 3)
+    mask = (np.maximum(np.maximum(flat[..., 0], flat[..., 1]), flat[..., 2]) > 0).astype(np.float64)
+    lab = cv2.cvtColor(crops.reshape(n * h, w, 3), cv2.COLOR_RGB2LAB).reshape(n, h * w, 3).astype(np.float64)
+    count = mask.sum(axis=1)
+    ok = count >= 4
+    safe = np.maximum(count, 1)[:, None]
+    mean = np.einsum("np,npc->nc", mask, lab) / safe
+    var = np.einsum("np,npc->nc", mask, lab * lab) / safe - mean * mean
+    out[ok, :3] = mean[ok]
+    out[ok, 3:] = np.sqrt(np.maximum(var[ok], 0.0))
+    return out
+    n, h, w, _ = crops.shape
     lab = cv2.cvtColor(crops.reshape(n * h, w, 3), cv2.COLOR_RGB2LAB).reshape(n, h * w, 3).astype(np.float32)
     mask = crops.reshape(n, h * w, 3).max(axis=2) > 0
     count = mask.sum(axis=1)
