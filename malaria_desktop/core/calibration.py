@@ -147,9 +147,9 @@ def calibrate(
     trainer = Trainer(base, card.scale, options.threads)
     labels = cells.labels
 
-    yield CalibrationProgress("base", 0, 1, "Base model on the reviewed cells")
+    total_steps = options.folds + 1  # progress is counted in thousandths of one fine-tuning run
+    yield CalibrationProgress("base", 0, total_steps * 1000, "Base model on the reviewed cells")
     base_probs = trainer.predict(base, cells.crops)
-    total_steps = options.folds + 1
     oof = np.zeros(len(labels), np.float32)
     for k in range(options.folds):
         train, test = folds != k, folds == k
@@ -172,7 +172,7 @@ def calibrate(
     result.model = net.to_onnx()
     result.seconds = time.monotonic() - started
     result.card = _card(card, base_path, cells, options, result, level, threshold)
-    yield CalibrationProgress("done", total_steps, total_steps, "Calibration finished")
+    yield CalibrationProgress("done", total_steps * 1000, total_steps * 1000, "Calibration finished")
     return result
 
 
