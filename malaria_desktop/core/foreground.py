@@ -211,7 +211,8 @@ def _local_threshold(ods: np.ndarray, scale: float, sigma_px: float) -> tuple[np
     return _upsize(tmap, ods.shape), t_glob
 
 
-def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8, always_frac: float = 0.08) -> np.ndarray:
+def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8, always_frac: float = 0.08,
+                min_area: float = 0.0) -> np.ndarray:
     """Fill the pale centres of RBCs: enclosed holes that are small and convex.
 
     Gaps enclosed by a ring of touching cells are concave (solidity ~0.6), so they stay open and the
@@ -227,7 +228,7 @@ def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8, al
         area = cv2.contourArea(c)
         if area >= max_area:
             continue
-        if area < always_frac * max_area or area >= min_solidity * cv2.contourArea(cv2.convexHull(c)):
+        if area < always_frac * max_area or (area >= min_area and area >= min_solidity * cv2.contourArea(cv2.convexHull(c))):
             fill.append(c)
     if not fill:
         return mask
@@ -277,7 +278,10 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
         mask[fine < np.float32(opts.gap_od_frac) * tmap] = 0
     if diameter:
         typical = np.pi * (diameter / 2.0) ** 2
-        mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity, opts.fill_holes_always)
+        # crowded fields: small holes stay open whatever their shape (a glass gap of a few pixels looks
+        # convex at pixel level); pale centres are bigger, and their cells get pale-centre seeds anyway
+        mask = _fill_holes(mask, opts.fill_holes_frac * typical, opts.fill_holes_solidity, opts.fill_holes_always,
+                           opts.fill_holes_min * typical)
     else:
         tiny = 0.03 if opts.gap_od_frac > 0 else 0.3  # crowded-field pass: keep the small gaps open
         mask = _fill_holes(mask, h * w / 300.0, 0.85, tiny * np.pi * (smallest / 2.0) ** 2 / (h * w / 300.0))

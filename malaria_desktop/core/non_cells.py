@@ -10,7 +10,9 @@ Documented limits (fractions of the typical RBC area of the image):
   (the triangle between packed cells) or a ghost, not a stained red cell;
 - a segment with 25 % or more "overlay" pixels (near-black, or saturated far beyond any stain: burned-in
   scale bars, text, arrows) is an annotation;
-- a segment cut by the border that is 35 % or more nucleus is a piece of a white cell.
+- a segment cut by the border that is 35 % or more nucleus is a piece of a white cell;
+- on crowded fields, a segment under 60 % of a typical cell that is concave (solidity < 0.8) is the
+  glass and overlapping rims between packed cells.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def overlay_pixels(rgb: np.ndarray) -> np.ndarray:
 
 def non_cell_labels(labels: np.ndarray, n: int, area: np.ndarray, od: np.ndarray, rgb: np.ndarray,
                     nucleus: np.ndarray | None, on_edge: np.ndarray, thickness: np.ndarray, d: float, *,
-                    min_edge_area_frac: float = 0.3, pale_od_frac: float = 0.45) -> np.ndarray:
+                    min_edge_area_frac: float = 0.3, pale_od_frac: float = 0.45,
+                    boxes: np.ndarray | None = None) -> np.ndarray:
     """Bool per label (index 0 = background): True where the segment is not a red cell."""
     typical = np.pi * (d / 2.0) ** 2
     fg = labels > 0
@@ -51,6 +54,12 @@ def non_cell_labels(labels: np.ndarray, n: int, area: np.ndarray, od: np.ndarray
     if nucleus is not None:
         nuc = np.bincount(lab, weights=(nucleus[fg] > 0).astype(np.float64), minlength=n + 1)
         bad |= on_edge & (nuc >= 0.35 * safe)
+    if boxes is not None:  # crowded fields: small concave pieces are the glass and rims between cells
+        from .clumps import solidity
+
+        for i in np.flatnonzero(~bad & ~on_edge & (area < 0.6 * typical)).tolist():
+            x0, y0, x1, y1 = (int(v) for v in boxes[i])
+            bad[i] = i > 0 and solidity(labels[y0 : y1 + 1, x0 : x1 + 1] == i) < 0.8
     bad[0] = False
     return bad
 

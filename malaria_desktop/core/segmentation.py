@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from .clumps import merge_fragments
+from .clumps import merge_fragments, pale_centres_filled, pallor_evidence
 from .non_cells import clump_labels, non_cell_labels
 from .foreground import foreground as _foreground
 from .foreground import resize as _resize
 from .results import Cell, SegmentationResult
-from .size_estimate import CROWDED, estimate_size, explains_area
+from .size_estimate import CROWDED, estimate_size
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SegmentationOptions:
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
     open_frac: float = 0.12  # opening radius (x diameter) that removes thin structures
     fill_holes_frac: float = 0.6  # enclosed holes smaller than this are pale centres: filled ...
-    fill_holes_solidity: float = 0.7  # ... if at least this convex: pale centres are round, the gaps
+    fill_holes_solidity: float = 0.96  # ... if at least this convex: pale centres are round, the gaps
     #   between packed cells are concave triangles (solidity ~0.4) and must stay open so the distance
     #   transform can split the cells around them (was 0 = always, before dense fields were tested)
     peak_window_frac: float = 0.45  # seeds closer than about this x diameter merge into one
@@ -56,7 +56,8 @@ class SegmentationOptions:
     pale_solidity: float = 0.8  # a pale blob this convex (or more) is a cell's pale centre and seeds it
     pallor_weight: float = 1.0  # seed score = distance transform x (1 + this x pale-centre evidence)
     gap_od_frac: float = 0.7  # pixels of a sharper OD copy below this x the threshold are glass gaps (0 = off)
-    fill_holes_always: float = 0.01  # holes under this fraction of the fill limit are filled whatever their shape
+    fill_holes_min: float = 0.04  # crowded fields: holes smaller than this x typical area are glass gaps
+    fill_holes_always: float = 0.005  # holes under this fraction of the fill limit are filled whatever their shape
     split_neck_ratio: float = 1.1  # < 1: re-merge splits whose neck is wider than this x the thinner
     #   part (keeps elongated cells whole, but under-splits real pairs; off by default)
     drop_wbc: bool = True
@@ -64,6 +65,10 @@ class SegmentationOptions:
     wbc_nucleus_frac: float = 0.3  # a dark compact blob this big (x typical RBC area) is a WBC nucleus
     blur_threshold: float = 3.3  # sharpness (see _sharpness) below this means "blurred"
     few_cells: int = 10  # fewer cells than this triggers a warning
+
+
+FIT_RIGHT = 1.03  # median 2 x DT max / diameter of segments when the size is right (measured, dense set)
+FIT_LOW = 0.97  # below this the size was too big: segments are thinner than cells of that size
 
 
 def _per_label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -114,48 +119,13 @@ def _sharpness(gray: np.ndarray) -> float:
     return float(np.mean(lap * lap)) / grad2 if grad2 > 1e-9 else float("inf")
 
 
-def _pallor(od: np.ndarray, mask: np.ndarray, d: float) -> np.ndarray:
-    """Centre evidence in [0, 1]: how much paler than a typical stained pixel the cell is here, at the
-    scale of a pale centre (OpenCV Gaussian blur: fast, separable). Packed cells with no glass
-    between them still show one pale centre each, so this splits them where the mask cannot."""
-    sel = mask[::2, ::2] > 0
-    if not sel.any():
-        return np.zeros(mask.shape, np.float32)
-    level = float(np.percentile(od[::2, ::2][sel], 75))
-    if level <= 1e-6:
-        return np.zeros(mask.shape, np.float32)
-    blurred = cv2.GaussianBlur(od, (0, 0), max(1.0, 0.12 * d))
-    return np.clip(1.0 - blurred / np.float32(level), 0.0, 1.0)
-
-
-def _pale_centres(pallor: np.ndarray, dist: np.ndarray, d: float, opts: SegmentationOptions) -> np.ndarray:
-    """Compact pale blobs well inside the foreground (one per cell with central pallor), as uint8."""
-    pale = ((pallor > opts.pallor_weight * 0.35) & (dist > 0.22 * d)).astype(np.uint8)
-    r = max(1, int(round(0.08 * d)))
-    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=8)
-    typical = np.pi * (d / 2.0) ** 2
-    area = stats[:, cv2.CC_STAT_AREA]
-    side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    ok = (area >= 0.01 * typical) & (area <= 0.35 * typical) & (side <= 0.75 * d)
-    ok[0] = False
-    # round only: the glass triangle where three packed cells meet is pale too, but concave
-    for i in np.flatnonzero(ok).tolist():
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        cs, _ = cv2.findContours((lab[y : y + h, x : x + w] == i).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                 cv2.CHAIN_APPROX_SIMPLE)
-        hull = cv2.contourArea(cv2.convexHull(max(cs, key=cv2.contourArea)))
-        ok[i] = hull > 0 and area[i] >= opts.pale_solidity * hull
-    return ok[lab].astype(np.uint8)
-
-
 def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
            wbc: np.ndarray | None = None,
-           pallor: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+           pale: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Seeds at distance-transform peaks, then a seeded flood; returns int32 labels (0 = background),
     the label count, the labels that grew from WBC nuclei (``wbc`` blobs are seeds of their own, so
     their cytoplasm is claimed by them and not glued to a neighbouring RBC) and the distance transform.
-    Pale centres (``pallor`` evidence, see ``_pale_centres``) seed their cell in place of DT peaks.
+    Pale centres (``pale``, see ``clumps.pale_centres``) seed their cell in place of DT peaks.
 
     The mask is mirrored past the image border first, so a cell cut by the border has its peak where a
     whole cell would, and two cut neighbours still split at their neck.
@@ -168,10 +138,9 @@ def _split(mask: np.ndarray, d: float, opts: SegmentationOptions,
     k = max(3, int(opts.peak_window_frac * d) | 1)
     peaks = sm >= cv2.dilate(sm, np.ones((k, k), np.uint8)) - 1e-4  # square window: separable, fast
     peaks &= sm > 0.18 * d
-    if pallor is not None and opts.pallor_weight > 0:
-        pp = cv2.copyMakeBorder(pallor, p, p, p, p, cv2.BORDER_REFLECT)
-        pale = _pale_centres(pp, dist, d, opts)
-        if pale.any():  # a pale centre is the seed of its cell; DT peaks only where no pale centre is near
+    if pale is not None and pale.any():
+        pale = cv2.copyMakeBorder(pale, p, p, p, p, cv2.BORDER_REFLECT)
+        if True:  # a pale centre is the seed of its cell; DT peaks only where no pale centre is near
             q = int(0.9 * d) | 1
             near = cv2.dilate(pale, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (q, q)))
             peaks = (peaks & (near == 0)) | (pale > 0)
@@ -273,6 +242,76 @@ def _label_boxes(labels: np.ndarray, n: int):
     return area, x0, y0, x1, y1
 
 
+@dataclass
+class _Work:
+    """Everything the work-scale pass produced that the result needs."""
+
+    labels: np.ndarray
+    ids: np.ndarray  # kept labels
+    clump: np.ndarray  # bool per label
+    boxes: tuple[np.ndarray, ...]  # x0, y0, x1, y1 per label
+    area: np.ndarray
+    shape: tuple[int, int]  # (height, width) of the work image
+    fit: float  # median 2 x distance-transform max / diameter over kept segments (~1 when the size is right)
+    gray: np.ndarray
+
+
+def _work_scale(image: np.ndarray, d_orig: float, opts: SegmentationOptions) -> tuple[np.ndarray, float]:
+    H, W = image.shape[:2]
+    s = opts.work_diameter_px / d_orig
+    s = min(s, max(np.sqrt(opts.max_work_pixels / (H * W)), opts.min_work_diameter_px / d_orig), 2.0)
+    if abs(s - 1.0) < 0.05:
+        s = 1.0
+    ww, wh = max(int(round(W * s)), 1), max(int(round(H * s)), 1)
+    return (image if s == 1.0 else _resize(image, (ww, wh))), s
+
+
+def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded: bool | None) -> _Work:
+    """Foreground, seeds, split, fragment merge, non-cell rejection and clump marking at work scale."""
+    wh, ww = work.shape[:2]
+    typical = np.pi * (d / 2.0) ** 2
+    # on fields that are not crowded the earlier method stays (measured best there: Chula recall 0.983)
+    sparse = replace(opts, gap_od_frac=0.0, pallor_weight=0.0, fill_holes_solidity=0.0, fill_holes_always=0.08,
+                     fill_holes_min=0.0)
+    od, mask, t = _foreground(work, d, opts if crowded else sparse)
+    if crowded is None and mask.mean() >= CROWDED and opts.gap_od_frac > 0:  # size given: judge cover here
+        crowded = True
+        od, mask, t = _foreground(work, d, opts)
+    if not crowded:
+        opts = sparse
+    nucleus = wbc_nuclei = None
+    if opts.drop_wbc and mask.any():
+        nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
+        wbc_nuclei = wbc_nuclei & mask if wbc_nuclei.any() else None
+    pale = None
+    if opts.pallor_weight > 0 and mask.any():
+        mask, pale = pale_centres_filled(mask, pallor_evidence(od, mask, d), d, opts.pale_solidity)
+    labels, n, wbc_ids, dist = _split(mask, d, opts, wbc_nuclei, pale)
+    area, x0, y0, x1, y1 = _label_boxes(labels, n)
+    if opts.merge_fragments:
+        roots = merge_fragments(labels, area, np.stack([x0, y0, x1, y1], 1), d, protect=wbc_ids)
+        if (roots != np.arange(roots.size)).any():
+            labels = roots[labels].astype(np.int32)
+            area, x0, y0, x1, y1 = _label_boxes(labels, n)
+    keep = area >= opts.min_area_frac * typical
+    keep &= area <= opts.max_area_frac * typical
+    keep[0] = False
+    keep[wbc_ids] = False
+    if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
+        nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
+        keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
+    thick = _per_label_max(labels, dist, n + 1)
+    if opts.reject_non_cells and keep.any():
+        edge = (x0 == 0) | (y0 == 0) | (x1 == ww - 1) | (y1 == wh - 1)
+        keep &= ~non_cell_labels(labels, n, area, od, work, nucleus, edge, thick, d,
+                                 min_edge_area_frac=opts.min_edge_area_frac,
+                                 boxes=np.stack([x0, y0, x1, y1], 1) if crowded else None)
+    ids = np.flatnonzero(keep)
+    clump = clump_labels(labels, ids, area, np.stack([x0, y0, x1, y1], 1), d) if opts.mark_clumps else np.zeros(n + 1, bool)
+    fit = float(np.median(2.0 * (thick[ids] + 0.5) / d)) if crowded and ids.size else 1.0
+    return _Work(labels, ids, clump, (x0, y0, x1, y1), area, (wh, ww), fit, cv2.cvtColor(work, cv2.COLOR_RGB2GRAY))
+
+
 def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None) -> SegmentationResult:
     """Find the red blood cells of one RGB uint8 field (see module docstring for the method)."""
     opts = options or SegmentationOptions()
@@ -284,64 +323,23 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
         return SegmentationResult((), (H, W), 0.0, ("no cells found: the image is too small",))
     size = None if opts.cell_diameter_px else estimate_size(image, opts)
     d_orig = opts.cell_diameter_px or size.diameter  # type: ignore[union-attr]
-    if size is not None and size.diameter and not size.agree:
-        est = ", ".join(f"{k} {v:.0f}" for k, v in size.estimates.items())
-        warnings.append(f"uncertain cell size: estimators disagree ({est} px); counts may be off")
     if not d_orig or d_orig < 4:
         return SegmentationResult((), (H, W), 0.0, ("no cells found",))
-    s = opts.work_diameter_px / d_orig
-    s = min(s, max(np.sqrt(opts.max_work_pixels / (H * W)), opts.min_work_diameter_px / d_orig), 2.0)
-    if abs(s - 1.0) < 0.05:
-        s = 1.0
-    ww, wh = max(int(round(W * s)), 1), max(int(round(H * s)), 1)
-    work = image if s == 1.0 else _resize(image, (ww, wh))
-    d = d_orig * s
-    typical = np.pi * (d / 2.0) ** 2
-
     crowded = size.crowded if size is not None else None
-    # on fields that are not crowded the earlier method stays (measured best there: Chula recall 0.983)
-    sparse = replace(opts, gap_od_frac=0.0, pallor_weight=0.0, fill_holes_solidity=0.0, fill_holes_always=0.08)
-    od, mask, t = _foreground(work, d, opts if crowded else sparse)
-    if crowded is None and mask.mean() >= CROWDED and opts.gap_od_frac > 0:  # size given: judge cover here
-        crowded = True
-        od, mask, t = _foreground(work, d, opts)
-    if not crowded:
-        opts = sparse
-    nucleus = wbc_nuclei = None
-    if opts.drop_wbc and mask.any():
-        nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
-        wbc_nuclei = wbc_nuclei & mask if wbc_nuclei.any() else None
-    pallor = _pallor(od, mask, d) if opts.pallor_weight > 0 else None
-    labels, n, wbc_ids, dist = _split(mask, d, opts, wbc_nuclei, pallor)
-    area, x0, y0, x1, y1 = _label_boxes(labels, n)
-    if opts.merge_fragments:
-        roots = merge_fragments(labels, area, np.stack([x0, y0, x1, y1], 1), d, protect=wbc_ids)
-        if (roots != np.arange(roots.size)).any():
-            labels = roots[labels].astype(np.int32)
-            area, x0, y0, x1, y1 = _label_boxes(labels, n)
-
-    keep = area >= opts.min_area_frac * typical
-    keep &= area <= opts.max_area_frac * typical
-    keep[0] = False
-    keep[wbc_ids] = False
-    if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
-        nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
-        keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
-    if opts.reject_non_cells and keep.any():
-        edge = (x0 == 0) | (y0 == 0) | (x1 == ww - 1) | (y1 == wh - 1)
-        keep &= ~non_cell_labels(labels, n, area, od, work, nucleus, edge, _per_label_max(labels, dist, n + 1), d,
-                                 min_edge_area_frac=opts.min_edge_area_frac)
-    ids = np.flatnonzero(keep)
-    boxes = np.stack([x0, y0, x1, y1], 1)
-    clump = clump_labels(labels, ids, area, boxes, d) if opts.mark_clumps else np.zeros(n + 1, bool)
-
-    fit = explains_area(area[ids], d) if size is not None and ids.size >= opts.few_cells else 1.0
-    if not 0.5 <= fit <= 1.6 and not any(w.startswith("uncertain cell size") for w in warnings):
-        warnings.append(f"uncertain cell size: typical segment is {fit:.1f}x the estimated cell area")
-    gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
-    cells = _to_cells(labels, ids, x0, y0, x1, y1, (wh, ww), (H, W), clump)
-
-    if _sharpness(gray) < opts.blur_threshold:
+    for attempt in range(3):
+        work, s = _work_scale(image, d_orig, opts)
+        res = _segment_work(work, d_orig * s, opts, crowded)
+        # the size check: on a crowded field, segments much thinner than the size says were cut from
+        # clumps at too big a size; correct the size from their thickness and segment again
+        if size is None or res.fit >= FIT_LOW or attempt == 2:
+            break
+        d_orig *= res.fit / FIT_RIGHT
+    if size is not None and (not size.agree or res.fit < FIT_LOW):
+        est = ", ".join(f"{k} {v:.0f}" for k, v in size.estimates.items())
+        warnings.append(f"uncertain cell size: estimators disagree ({est} px, used {d_orig:.0f}); counts may be off")
+    x0, y0, x1, y1 = res.boxes
+    cells = _to_cells(res.labels, res.ids, x0, y0, x1, y1, res.shape, (H, W), res.clump)
+    if _sharpness(res.gray) < opts.blur_threshold:
         warnings.append("blurred: the image looks out of focus")
     if len(cells) < opts.few_cells:
         warnings.append(f"very few cells found ({len(cells)})")

@@ -10,7 +10,8 @@ cell, the old failure: 1.5-4x the true size) or by pale centres (a ring reads as
 - ``blobs``: the older area-weighted median of per-blob distance-transform maxima.
 Crowded fields (> 55 % cover) are measured again at twice the resolution with the glass gaps between
 packed cells cut out; there ``peaks`` and ``isolated`` decide. On other fields ``blobs`` decides (it
-was measured best there: Chula recall 0.983); disagreement gives a per-image warning. ``explains_area`` then checks the chosen size against the segmentation itself.
+was measured best there: Chula recall 0.983); disagreement gives a per-image warning. The segmenter then checks the chosen size
+against its own segments (``segmentation.FIT_LOW``: segments thinner than cells of that size).
 All image work is OpenCV (resize, distance transform, connected components): fast on a small copy.
 """
 
@@ -121,10 +122,3 @@ def estimate_size(image: np.ndarray, opts: "SegmentationOptions") -> SizeEstimat
             break
         long_side *= min(4.0, 24.0 / d_small)  # cells too small to measure here: look closer
     return SizeEstimate(d, est, crowded)
-
-
-def explains_area(area: np.ndarray, d: float) -> float:
-    """Median segment area over the typical area of diameter ``d``: ~1 when the size is right; well
-    above 1 when the size is too small to split anything... or too big (clumps pass as cells)."""
-    a = area[area > 0]
-    return float(np.median(a) / (np.pi * (d / 2.0) ** 2)) if a.size else 0.0
