@@ -67,7 +67,8 @@ def check_analyze_folder(out: Path) -> list[str]:
     per_image = Counter(c["image"] for c in cells)
     if len(images) != read_manifest(out).get("inputs"):
         problems.append("images.csv rows != inputs of this run")
-    problems += [f"cells.csv rows != n_cells for {r['image']}" for r in images if int(r["n_cells"]) != per_image[r["image"]]]
+    problems += [f"cells.csv rows != n_cells for {r['image']}" for r in images
+                 if int(r["n_cells"]) != per_image[r["image"]]]
     if len(slide) != 1 or int(slide[0]["rbc_counted"]) != sum(int(r["n_cells"]) for r in images):
         problems.append("slide.csv total != sum of images.csv")
     return problems
@@ -83,7 +84,8 @@ def check_export_folder(out: Path) -> list[str]:
     if len(slide) != 1 or slide[0]["patient_id"] != session["metadata"]["patient_id"]:
         problems.append("slide.csv patient != the session copy's patient")
     annotated = {r["annotated_png"] for r in _rows(out / "images.csv") if r["annotated_png"]}
-    present = {f"annotated/{p.name}" for p in (out / "annotated").glob("*.png")} if (out / "annotated").is_dir() else set()
+    folder = out / "annotated"
+    present = {f"annotated/{p.name}" for p in folder.glob("*.png")} if folder.is_dir() else set()
     if annotated != present:
         problems.append("annotated PNGs != images.csv")
     crops = {r["path"] for r in _rows(out / "crops" / "manifest.csv")}

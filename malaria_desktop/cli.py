@@ -19,6 +19,8 @@ from malaria_desktop import INTENDED_USE, __version__
 from malaria_desktop.core.settings import DEFAULTS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.classifier import Classifier
     from malaria_desktop.core.report import ImageSummary, SlideSummary
@@ -100,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--rbc-per-ul", type=_positive_float, default=DEFAULTS.rbc_per_ul, metavar="N",
                     help=f"patient's RBC count per microlitre for parasites/uL (default {DEFAULTS.rbc_per_ul:,.0f})")
     an.add_argument("--hyper-cutoff", type=_percentage, default=DEFAULTS.hyper_cutoff_pct, metavar="PCT",
-                    help=f"flag hyperparasitaemia at or above this parasitemia %% (default {DEFAULTS.hyper_cutoff_pct:g})")
+                    help="flag hyperparasitaemia at or above this parasitemia %% "
+                         f"(default {DEFAULTS.hyper_cutoff_pct:g})")
     an.add_argument("--min-cells", type=_count, default=DEFAULTS.min_cells, metavar="N",
                     help=f"flag slides with fewer RBC (default {DEFAULTS.min_cells})")
     an.add_argument("--target-cells", type=_positive_int, default=DEFAULTS.target_cells, metavar="N",
@@ -283,11 +286,10 @@ def _summarise(summaries: list["ImageSummary"], settings: "ReportSettings") -> "
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from malaria_desktop.core.crop_io import iter_crop_batches
-    from malaria_desktop.core.report import write_csv_atomic
-
     from malaria_desktop.core.atomic import check_target
+    from malaria_desktop.core.crop_io import iter_crop_batches
     from malaria_desktop.core.errors import UnsafeTargetError
+    from malaria_desktop.core.report import write_csv_atomic
 
     files = _inputs(args.paths)
     if not args.csv.parent.is_dir():
@@ -302,9 +304,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     rows: list[list[object]] = []
     n_failed = 0
     for batch in iter_crop_batches(files, classifier.input_size, args.batch_size):
-        probs = classifier.predict(batch.crops, batch_size=args.batch_size) if len(batch.crops) else []
+        probs: Sequence[float] | np.ndarray = (
+            classifier.predict(batch.crops, batch_size=args.batch_size) if len(batch.crops) else [])
         ok = iter(probs)
-        for path, error in zip(batch.paths, batch.errors):
+        for path, error in zip(batch.paths, batch.errors, strict=True):
             if error:
                 n_failed += 1
                 rows.append([str(path), "", "", error])
@@ -366,9 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # --help, --version, or an argparse usage error (already printed)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
-    from malaria_desktop.core.errors import MalariaDesktopError
-
     from malaria_desktop.calibrate_cli import run as cmd_calibrate
+    from malaria_desktop.core.errors import MalariaDesktopError
 
     handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify, "calibrate": cmd_calibrate}
     try:
@@ -379,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; no report was written or replaced", file=sys.stderr)
         return 130
-    except (OSError, ValueError, MalariaDesktopError) as exc:  # e.g. disk full while writing a report: the old report is untouched
+    except (OSError, ValueError, MalariaDesktopError) as exc:  # e.g. disk full: the old report is untouched
         print(f"malaria-desktop {args.command}: error: {exc}; no report was written or replaced", file=sys.stderr)
         return EXIT_SOME_FAILED
 

@@ -96,7 +96,7 @@ def test_mixed_folder_one_row_per_file_no_traceback(mixed_folder, tiny_model_dir
         assert row["status"] == status, (rel, row)
         if status == "error":
             assert row["error"] and int(row["n_cells"]) == 0
-            assert f"failed: " in proc.stderr and rel.split("/")[-1] in proc.stderr
+            assert "failed: " in proc.stderr and rel.split("/")[-1] in proc.stderr
         else:
             assert row["error"] == ""
     for rel in expected:
@@ -248,9 +248,9 @@ def test_gui_unavailable_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) -> Non
 
 def test_classify_fast_path_equals_load_image_path(tmp_path: Path) -> None:
     """OpenCV fast decoding and load_image agree; odd or damaged crops take the careful path."""
+    from malaria_desktop.core.crop_io import read_crop
     from malaria_desktop.core.errors import ImageLoadError
     from malaria_desktop.core.image_io import load_image
-    from malaria_desktop.core.crop_io import read_crop
 
     rng = np.random.default_rng(1)
     img = np.zeros((70, 60, 3), np.uint8)

@@ -86,7 +86,7 @@ def clean_stale_temps(path: Path | str) -> list[Path]:
     """Remove temp files/folders that killed writers of ``path`` left next to it; returns what went."""
     path = Path(path)
     folder = path.parent
-    removed = []
+    removed: list[Path] = []
     try:
         entries = os.listdir(folder)
     except OSError:

@@ -151,12 +151,12 @@ def _n_changed(key: ImageKey, result: ImageResult, review: ReviewState) -> int:
 
 def _cell_rows(key: ImageKey, auto: ImageResult, review: ReviewState) -> list[list[Any]]:
     rows = []
-    for cr, row in zip(auto.cells, report.cell_rows(auto)):
+    for cr, row in zip(auto.cells, report.cell_rows(auto), strict=True):
         rows.append(row + [review.label_of(key, cr), int(review.is_edited(key, cr.cell.cell_id))])
     added_ids = set(review.added_cells(key))
     drawn = [cr for cr in reviewed_result(key, auto, review).cells if cr.cell.cell_id in added_ids]
     label_col = report.CELL_COLUMNS.index("label")
-    for cr, row in zip(drawn, report.cell_rows(_with_cells(auto, drawn))):
+    for cr, row in zip(drawn, report.cell_rows(_with_cells(auto, drawn)), strict=True):
         row[label_col] = ""
         rows.append(row + [cr.label, 1])
     # drawn cells later marked not_cell: keep a row so the report shows what the technician did
@@ -273,7 +273,8 @@ def _export(
                  datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
     slide_row += report.slide_row(auto_slide)
     slide_row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
-                  report.format_number(rev_slide.parasitemia_pct, 3), report.format_number(rev_slide.parasites_per_ul, 0),
+                  report.format_number(rev_slide.parasitemia_pct, 3),
+                  report.format_number(rev_slide.parasites_per_ul, 0),
                   report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
     summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
                                                  [slide_row]))

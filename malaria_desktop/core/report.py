@@ -32,8 +32,7 @@ from typing import Any
 
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.core.atomic import atomic_open
-from malaria_desktop.core.plausibility import (IMPLAUSIBLE_FLAG, IMPLAUSIBLE_PARASITEMIA_PCT, count_kinds,
-                                                 warning_kind)
+from malaria_desktop.core.plausibility import IMPLAUSIBLE_FLAG, IMPLAUSIBLE_PARASITEMIA_PCT, count_kinds, warning_kind
 from malaria_desktop.core.results import PARASITIZED, ImageResult
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text

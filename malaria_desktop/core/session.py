@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from malaria_desktop import __version__
-from malaria_desktop.core import atomic, session_schema as schema
+from malaria_desktop.core import atomic
+from malaria_desktop.core import session_schema as schema
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review import ImageKey, ReviewState, image_key

@@ -12,6 +12,7 @@ hand-edited INI file) falls back to the default for that one setting instead of 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
@@ -85,7 +86,7 @@ class AppSettings(QObject):
     def _get_int(self, key: str, default: int) -> int:
         return _to_int(self._store.value(key, default), default)
 
-    def _valid(self, name: str, value: object) -> object:
+    def _valid(self, name: str, value: object) -> Any:
         """``value`` if the settings type accepts it for ``name``, else the default."""
         try:
             return getattr(DEFAULTS.replace(**{name: value}), name)

@@ -14,7 +14,6 @@ import pytest
 from malaria_desktop.core.annotate import COLORS, draw_annotations
 from malaria_desktop.core.export import export_session, patient_group, safe_name
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import image_key
 from malaria_desktop.core.session import Session, SessionMetadata, load_session
 
 H, W, R = 120, 320, 16

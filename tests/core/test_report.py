@@ -12,8 +12,17 @@ import pytest
 import malaria_desktop.core.report as report
 from malaria_desktop.core import atomic
 from malaria_desktop.core.report import (
-    CELL_COLUMNS, IMAGE_COLUMNS, SLIDE_COLUMNS, AtomicCsvWriter, neutralise, summarise_image, summarise_slide,
-    write_cells_csv, write_csv_atomic, write_images_csv, write_slide_csv,
+    CELL_COLUMNS,
+    IMAGE_COLUMNS,
+    SLIDE_COLUMNS,
+    AtomicCsvWriter,
+    neutralise,
+    summarise_image,
+    summarise_slide,
+    write_cells_csv,
+    write_csv_atomic,
+    write_images_csv,
+    write_slide_csv,
 )
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 

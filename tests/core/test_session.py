@@ -20,11 +20,11 @@ from malaria_desktop.core.session import (
     SessionError,
     SessionMetadata,
     default_settings,
-    session_to_dict,
     load_session,
     missing_images,
     relocate_images,
     save_session,
+    session_to_dict,
 )
 
 

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from malaria_desktop.core.session import Session, SessionMetadata, load_session
 from malaria_desktop.qt import autosave
 from malaria_desktop.qt.actions import ActionId
