@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from malaria_desktop.core.session import Session, SessionMetadata, load_session
 from malaria_desktop.qt import autosave
 from malaria_desktop.qt.actions import ActionId
@@ -129,3 +131,59 @@ def test_discard_keeps_a_copy_and_stops_offering(qtbot, make_window, isolated_us
     next(b for b in box.buttons() if b.text() == "Discard").click()
     assert (folder / "discarded" / "autosave-old-1-aa.mdsession").is_file()
     assert not window.action_map[ActionId.RECOVER].isEnabled()
+
+
+REVIEWING_CHILD = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from PySide6.QtCore import QTimer
+from malaria_desktop.core.results import Cell, CellResult, ImageResult
+from malaria_desktop.qt.app import create_app
+from malaria_desktop.qt.settings import AppSettings
+
+window = create_app(settings=AppSettings.at_path(sys.argv[2]), model_dir=Path(sys.argv[3]))
+field = Path(sys.argv[4])
+cells = tuple(CellResult(Cell(i, (10 * i, 5, 8, 8), (10 * i + 4.0, 9.0), 50, np.ones((8, 8), bool),
+                              np.zeros((0, 2), np.int32), False), 0.2, "uninfected") for i in range(30))
+window.document.add_paths([field])
+window.document.set_result(ImageResult(field, "ok", image_shape=(100, 400), cells=cells))
+print("AUTOSAVE", window.sessions.store.path, flush=True)
+count = [0]
+
+def edit():
+    window.document.review.set_label(str(field), count[0], "parasitized")
+    count[0] += 1
+    print("EDIT", count[0], flush=True)
+
+timer = QTimer()
+timer.timeout.connect(edit)
+timer.start(700)  # a steady review pace, faster than any debounce-only autosave would ever fire at
+from PySide6.QtWidgets import QApplication
+QApplication.instance().exec()
+"""
+
+
+@pytest.mark.slow
+def test_kill_during_steady_review_loses_at_most_five_seconds(tmp_path: Path, tiny_model_dir: Path,
+                                                             isolated_user_data: Path) -> None:
+    """Item 1 reproduced: 15 edits 0.7 s apart, then kill -9: the autosave holds all but the last ~5 s."""
+    env = {**os.environ, "MALARIA_DESKTOP_DATA": str(isolated_user_data), "QT_QPA_PLATFORM": "offscreen"}
+    child = subprocess.Popen([sys.executable, "-c", REVIEWING_CHILD, str(ROOT), str(tmp_path / "s.ini"),
+                              str(tiny_model_dir), str(tmp_path / "field.png")], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=env)
+    assert child.stdout is not None
+    autosave_file = None
+    try:
+        for line in child.stdout:
+            if line.startswith("AUTOSAVE"):
+                autosave_file = Path(line.split(maxsplit=1)[1].strip())
+            if line.strip() == "EDIT 15":
+                break
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    assert autosave_file is not None and autosave_file.is_file(), "no autosave after 15 edits"
+    saved = load_session(autosave_file).review.edits_count
+    assert saved >= 15 - 8, f"only {saved} of 15 edits survived the kill"  # 8 edits = 5.6 s at 0.7 s
