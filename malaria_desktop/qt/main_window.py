@@ -337,7 +337,12 @@ class MainWindow(QMainWindow):
         """Add files and folders (recursively) to the slide and analyse what is new."""
         from malaria_desktop.core.pipeline import expand_inputs
 
-        files = expand_inputs(inputs)
+        problems: list[tuple[Path, str]] = []
+        files = expand_inputs(inputs, problems)
+        if problems:  # never skip an unreadable sub-folder silently: its fields would be missing from the count
+            listed = "\n".join(f"\u2022 {shown_name(p)} ({why})" for p, why in problems[:10])
+            self.show_error("Some folders could not be read",
+                            f"The images in these folders were not added:\n{listed}")
         new = self.document.add_paths(files)
         if not files:
             self.statusBar().showMessage("No images found in what was dropped.", 5000)

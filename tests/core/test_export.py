@@ -325,3 +325,22 @@ def test_png_writes_are_fsynced(session: Session, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(atomic.os, "fsync", spy)
     export_session(session, tmp_path / "out")
     assert sum(".png." in s and s.endswith(".tmp") for s in synced) >= 2 or len(synced) > 10
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Latin-1 bytes in names are a POSIX file-system thing")
+def test_non_utf8_image_name_exports(tmp_path: Path) -> None:
+    """Item 5: export failed for a slide holding a file name that is not valid UTF-8."""
+    from dataclasses import replace
+
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    path = Path(os.fsdecode(os.path.join(os.fsencode(folder), b"champ_caf\xe9.png")))
+    field = make_field(folder / "plain.png")  # (cv2.imwrite crashes on such a name; the app never calls it)
+    os.rename(folder / "plain.png", path)
+    session = Session(metadata=SessionMetadata("p"))
+    session.set_result(replace(field, path=path))
+    session.review.set_label(str(path), 0, "uninfected")
+    summary = export_session(session, tmp_path / "out")
+    assert summary.n_annotated == 1 and summary.n_crops["uninfected"] == 1
+    assert [Path(r["image"]).name for r in read_csv(tmp_path / "out" / "images.csv")] == ["champ_caf\\xe9.png"]
+    assert load_session(tmp_path / "out" / "session.mdsession").image_paths == [path]

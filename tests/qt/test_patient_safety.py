@@ -97,3 +97,25 @@ def test_dates_are_never_rewritten(qtbot, make_window, tmp_path) -> None:
     window.slide_panel.metadata.date.setDate(QDate(2026, 3, 12))  # picking a date does change it
     window.slide_panel.metadata.commit()
     assert window.document.metadata.date == "2026-03-12"
+
+
+def test_unreadable_sub_folder_is_reported_in_the_window(qtbot, make_window, smear_dir, tmp_path, monkeypatch):
+    """Item 13: dropping a folder with an unreadable sub-folder skipped its fields silently."""
+    import os
+
+    (tmp_path / "locked").mkdir()
+    shutil.copy(sorted(smear_dir.glob("*.png"))[0], tmp_path / "a.png")
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args, **kwargs):
+        if str(path) == str(tmp_path / "locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    window = make_window()
+    errors: list[str] = []
+    window.errorShown.connect(errors.append)
+    window.open_paths([tmp_path])
+    assert errors and "locked" in errors[0] and "Permission denied" in errors[0]
+    wait_idle(qtbot, window)
