@@ -140,10 +140,12 @@ def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_soli
     looks as convex as a pale centre at pixel level); here a hole is filled only when a pale-centre
     blob, found on the smooth pallor evidence with every hole filled, lies in it.
     """
-    full = mask.copy()
-    cs, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    # the frame counts as cell here, so a pale centre cut by the border is a hole too
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    full = padded.copy()
+    cs, hier = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     limit = 0.6 * np.pi * (d / 2.0) ** 2
-    dented = np.zeros_like(mask)  # holes that are big and concave: gaps between cells, never a pale centre
+    dented = np.zeros_like(padded)  # holes that are big and concave: gaps between cells, never a pale centre
     if hier is not None:
         holes = [c for c, h in zip(cs, hier[0]) if h[3] >= 0 and cv2.contourArea(c) < limit]
         if holes:
@@ -152,6 +154,7 @@ def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_soli
                    and cv2.contourArea(c) < 0.9 * cv2.contourArea(cv2.convexHull(c))]
         if concave:
             cv2.drawContours(dented, concave, -1, 1, thickness=cv2.FILLED)
+    full, dented = full[1:-1, 1:-1], dented[1:-1, 1:-1]
     dist = cv2.distanceTransform(cv2.copyMakeBorder(full, 1, 1, 1, 1, cv2.BORDER_REPLICATE), cv2.DIST_L2, 5)[1:-1, 1:-1]
     pale = pale_centres(pallor, dist, d, min_solidity)
     gaps = (full > 0) & (mask == 0)

@@ -32,6 +32,23 @@ def overlay_pixels(rgb: np.ndarray) -> np.ndarray:
     return ((v < 45) | ((s > 200) & (v > 60))).astype(np.uint8)
 
 
+def overlay_mask(rgb: np.ndarray, d: float) -> np.ndarray:
+    """Burned-in labels to cut out of the foreground before splitting, as uint8: overlay pixels (see
+    ``overlay_pixels``) grouped into words and bars by a small closing, kept where the group is long
+    (>= 0.4 diameters) or big (>= 10 % of a cell). Parasite chromatin dots are far smaller, so they stay."""
+    over = overlay_pixels(rgb)
+    if not over.any():
+        return over
+    r = max(1, int(round(0.06 * d)))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    grouped = cv2.morphologyEx(over, cv2.MORPH_CLOSE, k)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    big = (side >= 0.4 * d) | (stats[:, cv2.CC_STAT_AREA] >= 0.1 * np.pi * (d / 2.0) ** 2)
+    big[0] = False
+    return cv2.dilate((big[lab] & (grouped > 0)).astype(np.uint8), k)
+
+
 def non_cell_labels(labels: np.ndarray, n: int, area: np.ndarray, od: np.ndarray, rgb: np.ndarray,
                     nucleus: np.ndarray | None, on_edge: np.ndarray, thickness: np.ndarray, d: float, *,
                     min_edge_area_frac: float = 0.3, pale_od_frac: float = 0.45,

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .clumps import merge_fragments, pale_centres_filled, pallor_evidence
-from .non_cells import clump_labels, non_cell_labels
+from .non_cells import clump_labels, non_cell_labels, overlay_mask
 from .foreground import foreground as _foreground
 from .foreground import resize as _resize
 from .results import Cell, SegmentationResult
@@ -42,6 +42,7 @@ class SegmentationOptions:
     max_work_pixels: int = 2_500_000  # cap on the working image size (speed on 5312x2988 with small cells)
     threshold_scale: float = 1.0  # >1 stricter, <1 looser foreground threshold
     min_area_frac: float = 0.25  # smaller objects are platelets or debris
+    crowded_min_area_frac: float = 0.5  # on crowded fields, inner segments smaller than this are not cells
     max_area_frac: float = 3.5  # bigger objects are WBCs or clumps that could not be split
     open_frac: float = 0.12  # opening radius (x diameter) that removes thin structures
     fill_holes_frac: float = 0.6  # enclosed holes smaller than this are pale centres: filled ...
@@ -279,6 +280,8 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
         od, mask, t = _foreground(work, d, opts)
     if not crowded:
         opts = sparse
+    if opts.reject_non_cells:
+        mask[overlay_mask(work, d) > 0] = 0  # scale bars, text: never part of a cell
     nucleus = wbc_nuclei = None
     if opts.drop_wbc and mask.any():
         nucleus, wbc_nuclei = _nuclei(od, mask, t, d, opts)
@@ -294,6 +297,9 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
             labels = roots[labels].astype(np.int32)
             area, x0, y0, x1, y1 = _label_boxes(labels, n)
     keep = area >= opts.min_area_frac * typical
+    if crowded:  # packed cells are whole-cell sized; smaller inner pieces are gaps and rims between them
+        inner = (x0 > 0) & (y0 > 0) & (x1 < ww - 1) & (y1 < wh - 1)
+        keep &= ~inner | (area >= opts.crowded_min_area_frac * typical)
     keep &= area <= opts.max_area_frac * typical
     keep[0] = False
     keep[wbc_ids] = False
