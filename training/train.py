@@ -180,7 +180,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         if cfg.init:
             model = keras.models.load_model(Path(cfg.init) / "model.keras")
             if model.input_shape[1] != cfg.model.input_size:
-                raise ValueError(f"--init model takes {model.input_shape[1]} px, not {cfg.model.input_size}")
+                # convolutions + global pooling do not depend on the input side: same weights, new size
+                resized = build_vgg16(cfg.model)
+                try:
+                    resized.set_weights(model.get_weights())
+                except ValueError as exc:
+                    raise ValueError(f"--init model ({model.input_shape[1]} px) does not match the configured "
+                                     f"network apart from its input size: {exc}") from exc
+                model = resized
         else:
             model = build_vgg16(cfg.model)
             if cfg.weights:
