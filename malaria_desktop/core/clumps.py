@@ -133,12 +133,14 @@ def pale_centres(pallor: np.ndarray, dist: np.ndarray, d: float, min_solidity: f
     return ok[lab].astype(np.uint8)
 
 
-def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_solidity: float = 0.8):
+def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_solidity: float = 0.8,
+                        od: np.ndarray | None = None, glass_frac: float = 0.1):
     """(mask with the holes that are pale centres filled, pale-centre seeds), both uint8.
 
     On crowded fields small holes are left open by the foreground step (a glass gap of a few pixels
     looks as convex as a pale centre at pixel level); here a hole is filled only when a pale-centre
-    blob, found on the smooth pallor evidence with every hole filled, lies in it.
+    blob, found on the smooth pallor evidence with every hole filled, lies in it, and the hole is not
+    glass (mean ``od`` under ``glass_frac`` of a typical stained pixel: a pale centre keeps some stain).
     """
     # the frame counts as cell here, so a pale centre cut by the border is a hole too
     padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
@@ -163,6 +165,11 @@ def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_soli
         hit = np.zeros(n, bool)
         hit[np.unique(lab[(pale > 0) & gaps])] = True
         hit[np.unique(lab[(dented > 0) & gaps])] = False
+        if od is not None and (mask > 0).any():
+            level = float(np.percentile(od[::2, ::2][mask[::2, ::2] > 0], 75))
+            mean = np.bincount(lab.ravel(), weights=od.ravel().astype(np.float64), minlength=n)
+            mean /= np.maximum(np.bincount(lab.ravel(), minlength=n), 1)
+            hit &= mean >= glass_frac * level
         hit[0] = False
         mask = mask | hit[lab].astype(np.uint8)
     return mask, pale & mask

@@ -288,7 +288,7 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
         wbc_nuclei = wbc_nuclei & mask if wbc_nuclei.any() else None
     pale = None
     if opts.pallor_weight > 0 and mask.any():
-        mask, pale = pale_centres_filled(mask, pallor_evidence(od, mask, d), d, opts.pale_solidity)
+        mask, pale = pale_centres_filled(mask, pallor_evidence(od, mask, d), d, opts.pale_solidity, od)
     labels, n, wbc_ids, dist = _split(mask, d, opts, wbc_nuclei, pale)
     area, x0, y0, x1, y1 = _label_boxes(labels, n)
     if opts.merge_fragments:

@@ -335,6 +335,7 @@ def generate_dense_smear(
 ) -> SyntheticSmear:
     """A crowded field: 70-90 % of the glass covered, most red cells touching their neighbours.
 
+    Pale centres keep at least 20 % of the rim's stain (a red cell is thinner there, not empty).
     Cells sit on a jittered hexagonal lattice (random orientation, some sites empty) that runs past
     the border, so cut cells and thin slivers appear as on a real field. Strong central pallor, one of
     three stain looks, and optionally a burned-in scale bar with a "50 um" label and a text note (drawn
@@ -386,7 +387,7 @@ def generate_dense_smear(
         if any(math.hypot(x - wx, y - wy) < wr + 0.6 * r_mean for wx, wy, wr in wbcs):
             continue
         r = float(np.clip(rng.normal(r_mean, 0.05 * r_mean), 0.85 * r_mean, 1.12 * r_mean))
-        cell = _draw_rbc(od, rng, x, y, r, rbc_od, nuc_od, pale_centre, 0.04, parasitized_fraction, 0.05)
+        cell = _draw_rbc(od, rng, x, y, r, rbc_od, nuc_od, pale_centre, 0.04, parasitized_fraction, 0.2)
         if cell is not None:
             cells.append(cell)
     image = _optics(od, rng, illumination, background, blur, noise)
