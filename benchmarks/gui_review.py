@@ -8,8 +8,9 @@ Usage: ``.venv/bin/python benchmarks/gui_review.py [--fields 30] [--model DIR|ti
 2. **Confirming 100 parasitized calls from the gallery, keyboard only** (target <= 100 key presses): the
    benchmark presses keys on the real widgets with ``QTest.keyClick`` and counts every press. The
    "technician" knows the synthetic ground truth (each call's cell is matched to the drawn cell it covers):
-   when the next row of thumbnails holds only true parasites it takes the whole row (Shift+Down, P),
-   otherwise it decides one cell at a time (P, U, or N for a non-cell). Stalls are measured here too.
+   walking the first 100 calls with the arrow keys (Down skips a row), it presses U (or N for a non-cell)
+   on each wrong call, then goes to the 100th, selects back to the first (Shift+Home) and presses A, which
+   confirms the model's call for every selected cell not decided yet. Stalls are measured here too.
 3. ``--screenshots DIR``: the app's own pictures: the gallery, the PDF report's first page, the dark
    theme and the window at 1280x720.
 
@@ -143,21 +144,31 @@ def review_from_gallery(window, truth: dict) -> dict[str, float]:
         labels.append(truth_label(truth[item.key], cell))
     first_y = view.visualRect(model.index(0)).y()
     cols = sum(1 for r in range(min(len(items), 200)) if view.visualRect(model.index(r)).y() == first_y)
-    key_of = {"P": Qt.Key.Key_P, "U": Qt.Key.Key_U, "N": Qt.Key.Key_N}
-    pos = decided = 0
+    key_of = {"U": Qt.Key.Key_U, "N": Qt.Key.Key_N}
     goal = min(100, len(items))
-    while decided < goal:
-        assert view.currentIndex().row() == pos, (view.currentIndex().row(), pos)
-        block = labels[pos:pos + cols + 1]
-        if len(block) == cols + 1 and set(block) == {"P"}:
-            press(Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
-            press(Qt.Key.Key_P)
-            pos += cols + 1
-            decided += cols + 1
-        else:
-            press(key_of[labels[pos]])
+    pos = 0
+
+    def go_to(target: int) -> None:
+        nonlocal pos
+        while target - pos >= cols:
+            press(Qt.Key.Key_Down)
+            pos += cols
+        while pos < target:
+            press(Qt.Key.Key_Right)
             pos += 1
-            decided += 1
+        while pos > target:
+            press(Qt.Key.Key_Left)
+            pos -= 1
+
+    for i in [i for i in range(goal) if labels[i] != "P"]:  # the wrong calls first
+        go_to(i)
+        press(key_of[labels[i]])
+        pos += 1
+    go_to(goal - 1)
+    assert view.currentIndex().row() == goal - 1
+    press(Qt.Key.Key_Home, Qt.KeyboardModifier.ShiftModifier)
+    press(Qt.Key.Key_A)  # the model's call for the rest: confirmed
+    decided = goal
     review = window.document.review
     correct = sum(1 for it, lab in zip(items[:decided], labels[:decided])
                   if review.override(it.key, it.cell_id) == {"P": "parasitized", "U": "uninfected",
@@ -223,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fields", type=int, default=30)
     parser.add_argument("--model", default=None, help="model folder, or 'tiny' for the test model")
     parser.add_argument("--screenshots", type=Path, default=None, help="write the docs pictures into this folder")
+    parser.add_argument("--without-autosave", action="store_true",
+                        help="diagnosis: no autosave writes, to see the stalls of everything else")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="gui_review_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")  # no autosave/settings of the user's
@@ -235,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = make_fields(scratch, args.fields)
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))
     window.resize(1280, 720)
+    if args.without_autosave:
+        window.sessions.autosave_now = lambda *a, **k: None
     pump(300)
     meter = StallMeter()
     meter.start()
@@ -248,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     meter.start()
     review = review_from_gallery(window, truth)
     reviewing = meter.stop()
-    print(f"gui_review: {which}; {args.fields} synthetic 1280x960 fields; window 1280x720 offscreen")
+    print(f"gui_review: {which}; {args.fields} synthetic 1280x960 fields; window 1280x720 offscreen"
+          + ("; AUTOSAVE DISABLED (diagnosis)" if args.without_autosave else ""))
     print(f"  analysis: {analysis_s:.1f} s{'' if idle else ' (NOT idle: timed out)'}, {counts.auto_cells} cells, "
           f"{counts.auto_parasitized} parasitized calls")
     for name, s in (("analysing", analysing), ("reviewing", reviewing)):
@@ -260,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{review['keys']} key presses, no mouse ({review['columns']} thumbnails per row; "
           f"{review['rejected']} rejected as not parasitized; {review['correct_labels']} stored as intended)  "
           f"[target <= {TARGET_KEYS} keys: {'PASS' if review['keys'] <= TARGET_KEYS else 'FAIL'}]")
-    print(f"  one key per call (P, U or N on each, plus Ctrl+Shift+G): {review['decided'] + 1} key presses")
+    print(f"  for comparison, one key per call (P, U or N on each, plus Ctrl+Shift+G): {review['decided'] + 1} presses")
     if args.screenshots is not None:
         for path in screenshots(window, args.screenshots, [Path(p) for p in truth], classifier):
             print(f"  screenshot: {path}")

@@ -2,7 +2,8 @@
 
 Keys (the view has the focus): **P** parasitized, **U** uninfected, **N** not a cell, **Backspace** back to
 the model's verdict — on all selected cells at once (Shift/Ctrl+click or Shift+arrows select several),
-as one undo step, then the cursor moves on to the next cell. **Enter** or a double-click asks the window
+as one undo step, then the cursor moves on to the next cell. **A** accepts the model's verdict for the
+selected cells *not reviewed yet* (correct the wrong calls first, then Shift+Home, A confirms the rest). **Enter** or a double-click asks the window
 to show the cell in its image (``showCellRequested``). Edits go through ``core.review`` like everywhere.
 """
 
@@ -22,6 +23,7 @@ from malaria_desktop.qt.overlays import COLOURS, LABEL_TEXT
 
 KEY_LABELS = {Qt.Key.Key_P: PARASITIZED, Qt.Key.Key_U: UNINFECTED, Qt.Key.Key_N: NOT_CELL}
 SHORT = {PARASITIZED: "P", UNINFECTED: "U", NOT_CELL: "N"}
+ACCEPT = "accept"  # label_selection's "the model's verdict, for cells not reviewed yet"
 CELL_W, CELL_H = THUMB_PX + 14, THUMB_PX + 30
 
 
@@ -99,12 +101,14 @@ class GalleryView(QListView):
     def _own_key(event: QKeyEvent) -> bool:
         plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
         return plain and (event.key() in KEY_LABELS or event.key() in (
-            Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter))
+            Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_A))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if self._own_key(event):
             if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self._show(self.currentIndex())
+            elif event.key() == Qt.Key.Key_A:
+                self.label_selection(ACCEPT)
             else:
                 self.label_selection(KEY_LABELS.get(Qt.Key(event.key())))
             event.accept()
@@ -166,8 +170,8 @@ class CellGallery(QWidget):
         bar.addWidget(self.image_box, 1)
         bar.addWidget(self.count)
         self.hint = QLabel("<b>P</b> parasitized \u00b7 <b>U</b> uninfected \u00b7 <b>N</b> not a cell \u00b7 "
-                           "<b>Backspace</b> model's verdict \u00b7 Shift/Ctrl select several \u00b7 "
-                           "<b>Enter</b> show in image")
+                           "<b>A</b> accept the model's call for the selected unreviewed cells \u00b7 "
+                           "<b>Backspace</b> undecided \u00b7 Shift/Ctrl select several \u00b7 <b>Enter</b> show in image")
         self.hint.setTextFormat(Qt.TextFormat.RichText)  # our own markup; the rest of the panel is plain
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -220,9 +224,17 @@ class CellGallery(QWidget):
         done = 0
         with review.batch():
             for key, cell_id in cells:
-                if label is None and review.added_cells(key).get(cell_id) is not None:
+                drawn = review.added_cells(key).get(cell_id) is not None
+                if label is None and drawn:
                     continue
-                review.set_label(key, cell_id, label)  # type: ignore[arg-type]
+                if label == ACCEPT:  # confirm the model's call where the technician has not decided yet
+                    result = self._doc.result(key)
+                    auto = next((c.label for c in result.cells if c.cell.cell_id == cell_id), None) if result else None
+                    if drawn or auto is None or review.is_edited(key, cell_id):
+                        continue
+                    review.set_label(key, cell_id, auto)  # type: ignore[arg-type]
+                else:
+                    review.set_label(key, cell_id, label)  # type: ignore[arg-type]
                 done += 1
         self.labelled.emit(done, label)
         return done
@@ -238,6 +250,8 @@ class CellGallery(QWidget):
 
 
 def label_text(label: str | None) -> str:
+    if label == ACCEPT:
+        return "the model said (confirmed)"
     return "the model's verdict" if label is None else LABEL_TEXT.get(label, label).lower()
 
 

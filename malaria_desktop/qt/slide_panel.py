@@ -29,10 +29,37 @@ class SlideList(QTableView):
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):  # State and the counts ("164 \u2192 163") always fit their text
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(40)
         self.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._widths: tuple = ()
+        self._doc = document
+        document.entriesReset.connect(self._fit_columns)
+        document.entryChanged.connect(self._fit_columns)
+        self._fit_columns()
+
+    def _fit_columns(self, *_args) -> None:
+        """State and the counts ("164 \u2192 163") get the width of their longest text (never "\u2026").
+
+        Computed from the states and counts present, not with ResizeToContents: that re-measures every row
+        of the table after every result and key press (1,000 images: quadratic).
+        """
+        from malaria_desktop.qt.models import STAGE_TEXT, STATE_TEXT
+
+        states = {e.state for e in self._doc.entries}
+        texts = [*STAGE_TEXT.values(), *(STATE_TEXT[s] for s in ("queued", "analysing", "done")), "State"]
+        texts += [f"{STATE_TEXT[s]} (see below)" for s in states & {"error", "missing"}]
+        per_image = self._doc.counts().per_image.values() if self._doc.results else ()
+        most = max((max(c.auto_cells, c.reviewed_cells) for c in per_image), default=0)
+        number = f"{max(most, 888):,} \u2192 {max(most, 888):,}"
+        widths = tuple(max(self.fontMetrics().horizontalAdvance(t) for t in group) + 18
+                       for group in (texts, [number, "Cells"], [number, "Parasitized"]))
+        if widths == self._widths:
+            return
+        self._widths = widths
+        header = self.horizontalHeader()
+        for column, width in zip((1, 2, 3), widths):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            self.setColumnWidth(column, width)
 
     def _current_changed(self, current, _previous) -> None:
         key = self.list_model.key_at(current.row())

@@ -164,3 +164,24 @@ def test_six_thousand_cells_no_widget_per_cell_and_only_visible_thumbnails(qtbot
                                                   QItemSelectionModel.SelectionFlag.ClearAndSelect)
     assert math.isclose(gallery.model.item(5999).probability, min(r.probability for x in results for r in x.cells))
     gallery.model.thumbnails.shutdown()
+
+
+def test_correct_the_wrong_calls_then_accept_the_rest(qtbot, gallery) -> None:
+    view, model, doc = gallery.view, gallery.model, gallery._doc
+    gallery.set_filter("parasitized")
+    gallery.focus_first()
+    n = min(6, model.rowCount())
+    assert n >= 4
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    qtbot.keyClick(view, Qt.Key.Key_U)  # the second call is wrong
+    for _ in range(n - 3):
+        qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.currentIndex().row() == n - 1
+    qtbot.keyClick(view, Qt.Key.Key_Home, Qt.KeyboardModifier.ShiftModifier)
+    assert len(view.selected_cells()) == n
+    qtbot.keyClick(view, Qt.Key.Key_A)
+    labels = [doc.review.override(model.item(r).key, model.item(r).cell_id) for r in range(n)]
+    assert labels == ["parasitized", "uninfected"] + ["parasitized"] * (n - 2)  # the U was kept
+    assert doc.review.override(model.item(n).key, model.item(n).cell_id) is None  # nothing past the selection
+    doc.review.undo()  # the accept is one step
+    assert doc.review.edits_count == 1

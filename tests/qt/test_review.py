@@ -128,7 +128,7 @@ def test_f3_walks_this_images_uncertain_cells_in_reading_order(qtbot, reviewed_w
     from malaria_desktop.core.review_walk import reading_order
 
     window = reviewed_window
-    window.settings.update(uncertain_margin=0.45)  # a wide band, so the small test field has several
+    window.settings.update(uncertain_margin=0.5)  # the widest band: every cell of the small test field
     key = window.current_key
     result = window.document.result(key)
     low, high = window.uncertain_band()
