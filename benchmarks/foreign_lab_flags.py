@@ -35,7 +35,7 @@ from malaria_desktop.core.image_io import load_image  # noqa: E402
 from malaria_desktop.core.pipeline import analyze_images, expand_inputs, iter_results  # noqa: E402
 from malaria_desktop.core.plausibility import image_warnings, warning_kind  # noqa: E402
 from malaria_desktop.core.report import summarise_slide  # noqa: E402
-from training.reference_stats import compute_reference, field_of  # noqa: E402
+from training.reference_stats import MARGIN, compute_reference, field_of  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 LABS = ("nih", "bccd", "chula")
@@ -124,13 +124,28 @@ def nih_lab(root: Path, classifier: Classifier, band, limit: int | None) -> LabD
     return data
 
 
-def reference_from(labs: dict[str, LabData], names: tuple[str, ...], band) -> dc.Reference:
+def reference_from(labs: dict[str, LabData], names: tuple[str, ...], band, margin: float = MARGIN) -> dc.Reference:
     crops = np.stack([c for n in names for c in labs[n].crops])
     ref = compute_reference(
         crops, [n for n in names for _ in labs[n].crops], [f"{n}:{f}" for n in names for f in labs[n].fields],
         sizes=[s for n in names for s in labs[n].sizes], probabilities=[p for n in names for p in labs[n].probs],
-        uncertain_band=band)
+        uncertain_band=band, margin=margin)
     return dc.parse_reference(ref)
+
+
+def margin_sweep(labs: dict[str, LabData], band) -> list[str]:
+    """Leave-one-lab-out at several margins: flagged when the lab is out vs false alarms when it is in."""
+    lines = ["", "Margin (the factor on every limit; the card uses 1.25) - flagged either way, leave one lab out:",
+             "", "| margin | " + " | ".join(f"{n} out | {n} in" for n in LABS) + " |",
+             "|---|" + "---|---|" * len(LABS)]
+    for margin in (1.0, 1.25, 1.5, 2.0):
+        full = reference_from(labs, LABS, band, margin)
+        cells = []
+        for name in LABS:
+            out_ref = reference_from(labs, tuple(n for n in LABS if n != name), band, margin)
+            cells += [f"{shares(labs[name].test, out_ref)[0][-1]:.0%}", f"{shares(labs[name].test, full)[0][-1]:.0%}"]
+        lines.append(f"| {margin:g} | " + " | ".join(cells) + " |")
+    return lines
 
 
 REASONS = ("stain colour", "cell size", "classifier response")
@@ -196,7 +211,7 @@ def main() -> int:
             values, n = shares(labs[test].test, reference)
             lines.append(f"| {'+'.join(names)} | {test} ({n}) | {'yes' if test in names else '**no**'} | "
                          + " | ".join(f"{v:.0%}" for v in values) + " |")
-    lines += limits
+    lines += limits + margin_sweep(labs, band)
     lines += ["", f"What the app itself reports with this model's card ({card.reference.source}):", "",
               "| lab | fields | unlike_training_data | many_uncertain_cells | pseudo-slides of 10 fields | "
               "parasitemia (all test fields) | slides flagged implausible_parasitemia |", "|---|---|---|---|---|---|---|"]
