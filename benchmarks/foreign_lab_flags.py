@@ -176,6 +176,24 @@ def altered_fields(paths: list[Path]) -> tuple[float, float]:
     return grey / len(paths), noise / len(paths)
 
 
+def app_lines(labs: dict[str, LabData], card) -> list[str]:
+    """What the app itself said on the foreign labs' test fields, and slide flags on pseudo-slides."""
+    lines = ["", f"What the app itself reports with this model's card ({card.reference.source}):", "",
+             "| lab | fields | unlike_training_data | many_uncertain_cells | pseudo-slides of 10 fields | "
+             "parasitemia (all test fields) | slides flagged implausible_parasitemia |",
+             "|---|---|---|---|---|---|---|"]
+    for name in ("bccd", "chula"):
+        lab = labs[name]
+        n = len(lab.app_kinds)
+        slides = [lab.results[i:i + SLIDE_FIELDS] for i in range(0, len(lab.results), SLIDE_FIELDS)]
+        flagged = sum("implausible_parasitemia" in summarise_slide(s).flags for s in slides)
+        pct = summarise_slide(lab.results).parasitemia_pct or 0.0
+        lines.append(f"| {name} | {n} | {sum(dc.UNLIKE in k for k in lab.app_kinds) / n:.0%} | "
+                     f"{sum(dc.UNCERTAIN in k for k in lab.app_kinds) / n:.0%} | {len(slides)} | {pct:.1f} % | "
+                     f"{flagged}/{len(slides)} |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: trained_model/)")
@@ -212,18 +230,7 @@ def main() -> int:
             lines.append(f"| {'+'.join(names)} | {test} ({n}) | {'yes' if test in names else '**no**'} | "
                          + " | ".join(f"{v:.0%}" for v in values) + " |")
     lines += limits + margin_sweep(labs, band)
-    lines += ["", f"What the app itself reports with this model's card ({card.reference.source}):", "",
-              "| lab | fields | unlike_training_data | many_uncertain_cells | pseudo-slides of 10 fields | "
-              "parasitemia (all test fields) | slides flagged implausible_parasitemia |", "|---|---|---|---|---|---|---|"]
-    for name in ("bccd", "chula"):
-        lab = labs[name]
-        n = len(lab.app_kinds)
-        slides = [lab.results[i:i + SLIDE_FIELDS] for i in range(0, len(lab.results), SLIDE_FIELDS)]
-        flagged = sum("implausible_parasitemia" in summarise_slide(s).flags for s in slides)
-        pct = summarise_slide(lab.results).parasitemia_pct or 0.0
-        lines.append(f"| {name} | {n} | {sum(dc.UNLIKE in k for k in lab.app_kinds) / n:.0%} | "
-                     f"{sum(dc.UNCERTAIN in k for k in lab.app_kinds) / n:.0%} | {len(slides)} | {pct:.1f} % | "
-                     f"{flagged}/{len(slides)} |")
+    lines += app_lines(labs, card)
     sample = expand_inputs([args.bccd])[:20] + expand_inputs([args.chula])[:20]
     grey, noise = altered_fields(sample)
     lines += ["", f"Implausible images ({len(sample)} fields, 20 per foreign lab): greyscale copies flagged "

@@ -124,7 +124,8 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         limit = max(margin * float(np.quantile(responses, 0.99)), MIN_PROBABILITY_LIMIT)
         entry["median_probability_limit"] = round(min(limit, 1.0), 4)
     if len(shares) >= MIN_FIELDS:
-        entry["uncertain_share_limit"] = round(min(max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT), 1.0), 3)
+        share = max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT)
+        entry["uncertain_share_limit"] = round(min(share, 1.0), 3)
     return entry
 
 

@@ -161,13 +161,8 @@ def summarise_slide(
         flags.append(f"below_{target_cells}_target")
     if pct is not None and pct >= hyper_cutoff_pct:
         flags.append("hyperparasitaemia")
-    if pct is not None and pct > IMPLAUSIBLE_PARASITEMIA_PCT:
-        flags.append(IMPLAUSIBLE_FLAG)
     kinds = count_kinds(image_flags)
-    if UNLIKE_KINDS & kinds.keys():
-        flags.append("images_unlike_training_data")
-    if IMPLAUSIBLE_IMAGE_KINDS & kinds.keys():
-        flags.append("implausible_images")
+    flags += _safety_flags(pct, kinds)
     return SlideSummary(
         n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
         target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
@@ -175,6 +170,16 @@ def summarise_slide(
         hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
         edge_cells_counted=count_edge_cells, image_warnings=tuple(kinds.items()),
     )
+
+
+def _safety_flags(pct: float | None, kinds: Mapping[str, int]) -> list[str]:
+    """Slide flags of the safety nets: implausible parasitemia, images unlike the training data or not smears."""
+    flags = [IMPLAUSIBLE_FLAG] if pct is not None and pct > IMPLAUSIBLE_PARASITEMIA_PCT else []
+    if UNLIKE_KINDS & kinds.keys():
+        flags.append("images_unlike_training_data")
+    if IMPLAUSIBLE_IMAGE_KINDS & kinds.keys():
+        flags.append("implausible_images")
+    return flags
 
 
 def _image_flags(result: ImageResult | ImageSummary, n_counted: int) -> list[str]:

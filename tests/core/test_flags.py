@@ -34,7 +34,8 @@ def kinds(warnings) -> set[str]:
 def fake_result(n_cells: int, n_par: int, warnings=(), name: str = "f.png") -> ImageResult:
     cells = []
     for i in range(n_cells):
-        cell = Cell(i, (3 * i, 0, 2, 2), (3 * i + 1.0, 1.0), 4, np.ones((2, 2), bool), np.zeros((0, 2), np.int32), False)
+        cell = Cell(i, (3 * i, 0, 2, 2), (3 * i + 1.0, 1.0), 4, np.ones((2, 2), bool), np.zeros((0, 2), np.int32),
+                    False)
         label = "parasitized" if i < n_par else "uninfected"
         cells.append(CellResult(cell, 0.9 if i < n_par else 0.1, label))  # type: ignore[arg-type]
     return ImageResult(Path(name), "ok", image_shape=(10, 400), cells=tuple(cells), warnings=tuple(warnings))
@@ -167,8 +168,8 @@ def test_foreign_magnification_is_flagged(classifier: Classifier, synth_referenc
 
 
 def test_many_uncertain_cells() -> None:
-    ref = dc.parse_reference(dict(dc.DEFAULT_REFERENCE_DATA, uncertain_band=[0.2, 0.6],
-                                  labs={"nih": dict(dc.DEFAULT_REFERENCE_DATA["labs"]["nih"], uncertain_share_limit=0.2)}))
+    nih = dict(dc.DEFAULT_REFERENCE_DATA["labs"]["nih"], uncertain_share_limit=0.2)
+    ref = dc.parse_reference(dict(dc.DEFAULT_REFERENCE_DATA, uncertain_band=[0.2, 0.6], labs={"nih": nih}))
     like = dc.FieldStats(50, tuple(dc.DEFAULT_REFERENCE_DATA["labs"]["nih"]["colour_median"]), 130.0, 0.1)
     assert dc.judge(like, ref) == ()
     confused = dc.FieldStats(50, like.colour, 130.0, 0.5)
@@ -187,7 +188,8 @@ def test_crop_colour_stats_match_the_training_statistic() -> None:
 
     image = generate_smear(3, 480, 360).image
     result = dc.typical_cells(analyze_image_cells(image))
-    crops = np.stack([crop_cell(image, c.cell.bbox, c.cell.mask, 48) for c in result] + [np.zeros((48, 48, 3), np.uint8)])
+    crops = np.stack([crop_cell(image, c.cell.bbox, c.cell.mask, 48) for c in result]
+                     + [np.zeros((48, 48, 3), np.uint8)])
     a, b = dc.crop_colour_stats(crops), cell_colour_stats(crops)
     assert np.allclose(a, b, atol=1e-2, equal_nan=True) and np.isnan(a[-1]).all()
 
