@@ -96,6 +96,8 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         if ok.sum() < min_cells:
             continue
         stats = summarise_cells(colour[ok], None if sizes is None else sizes[ok])
+        if stats is None:
+            continue
         medians.append(stats.colour)
         if stats.size_px is not None:
             field_sizes.append(stats.size_px)

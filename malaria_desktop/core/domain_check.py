@@ -106,12 +106,14 @@ def parse_reference(data: Mapping[str, Any], source: str = "model card") -> Refe
     if not isinstance(labs_data, Mapping) or not labs_data:
         raise ValueError("'reference.labs' must name at least one lab")
     labs = tuple(_parse_lab(str(name), lab) for name, lab in labs_data.items())
-    band = data.get("uncertain_band")
-    if band is not None:
-        band = tuple(float(v) for v in band)
-        if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
+    raw = data.get("uncertain_band")
+    band: tuple[float, float] | None = None
+    if raw is not None:
+        values = [float(v) for v in raw]
+        if len(values) != 2 or not 0 <= values[0] <= values[1] <= 1:
             raise ValueError("'reference.uncertain_band' must be [low, high] within 0..1")
-    return Reference(labs, band, str(data.get("rule", "")), source)  # type: ignore[arg-type]
+        band = (values[0], values[1])
+    return Reference(labs, band, str(data.get("rule", "")), source)
 
 
 def _parse_lab(name: str, lab: Any) -> LabReference:
