@@ -176,3 +176,27 @@ def compute_reference(
     return {"version": REFERENCE_VERSION, "features": list(FEATURES), "labs": out_labs,
             "uncertain_band": None if band is None else [round(v, 6) for v in band],
             "rule": RULE.format(m=margin, u=MIN_UNCERTAIN_LIMIT, p=MIN_PROBABILITY_LIMIT), "skipped": skipped}
+
+
+def reference_for_run(samples: Sequence[Any], split_names: Sequence[str], crops: np.ndarray, labels: np.ndarray,
+                      roots: Sequence[Path | str], model_dir: Path | str,
+                      uncertain_band: tuple[float, float] | None = None,
+                      probability_splits: tuple[str, ...] = ("val",)) -> dict[str, Any]:
+    """The card's ``reference`` for an exported run in one call (what ``training.export`` needs).
+
+    samples/split_names/crops/labels: as ``training.train.load_run_data`` returns them; roots: the run's
+    data folders (``Sample.root`` indexes them); model_dir: the exported folder, whose model gives the
+    probabilities of the ``probability_splits`` crops (cells it did not train on); uncertain_band: the
+    card's (low, high).
+    """
+    from malaria_desktop.core.classifier import Classifier
+
+    groups = [s.patient for s in samples]
+    probs = np.full(len(samples), np.nan)
+    chosen = np.isin(np.asarray(split_names), probability_splits)
+    if chosen.any():
+        probs[chosen] = Classifier.load(Path(model_dir)).predict(crops[chosen])
+    return compute_reference(
+        crops, [lab_of(g) for g in groups], [field_of(s.rel, s.patient) for s in samples],
+        labels=labels, sizes=native_sizes([Path(roots[s.root]) / s.rel for s in samples]),
+        probabilities=probs, uncertain_band=uncertain_band)
