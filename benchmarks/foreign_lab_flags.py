@@ -45,8 +45,8 @@ SLIDE_FIELDS = 10
 NOTES = """
 How to read: rows whose test lab is **not** in the reference should be flagged (the lab is foreign to
 it); rows whose test lab **is** in the reference are false alarms on fields like the training data (the
-test fields are the half the reference did not see). "by response" is the median P(parasitized) of the
-field's cells above every healthy reference field's (model-specific: it needs probabilities of cells the
+test fields are the half the reference did not see). "by response" is the lower quartile of P(parasitized) of
+the field's cells above every healthy reference field's (model-specific: it needs probabilities of cells the
 model did not train on; the NIH half A uses the model's validation patients only, from its split.csv).
 Limits of 1.0 mean the check cannot fire for that lab (e.g. the model already misreads that lab's healthy
 cells, or the uncertain band is too wide). "What the app itself reports" is the shipped behaviour: the
@@ -218,13 +218,13 @@ def main() -> int:
              "by size | by response | many_uncertain_cells | either |", "|---|---|---|---|---|---|---|---|---|"]
     configs = [LABS, ("bccd", "chula"), ("nih", "chula"), ("nih", "bccd"), ("nih",)]
     limits = ["", "Limits of the full reference (nih+bccd+chula, half A):", "",
-              "| lab | fields | colour_limit | size_px | median_probability_limit | uncertain_share_limit |",
+              "| lab | fields | colour_limit | size_px | response_limit | uncertain_share_limit |",
               "|---|---|---|---|---|---|"]
     for names in configs:
         reference = reference_from(labs, names, band)
         if names == LABS:
             limits += [f"| {lab.name} | {lab.fields} | {lab.colour_limit:.2f} | {lab.size_px} | "
-                       f"{lab.median_probability_limit} | {lab.uncertain_share_limit} |" for lab in reference.labs]
+                       f"{lab.response_limit} | {lab.uncertain_share_limit} |" for lab in reference.labs]
         for test in LABS:
             values, n = shares(labs[test].test, reference)
             lines.append(f"| {'+'.join(names)} | {test} ({n}) | {'yes' if test in names else '**no**'} | "

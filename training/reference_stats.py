@@ -11,8 +11,8 @@ uninfected crops are used when labels are given (a slide's cells are mostly unin
 2.5 % most distant fields, plus a small ridge; ``colour_limit`` = ``margin`` x the 99th percentile of
 the lab's own fields' distances. ``size_px`` = [1st percentile / margin, 99th percentile x margin] of the
 per-field median native cell size. ``uncertain_share_limit`` = max(``margin`` x 99th percentile,
-``MIN_UNCERTAIN_LIMIT``) of the per-field share of crops in the band, and ``median_probability_limit`` =
-max(``margin`` x 99th percentile, ``MIN_PROBABILITY_LIMIT``) of the per-field median P(parasitized) (pass
+``MIN_UNCERTAIN_LIMIT``) of the per-field share of crops in the band, and ``response_limit`` =
+max(``margin`` x 99th percentile, ``MIN_PROBABILITY_LIMIT``) of the per-field lower quartile of P(parasitized) (pass
 probabilities of crops the model did NOT train on - validation/test - and NaN for the others).
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from malaria_desktop.core.domain_check import FEATURES, REFERENCE_VERSION, summarise_cells
+from malaria_desktop.core.domain_check import FEATURES, REFERENCE_VERSION, RESPONSE_QUANTILE, summarise_cells
 from training.stain import cell_colour_stats
 
 MARGIN = 1.25
@@ -37,8 +37,8 @@ RULE = ("unlike_training_data when, for every lab, the field's median cell colou
         "whole, typical cells at the model's input size) is beyond the lab's colour_limit (Mahalanobis distance "
         "to the lab's per-field medians; limit = {m} x the 99th percentile of its own fields) or its median "
         "native cell size is outside the lab's size_px range (1st/99th percentile of its fields, widened {m}x) "
-        "or its median P(parasitized) is above the lab's median_probability_limit ({m} x the 99th percentile "
-        "of its validation fields, at least {p}); "
+        "or the lower quartile of its cells' P(parasitized) is above the lab's response_limit ({m} x the 99th "
+        "percentile of its validation fields, at least {p}); "
         "many_uncertain_cells when the share of cells in uncertain_band exceeds every lab's "
         "uncertain_share_limit ({m} x the 99th percentile of its validation fields, at least {u:.0%}).")
 _CELL_SUFFIX = re.compile(r"_cell_\d+$")
@@ -104,7 +104,7 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         if probs is not None:
             p = probs[sel & np.isfinite(probs)]
             if p.size >= min_cells:
-                responses.append(float(np.median(p)))
+                responses.append(float(np.quantile(p, RESPONSE_QUANTILE)))
                 if band is not None:
                     shares.append(float(np.mean((p >= band[0]) & (p <= band[1]))))
     if len(medians) < MIN_FIELDS:
@@ -116,7 +116,7 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
         "colour_median": [round(float(v), 3) for v in centre],
         "colour_covariance": [[round(float(v), 4) for v in row] for row in cov],
         "colour_limit": round(float(margin * np.quantile(dist, 0.99)), 3),
-        "size_px": None, "uncertain_share_limit": None, "median_probability_limit": None,
+        "size_px": None, "uncertain_share_limit": None, "response_limit": None,
     }
     if len(field_sizes) >= MIN_FIELDS:
         s = np.asarray(field_sizes)
@@ -124,7 +124,7 @@ def lab_reference(colour: np.ndarray, fields: np.ndarray, sizes: np.ndarray | No
                             round(float(np.quantile(s, 0.99) * margin), 1)]
     if len(responses) >= MIN_FIELDS:
         limit = max(margin * float(np.quantile(responses, 0.99)), MIN_PROBABILITY_LIMIT)
-        entry["median_probability_limit"] = round(min(limit, 1.0), 4)
+        entry["response_limit"] = round(min(limit, 1.0), 4)
     if len(shares) >= MIN_FIELDS:
         share = max(margin * float(np.quantile(shares, 0.99)), MIN_UNCERTAIN_LIMIT)
         entry["uncertain_share_limit"] = round(min(share, 1.0), 3)

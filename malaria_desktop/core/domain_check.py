@@ -16,10 +16,10 @@ model's input size, exactly like the training crops:
   per-field medians; beyond the lab's ``colour_limit`` = unlike that lab's stain/lamp/camera;
 - size: median native cell size (max(bbox width, height) in pixels) outside the lab's ``size_px`` range =
   another magnification or camera resolution;
-- classifier response: the median P(parasitized) of the field's cells above the lab's
-  ``median_probability_limit`` = most cells look more suspicious to this model than in any healthy field of
-  that lab (validation cells). A true infection moves the median only when over half the cells are
-  infected, which the slide's implausible-parasitemia flag covers anyway. This is what flags a lab whose
+- classifier response: the lower quartile (``RESPONSE_QUANTILE``) of P(parasitized) over the field's cells
+  above the lab's ``response_limit`` = most cells look more suspicious to this model than in any healthy
+  field of that lab (validation cells). A true infection moves the lower quartile only when over 75 % of
+  the cells are infected (the slide's implausible-parasitemia flag fires long before). This is what flags a lab whose
   cells *measure* like a training lab's but that the model still misreads (BCCD against NIH: see
   ``docs/benchmarks/foreign_lab_flags.md``).
 - uncertain share: share of cells with P(parasitized) in the reference's ``uncertain_band``; above every
@@ -47,6 +47,7 @@ from malaria_desktop.core.results import CellResult
 REFERENCE_VERSION = 1
 FEATURES = ("L_mean", "a_mean", "b_mean", "L_std", "a_std", "b_std")
 TYPICAL_AREA = (0.5, 1.8)  # same selection as training.foreign_cells, so both sides measure alike
+RESPONSE_QUANTILE = 0.25  # of the cells' P(parasitized): robust to true parasitemia up to 75 %
 MIN_CELLS = 8  # fewer typical cells: no judgement (segmentation already warns "very few cells")
 UNLIKE = "unlike_training_data"
 UNCERTAIN = "many_uncertain_cells"
@@ -60,7 +61,7 @@ class FieldStats:
     colour: tuple[float, ...]  # medians of FEATURES
     size_px: float | None = None
     uncertain_share: float | None = None
-    median_probability: float | None = None
+    response: float | None = None  # RESPONSE_QUANTILE of the cells' P(parasitized)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class LabReference:
     size_px: tuple[float, float] | None = None  # (low, high), margin included
     uncertain_share_limit: float | None = None
     fields: int = 0
-    median_probability_limit: float | None = None
+    response_limit: float | None = None
 
     def colour_distance(self, colour: Sequence[float]) -> float:
         d = np.asarray(colour, np.float64) - self.colour_median
@@ -83,9 +84,8 @@ class LabReference:
     def size_ok(self, size_px: float | None) -> bool:
         return self.size_px is None or size_px is None or self.size_px[0] <= size_px <= self.size_px[1]
 
-    def response_ok(self, median_probability: float | None) -> bool:
-        limit = self.median_probability_limit
-        return limit is None or median_probability is None or median_probability <= limit
+    def response_ok(self, response: float | None) -> bool:
+        return self.response_limit is None or response is None or response <= self.response_limit
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _parse_lab(name: str, lab: Any) -> LabReference:
         size_range = None if size is None else (float(size[0]), float(size[-1]))
         share = lab.get("uncertain_share_limit")
         share = None if share is None else float(share)
-        response = lab.get("median_probability_limit")
+        response = lab.get("response_limit")
         response = None if response is None else float(response)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"'reference.labs.{name}' is malformed ({exc})") from exc
@@ -205,7 +205,7 @@ def summarise_cells(colour: np.ndarray, sizes: Sequence[float] | None = None,
         p = np.asarray(probabilities, np.float64)
         p = p[np.isfinite(p)]
         if p.size:
-            response = float(np.median(p))
+            response = float(np.quantile(p, RESPONSE_QUANTILE))
             if band is not None:
                 share = float(np.mean((p >= band[0]) & (p <= band[1])))
     colour_median = tuple(float(v) for v in np.median(colour[finite], axis=0))
@@ -235,7 +235,7 @@ def judge(stats: FieldStats | None, reference: Reference) -> tuple[str, ...]:
         return [what for what, off in (
             ("stain colour", lab.colour_distance(stats.colour) > lab.colour_limit),
             ("cell size", not lab.size_ok(stats.size_px)),
-            ("classifier response (most cells look suspicious)", not lab.response_ok(stats.median_probability)),
+            ("classifier response (most cells look suspicious)", not lab.response_ok(stats.response)),
         ) if off]
 
     if all(misses(lab) for lab in reference.labs):
@@ -276,6 +276,6 @@ DEFAULT_REFERENCE_DATA: dict[str, Any] = {
                               [-7.715, 8.6592, 2.354, -0.1657, 2.995, 0.6512],
                               [-7.9781, -1.3912, -9.3641, -1.9051, 0.6512, 3.3629]],
         "colour_limit": 7.884, "size_px": [88.8, 137.5, 211.9], "uncertain_share_limit": None,
-        "median_probability_limit": None}},
+        "response_limit": None}},
 }
 DEFAULT_REFERENCE = parse_reference(DEFAULT_REFERENCE_DATA, source="built-in defaults (NIH/NLM)")

@@ -222,7 +222,7 @@ def test_classifier_response_unlike_any_healthy_training_field() -> None:
     probs = rng.uniform(0.0, 0.04, 240)
     data = compute_reference(crops, ["lab"] * 240, fields, probabilities=probs, uncertain_band=(0.3, 0.7))
     lab = data["labs"]["lab"]
-    assert 0.05 <= lab["median_probability_limit"] <= 0.06  # the documented floor, above 1.25 x q99 (~0.04)
+    assert 0.05 <= lab["response_limit"] <= 0.06  # the documented floor, above 1.25 x q99 (~0.04)
     assert lab["uncertain_share_limit"] == 0.15 and data["uncertain_band"] == [0.3, 0.7]
     ref = dc.parse_reference(data)
     colour = dc.summarise_cells(dc.crop_colour_stats(crops[:12])).colour
@@ -230,3 +230,14 @@ def test_classifier_response_unlike_any_healthy_training_field() -> None:
     warnings = dc.judge(dc.FieldStats(12, colour, None, 0.0, 0.4), ref)
     assert kinds(warnings) == {"unlike_training_data"} and "classifier response" in warnings[0]
     assert "stain colour" not in warnings[0]
+
+
+def test_true_high_parasitemia_does_not_read_as_a_foreign_lab() -> None:
+    """The response statistic is the lower quartile: 60 % infected cells leave it at the uninfected level."""
+    colour = np.tile(np.array([[165.0, 143.0, 132.0, 27.0, 3.5, 2.2]], np.float32), (100, 1))
+    probs = np.r_[np.full(60, 0.95), np.full(40, 0.01)]
+    stats = dc.summarise_cells(colour, None, probs)
+    assert stats is not None and stats.response == pytest.approx(0.01)
+    nih = dict(dc.DEFAULT_REFERENCE_DATA["labs"]["nih"], response_limit=0.05)
+    ref = dc.parse_reference(dict(dc.DEFAULT_REFERENCE_DATA, labs={"nih": nih}))
+    assert dc.judge(stats, ref) == ()

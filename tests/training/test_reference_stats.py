@@ -47,7 +47,7 @@ def test_reference_for_run_makes_a_valid_card_key(tmp_path: Path, tiny_model_dir
     nih = data["labs"]["nih"]
     assert nih["fields"] == 12 and nih["cells"] == 72  # uninfected crops only
     assert 90 / 1.25 - 1 <= nih["size_px"][0] <= nih["size_px"][1] <= 110 * 1.25 + 1  # native sizes, widened
-    assert nih["median_probability_limit"] is None  # only 6 val fields: fewer than MIN_FIELDS
+    assert nih["response_limit"] is None  # only 6 val fields: fewer than MIN_FIELDS
     ref = dc.parse_reference(data)
     colour = dc.summarise_cells(dc.crop_colour_stats(crops[labels == 0][:6])).colour
     assert dc.judge(dc.FieldStats(20, colour, 100.0), ref) == ()
