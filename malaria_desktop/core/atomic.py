@@ -238,6 +238,10 @@ class AtomicFolder:
         recover_folder(self.target)
         if self.target.exists() and not self.target.is_dir():
             raise UnsafeTargetError(f"{self.target} is a file, not a folder.")
+        cwd = Path.cwd()
+        if cwd == self.target or self.target in cwd.parents:
+            raise UnsafeTargetError(f"{self.target} is the current folder (or holds it); it cannot be replaced "
+                                    "as a whole. Name a sub-folder instead, e.g. 'report'.")
         if not self.target.is_dir():
             return
         foreign = []

@@ -155,3 +155,14 @@ def test_stale_staging_folder_is_removed(tmp_path: Path) -> None:
     with AtomicFolder(out) as stage:
         write_text(stage / "slide.csv", "x")
     assert os.listdir(tmp_path) == ["report"]
+
+
+def test_current_folder_is_never_swapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for target in (Path("."), tmp_path):
+        with pytest.raises(UnsafeTargetError, match="current folder"):
+            with AtomicFolder(target) as stage:
+                write_text(stage / "slide.csv", "x")
+    assert os.listdir(work) == [] and work.is_dir()
