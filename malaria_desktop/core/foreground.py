@@ -69,6 +69,7 @@ def _quad_eval(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(surf, 1.0, 255.0).astype(np.float32)
 
 
+GLASS_PEAK = 0.05  # a histogram peak this tall (x the tallest) can be the glass (crowded fields: little glass)
 REJECT = 0.08  # a max-pool window > 8 % darker than the fitted surface holds no glass (cells only)
 
 
@@ -161,8 +162,8 @@ def _glass_peak(hist: np.ndarray, zero_i: int) -> int:
     if big <= 0:
         return 0
     inner = top[1:-1]
-    peaks = np.flatnonzero((inner >= top[:-2]) & (inner >= top[2:]) & (inner >= 0.15 * big)) + 1
-    if top[0] >= 0.15 * big and top[0] >= top[1]:
+    peaks = np.flatnonzero((inner >= top[:-2]) & (inner >= top[2:]) & (inner >= GLASS_PEAK * big)) + 1
+    if top[0] >= GLASS_PEAK * big and top[0] >= top[1]:
         peaks = np.r_[0, peaks]
     return int(peaks[0]) if peaks.size else int(np.argmax(top))
 
