@@ -6,7 +6,7 @@ like ``build_info.py``); ``tests/test_bundle_helpers.py`` tests every rule here 
 
 The rules:
 - the Qt modules to keep are QtCore/QtGui/QtWidgets plus any ``PySide6.Qt*`` module the package source
-  names; every other PySide6 module, the training stack (TensorFlow, Keras, tf2onnx, onnx) and other
+  names; every other PySide6 module, the training stack (TensorFlow, Keras, tf2onnx) and other
   unused libraries are excluded, and Qt translations and unused Qt plugins are filtered out after analysis;
 - shared libraries no kept binary links to (left behind by dropped Qt plugins) are pruned;
 - on Linux the interpreter's own binaries are shipped stripped of debug symbols.
@@ -45,7 +45,8 @@ QT_PLUGIN_DROP = ("qtvirtualkeyboard", "qpdf", "qgtk3", "qtuiotouch")
 # Python packages that must never be in the clinic build (training stack, dev tools, GUI toolkits
 # the app does not use). scipy/skimage are excluded only while the package source does not import them.
 EXCLUDES = (
-    "tensorflow", "tensorboard", "keras", "tf_keras", "tf2onnx", "onnx", "training", "h5py", "jax",
+    # (onnx stays in: ``calibrate`` reads and writes model weights with it, docs/calibration.md)
+    "tensorflow", "tensorboard", "keras", "tf_keras", "tf2onnx", "training", "h5py", "jax",
     "tkinter", "_tkinter", "matplotlib", "pandas", "sklearn", "IPython", "jupyter_client",
     "pytest", "_pytest", "pytestqt", "pluggy", "setuptools", "pkg_resources", "pip", "wheel",
     "PySide6.scripts", "shiboken6.scripts", "PIL.ImageQt", "PIL.ImageTk", "PIL._imagingtk",

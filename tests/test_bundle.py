@@ -318,3 +318,30 @@ def test_bundle_size_guard() -> None:
     """Regression guard, not the issue's 300 MB target (see README): catches e.g. TensorFlow sneaking in."""
     total = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file() and not p.is_symlink())
     assert total < 420e6, f"bundle grew to {total / 1e6:.0f} MB"
+
+
+def test_frozen_calibrate_writes_a_model_the_frozen_app_loads(installed: Path, user_env: dict[str, str],
+                                                               clinic: Path, out_dir: Path) -> None:
+    """``calibrate`` runs inside the build (no TensorFlow): a lab's reviewed crops -> a model folder that
+    ``classify --model`` then loads. A tiny test-made base model keeps it quick (docs/calibration.md)."""
+    import cv2
+
+    from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells
+
+    inputs = clinic / "inputs" / "calibration"
+    crops, labels, _ = synthetic_cells(range(20))
+    base = pretrained_base(inputs / "base model", crops, labels)
+    lab_crops, lab_labels, fields = synthetic_cells(range(200, 208))
+    for i, (crop, label, field) in enumerate(zip(foreign(lab_crops, seed=3), lab_labels, fields)):
+        folder = inputs / "lab export" / "crops" / ("Parasitized" if label else "Uninfected")
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"C{int(field[5:]) // 2:09d}_{field}_cell{i}.png"), crop[..., ::-1])
+    _chmod_tree(inputs, 0o755, 0o644)
+    site = out_dir / "site model"
+    proc = _run_frozen(installed, ["calibrate", str(inputs / "lab export"), "--out", str(site), "--model", str(base),
+                                   "--force"], user_env, clinic)
+    assert "calibrated (out-of-fold)" in proc.stdout
+    assert sorted(p.name for p in site.iterdir()) == ["model.onnx", "model_card.json"]
+    _run_frozen(installed, ["classify", str(inputs / "lab export"), "--csv", str(out_dir / "c.csv"), "--model",
+                            str(site)], user_env, clinic)
+    assert (out_dir / "c.csv").read_text().count("\n") == len(lab_labels) + 1
