@@ -149,8 +149,9 @@ def _result_json(key: ImageKey, result: ImageResult) -> str:
         return _RESULT_JSON[result]
     except (KeyError, TypeError):
         pass
-    schema.check_result(result)
-    text = _dumps(schema.encode_result(result))
+    item = schema.encode_result(result)
+    schema.decode_result(item, key, budget=[schema.MAX_MASK_PIXELS], masks=False)  # it must read back
+    text = _dumps(item)
     try:
         _RESULT_JSON[result] = text
     except TypeError:  # unhashable (e.g. odd warnings type): just do not cache

@@ -109,9 +109,13 @@ def points(value: Any, where: str, image_shape: tuple[int, int], flat: bool) -> 
         pairs = items
     else:
         pairs = [c for p in items for c in sequence(p, where, 2)]
-    if any(isinstance(v, bool) or not isinstance(v, int) for v in pairs):
+    try:
+        arr = np.asarray(pairs) if pairs else np.zeros((0,), np.int64)
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"{where} must hold whole numbers") from exc
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":  # floats, text, nested lists (and bools mixed with floats)
         raise SchemaError(f"{where} must hold whole numbers")
-    arr = np.asarray(pairs, np.int64).reshape(-1, 2)
+    arr = arr.reshape(-1, 2)
     height, width = image_shape
     if arr.size and (arr.min() < 0 or arr[:, 0].max() >= width or arr[:, 1].max() >= height):
         raise SchemaError(f"{where} has points outside the {width}x{height} image")
@@ -146,7 +150,7 @@ def _decode_mask(value: Any, shape: tuple[int, int], where: str) -> np.ndarray:
 # ----- cells and results --------------------------------------------------------------------------------
 def check_result(result: ImageResult) -> None:
     """The save-side check: what would be written must pass the load-side schema (raises SchemaError)."""
-    decode_result(encode_result(result), str(result.path), budget=[MAX_MASK_PIXELS])
+    decode_result(encode_result(result), str(result.path), budget=[MAX_MASK_PIXELS], masks=False)
 
 
 def encode_cell(cr: CellResult) -> dict[str, Any]:
@@ -172,7 +176,8 @@ def encode_cell(cr: CellResult) -> dict[str, Any]:
     return item
 
 
-def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: list[int]) -> CellResult:
+def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: list[int],
+                masks: bool = True) -> CellResult:
     item = mapping(item, where)
     try:
         cid = integer(item["id"], f"{where} id", 0, 2**31 - 1)
@@ -186,8 +191,10 @@ def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: lis
             if sequence(item.get("mask_shape"), f"{where} mask_shape", 2) != [h, w]:
                 raise SchemaError(f"{where} mask_shape does not match its bbox")
             mask = _decode_mask(item["mask"], (h, w), f"{where} mask")
-        else:
+        elif masks:
             mask = mask_from_contour(contour, bbox)
+        else:  # a save-side check: the mask was just encoded from this very contour
+            mask = np.zeros((0, 0), bool)
         centroid = sequence(item["centroid"], f"{where} centroid", 2)
         cx = number(centroid[0], f"{where} centroid x", x - 1, x + w)
         cy = number(centroid[1], f"{where} centroid y", y - 1, y + h)
@@ -222,7 +229,7 @@ def encode_result(result: ImageResult) -> dict[str, Any]:
     return item
 
 
-def decode_result(item: Any, key: str, budget: list[int]) -> ImageResult:
+def decode_result(item: Any, key: str, budget: list[int], masks: bool = True) -> ImageResult:
     where = f"result of {key!r:.80}"
     item = mapping(item, where)
     try:
@@ -242,7 +249,8 @@ def decode_result(item: Any, key: str, budget: list[int]) -> ImageResult:
         cells = sequence(item["cells"], f"{where} cells", MAX_CELLS_PER_IMAGE)
         if status == "error" and cells:
             raise SchemaError(f"{where} is an error but has cells")
-        decoded = tuple(decode_cell(c, (height, width), f"{where} cell {i}", budget) for i, c in enumerate(cells))
+        decoded = tuple(decode_cell(c, (height, width), f"{where} cell {i}", budget, masks)
+                        for i, c in enumerate(cells))
         if len({c.cell.cell_id for c in decoded}) != len(decoded):
             raise SchemaError(f"{where} has two cells with the same id")
         warnings = sequence(item.get("warnings", []), f"{where} warnings", MAX_WARNINGS)
