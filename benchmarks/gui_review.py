@@ -11,7 +11,9 @@ Usage: ``.venv/bin/python benchmarks/gui_review.py [--fields 30] [--model DIR|ti
    walking the first 100 calls with the arrow keys (Down skips a row), it presses U (or N for a non-cell)
    on each wrong call, then goes to the 100th, selects back to the first (Shift+Home) and presses A, which
    confirms the model's call for every selected cell not decided yet. Stalls are measured here too.
-3. ``--screenshots DIR``: the app's own pictures: the gallery, the PDF report's first page, the dark
+3. ``--scaling 500,1000``: drop that many small fields (320x240, a few cells each) on a fresh window and
+   time drop-to-idle; the per-image cost must not grow with the slide (target: 1,000 in <= 2x the 500 time).
+4. ``--screenshots DIR``: the app's own pictures: the gallery, the PDF report's first page, the dark
    theme and the window at 1280x720.
 
 Uses the bundled model (``trained_model/``) unless ``--model tiny`` (the test model) or another folder.
@@ -229,11 +231,40 @@ def screenshots(window, out: Path, fields: list[Path], classifier) -> list[Path]
     return written
 
 
+def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, float]]:
+    """Drop-to-idle seconds for each number of small fields, each in a fresh window."""
+    import shutil
+
+    from malaria_desktop.core.synthetic import write_synthetic_smear
+    from malaria_desktop.qt.app import create_app
+    from malaria_desktop.qt.settings import AppSettings
+
+    seeds = [scratch / f"small_{i}.png" for i in range(4)]
+    for i, path in enumerate(seeds):
+        write_synthetic_smear(path, seed=900 + i, width=320, height=240, parasitized_fraction=0.1)
+    out = []
+    for n in sizes:
+        folder = scratch / f"drop_{n}"
+        folder.mkdir()
+        for i in range(n):
+            shutil.copyfile(seeds[i % 4], folder / f"f{i:05d}.png")
+        window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / f"s{n}.ini"))
+        pump(200)
+        started = time.perf_counter()
+        window.open_paths([folder])
+        wait_until(lambda: not window.runner.running and not window.document.pending_paths(), 3600)
+        out.append((n, time.perf_counter() - started))
+        window.close()
+        pump(200)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fields", type=int, default=30)
     parser.add_argument("--model", default=None, help="model folder, or 'tiny' for the test model")
     parser.add_argument("--screenshots", type=Path, default=None, help="write the docs pictures into this folder")
+    parser.add_argument("--scaling", default="", help="e.g. 500,1000: time dropping that many small fields")
     parser.add_argument("--without-autosave", action="store_true",
                         help="diagnosis: no autosave writes, to see the stalls of everything else")
     args = parser.parse_args(argv)
@@ -245,6 +276,16 @@ def main(argv: list[str] | None = None) -> int:
 
     app = _application()
     classifier, which = load_model(args.model, scratch)
+    if args.scaling:
+        runs = scaling(classifier, scratch, [int(v) for v in args.scaling.split(",")])
+        for n, seconds in runs:
+            print(f"  drop {n} small fields: {seconds:.1f} s drop-to-idle ({1000 * seconds / n:.1f} ms per image)")
+        if len(runs) >= 2:
+            ratio = runs[-1][1] / runs[0][1]
+            size_ratio = runs[-1][0] / runs[0][0]
+            print(f"  {runs[-1][0]} vs {runs[0][0]}: {ratio:.2f}x the time for {size_ratio:.0f}x the images "
+                  f"[target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
+        return 0
     truth = make_fields(scratch, args.fields)
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))
     window.resize(1280, 720)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from malaria_desktop.core.results import PARASITIZED
@@ -33,6 +33,7 @@ GalleryFilter = Literal["all", "parasitized", "uncertain", "reviewed", "not_revi
 FILTERS: dict[str, str] = {"all": "All cells", "parasitized": "Parasitized", "uncertain": "Uncertain",
                            "reviewed": "Reviewed", "not_reviewed": "Not reviewed"}
 THUMB_PX = 72
+REBUILD_DELAY_MS = 400
 CACHE_IMAGES = 48  # images whose thumbnails are kept (about 200 KB per 100 cells)
 
 KeyRole = Qt.ItemDataRole.UserRole + 1
@@ -145,6 +146,10 @@ class CellGalleryModel(QAbstractListModel):
         self.band: tuple[float, float] = (0.0, -1.0)  # empty until the window sets the model's band
         self.thumbnails = ThumbnailCache(parent=self)
         self.thumbnails.ready.connect(self._thumbnails_ready)
+        self._rebuild_timer = QTimer(self)  # new results arriving during a run: one rebuild per burst
+        self._rebuild_timer.setSingleShot(True)
+        self._rebuild_timer.setInterval(REBUILD_DELAY_MS)
+        self._rebuild_timer.timeout.connect(self.rebuild)
         document.countsChanged.connect(self._document_changed)
         document.entriesReset.connect(self._document_changed)
         self._items = self._collect()
@@ -160,8 +165,15 @@ class CellGalleryModel(QAbstractListModel):
         self.band = (float(low), float(high))
         self.rebuild()
 
+    def _only_added_results(self) -> bool:
+        """Every row shown so far is still valid: the change only added results (an analysis run)."""
+        old = {k: rest for k, *rest in self._signature}
+        new = {k: rest for k, *rest in self._results_signature()}
+        return all(new.get(k) == v for k, v in old.items())
+
     def rebuild(self) -> None:
         """Recompute the rows from the document (results, review, filter)."""
+        self._rebuild_timer.stop()
         self.beginResetModel()
         self._items = self._collect()
         self.endResetModel()
@@ -217,7 +229,10 @@ class CellGalleryModel(QAbstractListModel):
         if self._results_signature() != self._signature:
             for key in {k for k, *_ in self._signature} - set(self._doc.results):
                 self.thumbnails.forget(key)
-            self.rebuild()
+            if self._items and self._only_added_results():
+                self._rebuild_timer.start()  # more images analysed: their cells join the list shortly
+            else:
+                self.rebuild()  # an edit, a removal or the first results: at once
         elif self._items:
             self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
 

@@ -34,7 +34,7 @@ class SlideList(QTableView):
         self._widths: tuple = ()
         self._doc = document
         document.entriesReset.connect(self._fit_columns)
-        document.entryChanged.connect(self._fit_columns)
+        document.countsChanged.connect(self._fit_columns)  # results and edits; not every progress step
         self._fit_columns()
 
     def _fit_columns(self, *_args) -> None:
