@@ -182,7 +182,8 @@ def run_bccd(root: Path, limit: int, repeats: int, worst: int) -> SetResult:
         res, ms = timed(image, repeats)
         out.ms.append(ms)
         fields += 1
-        sizes = [2.0 * np.sqrt(c.area_px / np.pi) for c in res.cells if not c.on_edge and not getattr(c, "clump", False)]
+        sizes = [2.0 * np.sqrt(c.area_px / np.pi) for c in res.cells
+                 if not c.on_edge and not getattr(c, "clump", False)]
         det_d.extend(sizes)
         if len(inner):
             med = float(np.median(0.5 * ((inner[:, 2] - inner[:, 0]) + (inner[:, 3] - inner[:, 1]))))

@@ -66,7 +66,7 @@ def merge_fragments(labels: np.ndarray, area: np.ndarray, boxes: np.ndarray, d: 
     boxes = boxes.copy()
     order = np.argsort(-length)
     best: dict[int, tuple[int, int]] = {}
-    for a, b, ln in zip(lo[order].tolist(), hi[order].tolist(), length[order].tolist()):
+    for a, b, ln in zip(lo[order].tolist(), hi[order].tolist(), length[order].tolist(), strict=True):
         for s, o in ((a, b), (b, a)):
             if s not in best:
                 best[s] = (o, ln)
@@ -149,7 +149,7 @@ def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_soli
     limit = 0.6 * np.pi * (d / 2.0) ** 2
     dented = np.zeros_like(padded)  # holes that are big and concave: gaps between cells, never a pale centre
     if hier is not None:
-        holes = [c for c, h in zip(cs, hier[0]) if h[3] >= 0 and cv2.contourArea(c) < limit]
+        holes = [c for c, h in zip(cs, hier[0], strict=True) if h[3] >= 0 and cv2.contourArea(c) < limit]
         if holes:
             cv2.drawContours(full, holes, -1, 1, thickness=cv2.FILLED)
         concave = [c for c in holes if cv2.contourArea(c) >= 0.04 * limit / 0.6

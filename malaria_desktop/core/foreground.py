@@ -223,13 +223,14 @@ def _fill_holes(mask: np.ndarray, max_area: float, min_solidity: float = 0.8, al
     if hier is None:
         return mask
     fill = []
-    for c, hrow in zip(contours, hier[0]):
+    for c, hrow in zip(contours, hier[0], strict=True):
         if hrow[3] < 0:  # outer boundary, not a hole
             continue
         area = cv2.contourArea(c)
         if area >= max_area:
             continue
-        if area < always_frac * max_area or (area >= min_area and area >= min_solidity * cv2.contourArea(cv2.convexHull(c))):
+        convex = area >= min_area and area >= min_solidity * cv2.contourArea(cv2.convexHull(c))
+        if area < always_frac * max_area or convex:
             fill.append(c)
     if not fill:
         return mask
@@ -288,7 +289,8 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
         mask = _fill_holes(mask, h * w / 300.0, 0.85, tiny * np.pi * (smallest / 2.0) ** 2 / (h * w / 300.0))
     if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
         r = max(1, int(round(opts.open_frac * diameter)))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)
     else:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)
     return od, mask, t

@@ -59,14 +59,14 @@ def score(smear: SyntheticSmear, result: SegmentationResult) -> Score:
     must: dict[int, int] = {}
     dont: set[int] = set()
     hit_ids = []
-    for c in smear.rbcs:
-        x, y = _anchor(c, w, h)
+    for t in smear.rbcs:
+        x, y = _anchor(t, w, h)
         if cover[y, x] != 1:
-            if not c.occluded:
+            if not t.occluded:
                 hit_ids.append(0)
             continue
         cid = int(ids[y, x])
-        if c.occluded:
+        if t.occluded:
             dont.add(cid)
         else:
             must[cid] = must.get(cid, 0) + 1

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from .clumps import merge_fragments, pale_centres_filled, pallor_evidence
-from .non_cells import clump_labels, non_cell_labels, overlay_mask
 from .foreground import foreground as _foreground
 from .foreground import resize as _resize
+from .non_cells import clump_labels, non_cell_labels, overlay_mask
 from .results import Cell, SegmentationResult
 from .size_estimate import CROWDED, estimate_size
 
@@ -213,7 +213,7 @@ def _merge_wide_necks(labels: np.ndarray, n: int, dist: np.ndarray, ratio: float
             i = parent[i]
         return i
 
-    for k, nk in zip(ukey.tolist(), neck.tolist()):
+    for k, nk in zip(ukey.tolist(), neck.tolist(), strict=True):
         a, b = divmod(k, n + 2)
         if nk > ratio * min(peak[a], peak[b]):
             ra, rb = find(a), find(b)
@@ -273,7 +273,7 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
     typical = np.pi * (d / 2.0) ** 2
     # on fields that are not crowded the earlier method stays (measured best there: Chula recall 0.983)
     sparse = replace(opts, gap_od_frac=0.0, pallor_weight=0.0, fill_holes_solidity=0.0, fill_holes_always=0.08,
-                     fill_holes_min=0.0)
+                     fill_holes_min=0.0, merge_fragments=False)
     od, mask, t = _foreground(work, d, opts if crowded else sparse)
     if crowded is None and mask.mean() >= CROWDED and opts.gap_od_frac > 0:  # size given: judge cover here
         crowded = True
@@ -313,7 +313,9 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
                                  min_edge_area_frac=opts.min_edge_area_frac,
                                  boxes=np.stack([x0, y0, x1, y1], 1) if crowded else None)
     ids = np.flatnonzero(keep)
-    clump = clump_labels(labels, ids, area, np.stack([x0, y0, x1, y1], 1), d) if opts.mark_clumps else np.zeros(n + 1, bool)
+    clump = np.zeros(n + 1, bool)
+    if opts.mark_clumps:
+        clump = clump_labels(labels, ids, area, np.stack([x0, y0, x1, y1], 1), d)
     fit = float(np.median(2.0 * (thick[ids] + 0.5) / d)) if crowded and ids.size else 1.0
     return _Work(labels, ids, clump, (x0, y0, x1, y1), area, (wh, ww), fit, cv2.cvtColor(work, cv2.COLOR_RGB2GRAY))
 

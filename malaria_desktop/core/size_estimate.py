@@ -10,8 +10,9 @@ cell, the old failure: 1.5-4x the true size) or by pale centres (a ring reads as
 - ``blobs``: the older area-weighted median of per-blob distance-transform maxima.
 Crowded fields (> 55 % cover) are measured again at twice the resolution with the glass gaps between
 packed cells cut out; there ``peaks`` and ``isolated`` decide. On other fields ``blobs`` decides (it
-was measured best there: Chula recall 0.983); disagreement gives a per-image warning. The segmenter then checks the chosen size
-against its own segments (``segmentation.FIT_LOW``: segments thinner than cells of that size).
+was measured best there: Chula recall 0.983); disagreement gives a per-image warning. The segmenter then
+checks the chosen size against its own segments (``segmentation.FIT_LOW``: segments thinner than cells of
+that size mean the size was too big, and it segments again at the corrected size).
 All image work is OpenCV (resize, distance transform, connected components): fast on a small copy.
 """
 

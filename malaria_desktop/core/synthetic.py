@@ -184,7 +184,7 @@ def generate_smear(
     wbc_r = rng.uniform(1.5, 2.1, wbc_count) * r_mean
     all_r = np.concatenate([wbc_r, radii])
     centres, kept, kept_i = _place(rng, len(all_r), all_r, w, h, touching_fraction)
-    for i, (cx, cy), r in zip(kept_i, centres, kept):
+    for i, (cx, cy), r in zip(kept_i, centres, kept, strict=True):
         if i < wbc_count:
             _draw_wbc(od, rng, cx, cy, r, rbc_od, nuc_od)
             cells.append(TrueCell((cx, cy), r, "wbc", False, (r, r), 0.0, on_edge(cx, cy, r)))
@@ -370,7 +370,7 @@ def generate_dense_smear(
     ly = jj * spacing * math.sqrt(3) / 2
     xs = w / 2 + lx * math.cos(t) - ly * math.sin(t) + rng.normal(0, 0.03 * spacing, lx.shape)
     ys = h / 2 + lx * math.sin(t) + ly * math.cos(t) + rng.normal(0, 0.03 * spacing, lx.shape)
-    sites = [(float(x), float(y)) for x, y in zip(xs.ravel(), ys.ravel())
+    sites = [(float(x), float(y)) for x, y in zip(xs.ravel(), ys.ravel(), strict=True)
              if -r_mean < x < w + r_mean and -r_mean < y < h + r_mean and rng.random() >= vacancy]
 
     od = np.zeros((h, w, 3), np.float32)
