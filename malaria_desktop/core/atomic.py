@@ -93,14 +93,35 @@ def clean_stale_temps(path: Path | str) -> list[Path]:
         return removed
     for entry in entries:
         if _stale(entry, path.name) or _stale(entry, path.name, "new-") or _stale(entry, path.name, "old-"):
-            victim = folder / entry
-            with contextlib.suppress(OSError):
-                if victim.is_dir() and not victim.is_symlink():
-                    shutil.rmtree(victim)
-                else:
-                    victim.unlink()
-                removed.append(victim)
+            _remove(folder / entry)
+            removed.append(folder / entry)
     return removed
+
+
+def clean_stale_temps_in(folder: Path | str) -> list[Path]:
+    """Remove every temp file/folder in ``folder`` whose writer is gone, whatever its target (for names
+    never written again, e.g. a crashed instance's own autosave file)."""
+    folder = Path(folder)
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if entry.startswith(".") and entry.endswith(TEMP_SUFFIX):
+            name = entry[1:-len(TEMP_SUFFIX)].rpartition(".")[0]  # ".<name>.<kind><pid>-<hex>.tmp"
+            if name and any(_stale(entry, name, kind) for kind in ("", "new-", "old-")):
+                _remove(folder / entry)
+                removed.append(folder / entry)
+    return removed
+
+
+def _remove(victim: Path) -> None:
+    with contextlib.suppress(OSError):
+        if victim.is_dir() and not victim.is_symlink():
+            shutil.rmtree(victim)
+        else:
+            victim.unlink()
 
 
 def fsync_dir(folder: Path | str) -> None:
@@ -302,5 +323,6 @@ def _fsync_tree(folder: Path) -> None:
         fsync_dir(root)
 
 
-__all__ = ["AtomicFolder", "atomic_open", "check_target", "clean_stale_temps", "fsync_dir", "recover_folder",
+__all__ = ["AtomicFolder", "atomic_open", "check_target", "clean_stale_temps", "clean_stale_temps_in", "fsync_dir",
+           "recover_folder",
            "write_bytes", "write_text"]

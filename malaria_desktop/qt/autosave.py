@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile
 
 from malaria_desktop import paths
+from malaria_desktop.core.atomic import clean_stale_temps_in
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, save_session
 
@@ -70,6 +70,8 @@ class AutosaveStore:
         self._lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
         self._lock.tryLock(0)
         self._held: dict[Path, QLockFile] = {}  # crash leftovers this instance is deciding about
+        clean_stale_temps_in(self.folder)  # half-written files of instances killed mid-save
+        self._drop_stale_locks()
 
     # ------------------------------------------------------------------ this instance
     def save(self, session: Session) -> Path:
@@ -142,6 +144,15 @@ class AutosaveStore:
             _lock_path(path).unlink()
 
     # ------------------------------------------------------------------ helpers
+    def _drop_stale_locks(self) -> None:
+        """Lock files of instances that died before their first autosave (nothing to recover)."""
+        for lock_path in self.folder.glob(f"{PREFIX}*.lock"):
+            if lock_path == _lock_path(self.path) or lock_path.with_suffix(SESSION_SUFFIX).exists():
+                continue
+            lock = QLockFile(str(lock_path))
+            lock.setStaleLockTime(0)
+            if lock.tryLock(0):
+                lock.unlock()  # removes the file
     def _archive(self, path: Path, kind: str) -> None:
         target = self.folder / kind
         target.mkdir(exist_ok=True)
@@ -156,8 +167,3 @@ class AutosaveStore:
         for n in range(1, GENERATIONS + 1):
             with contextlib.suppress(OSError):
                 _generation(path, n).unlink()
-
-
-def remove_tree(folder: Path) -> None:
-    """Tests and 'discard all' use this to empty the autosave folder."""
-    shutil.rmtree(folder, ignore_errors=True)

@@ -166,3 +166,15 @@ def test_current_folder_is_never_swapped(tmp_path: Path, monkeypatch: pytest.Mon
             with AtomicFolder(target) as stage:
                 write_text(stage / "slide.csv", "x")
     assert os.listdir(work) == [] and work.is_dir()
+
+
+def test_clean_stale_temps_in_folder_keeps_live_writers(tmp_path: Path) -> None:
+    dead = tmp_path / ".a.mdsession.999999999-abcd.tmp"
+    dead.write_text("half")
+    stage = tmp_path / ".report.new-999999999-abcd.tmp"
+    stage.mkdir()
+    live = tmp_path / f".b.csv.{os.getpid()}-abcd.tmp"
+    live.write_text("writing")
+    removed = atomic.clean_stale_temps_in(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([dead.name, stage.name])
+    assert os.listdir(tmp_path) == [live.name]

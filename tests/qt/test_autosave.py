@@ -187,3 +187,28 @@ def test_kill_during_steady_review_loses_at_most_five_seconds(tmp_path: Path, ti
     assert autosave_file is not None and autosave_file.is_file(), "no autosave after 15 edits"
     saved = load_session(autosave_file).review.edits_count
     assert saved >= 15 - 8, f"only {saved} of 15 edits survived the kill"  # 8 edits = 5.6 s at 0.7 s
+
+
+def test_leftovers_of_killed_instances_are_tidied_at_start(tmp_path: Path, isolated_user_data: Path) -> None:
+    """Item 13: temp files stayed after a kill. An instance killed during its first save leaves a half
+    written temp file and a lock with nothing to recover: the next start removes both."""
+    script = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from malaria_desktop.core.atomic import atomic_open
+from malaria_desktop.qt.autosave import AutosaveStore
+store = AutosaveStore()
+with atomic_open(store.path, "w") as handle:  # killed during its first save
+    handle.write("{half")
+    handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    env = {**os.environ, "MALARIA_DESKTOP_DATA": str(isolated_user_data)}
+    subprocess.run([sys.executable, "-c", script, str(ROOT)], env=env, timeout=60)
+    folder = isolated_user_data / "autosave"
+    assert any(p.name.endswith(".tmp") for p in folder.iterdir())
+    assert len(list(folder.glob("*.lock"))) == 1
+    store = AutosaveStore(folder)
+    left = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert left == [store.path.with_suffix(".lock").name]  # only this instance's own lock
+    store.close()
