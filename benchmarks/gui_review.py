@@ -290,9 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))
     window.resize(1280, 720)
     if args.without_autosave:
-        window.sessions.autosave_now = lambda *a, **k: None
+        window.sessions.store.save = lambda *a, **k: scratch / "not-saved"  # diagnosis only
     pump(300)
     meter = StallMeter()
+    meter.start()
+    pump(5000)  # the window idle: what this machine's scheduler alone costs (other jobs share the CPUs)
+    baseline = meter.stop()
     meter.start()
     started = time.perf_counter()
     window.open_paths([Path(p) for p in truth])
@@ -308,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
           + ("; AUTOSAVE DISABLED (diagnosis)" if args.without_autosave else ""))
     print(f"  analysis: {analysis_s:.1f} s{'' if idle else ' (NOT idle: timed out)'}, {counts.auto_cells} cells, "
           f"{counts.auto_parasitized} parasitized calls")
+    print(f"  idle window (machine baseline): p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms, "
+          f"max {baseline['max_ms']:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, s in (("analysing", analysing), ("reviewing", reviewing)):
         ok = s["p99_ms"] <= TARGET_P99_MS and s["max_ms"] <= TARGET_MAX_MS
         print(f"  stalls while {name}: {s['ticks']} ticks, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
