@@ -7,14 +7,15 @@ module adds the thumbnail pixels as document resources, paginates, and writes th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QObject, QRectF, QSizeF, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QObject, QRectF, QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QWidget
 
+from malaria_desktop.core.atomic import write_bytes
+from malaria_desktop.core.errors import UnsafeTargetError
 from malaria_desktop.core.printable_report import PrintableReport, report_html
 from malaria_desktop.core.safe_names import export_folder_name
 from malaria_desktop.qt.actions import ActionId, Actions
@@ -45,9 +46,9 @@ def write_pdf(report: PrintableReport, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".pdf":
         path = path.with_name(path.name + ".pdf")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    writer = QPdfWriter(str(tmp))
+    buffer = QBuffer()  # rendered in memory, then written by core.atomic (fsync, no symlink/device replaced)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
                                      QMarginsF(*(PAGE_MARGIN_MM,) * 4), QPageLayout.Unit.Millimeter))
     writer.setResolution(300)
@@ -55,14 +56,11 @@ def write_pdf(report: PrintableReport, path: str | Path) -> Path:
     writer.setCreator("Malaria Desktop")
     doc = report_document(report)
     doc.print_(writer)
-    del writer  # closes and flushes the file
-    try:
-        if tmp.stat().st_size < 1000:
-            raise OSError(f"the PDF writer produced no output at {tmp}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    del writer  # finishes the document
+    data = bytes(buffer.data().data())
+    if len(data) < 1000:
+        raise OSError(f"the PDF writer produced no output for {path}")
+    return write_bytes(path, data)
 
 
 def render_first_page(report: PrintableReport, width_px: int = 1240) -> QImage:
@@ -141,7 +139,7 @@ class PdfReportController(QObject):
             report = build_report(self.document.session, reviewer=reviewer, model_folder=self.model_folder(),
                                   band_text=self.band_text())
             out = write_pdf(report, path)
-        except OSError as exc:
+        except (OSError, UnsafeTargetError) as exc:
             self.show_error("The PDF could not be written", f"{path}: {exc}", "")
             return None
         finally:
