@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from malaria_desktop.core.calibration_data import ReviewedCells
+from malaria_desktop.core.calibration_data import ReviewedCells, SessionCells, load_reviewed
 from malaria_desktop.core.calibration_train import FitOptions, Figures, Trainer, choose_threshold, figures_at
 from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
 from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
@@ -60,7 +60,7 @@ class CalibrationOptions:
 
 @dataclass(frozen=True)
 class CalibrationProgress:
-    stage: Literal["base", "fold", "final", "done"]
+    stage: Literal["reading", "base", "fold", "final", "done"]
     step: int
     total: int
     message: str
@@ -192,7 +192,9 @@ def _fit(trainer: Trainer, crops, labels, base_probs, options: CalibrationOption
 
 def _card(base_card, base_path: Path, cells: ReviewedCells, options: CalibrationOptions, result: CalibrationResult,
           level: str, threshold: float) -> dict[str, Any]:
-    data = {k: v for k, v in copy.deepcopy(base_card.extra).items() if k not in ("metrics", "tradeoff", "calibration")}
+    # figures and reference statistics measured on the base model do not describe the calibrated one
+    dropped = ("metrics", "tradeoff", "calibration", "reference", "response_limit")
+    data = {k: v for k, v in copy.deepcopy(base_card.extra).items() if k not in dropped}
     now = datetime.now(timezone.utc)
     data.update({
         "format_version": 1, "name": f"{base_card.name}-calibrated-{now:%Y%m%d-%H%M}",
@@ -263,3 +265,27 @@ def write_model(result: CalibrationResult, out_dir: Path) -> Path:
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
+
+
+@dataclass
+class CalibrationOutcome:
+    """What ``calibration_job`` did: the figures, and the model folder it wrote (None: nothing written)."""
+
+    result: CalibrationResult
+    cells: ReviewedCells
+    written: Path | None
+
+
+def calibration_job(
+    inputs: list[Path], base_dir: Path, out_dir: Path, options: CalibrationOptions = CalibrationOptions(),
+    sessions: tuple[SessionCells, ...] = (), should_cancel: Callable[[], bool] = lambda: False,
+) -> Generator[CalibrationProgress, None, CalibrationOutcome]:
+    """Read the reviewed cells, calibrate, and write the model folder when it is better (or forced)."""
+    card = load_model_card(base_dir)
+    yield CalibrationProgress("reading", 0, 1, "Reading the reviewed cells")
+    cells = load_reviewed(inputs, card.input_size, sessions=sessions)
+    if should_cancel():
+        raise AnalysisCancelled("Calibration cancelled; nothing was written.")
+    result = yield from calibrate(cells, base_dir, options, should_cancel)
+    written = write_model(result, out_dir) if result.model is not None else None
+    return CalibrationOutcome(result, cells, written)

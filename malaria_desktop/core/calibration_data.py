@@ -99,6 +99,47 @@ def _from_folder(folder: Path, size: int, skipped: list[str]) -> list[tuple[np.n
     return out
 
 
+@dataclass(frozen=True)
+class SessionCells:
+    """What cropping a session's reviewed cells needs, copied out of the live session (thread-safe)."""
+
+    name: str
+    images: tuple[tuple[Path, str, tuple[int, int], tuple], ...]  # (path, sha256, shape, ((cell, label), ...))
+
+
+def session_cells(session, name: str) -> SessionCells:
+    """The reviewed cells (labelled, confirmed or drawn; not_cell left out) of a ``core.session.Session``."""
+    review = session.review
+    images = []
+    for key, result in session.results.items():
+        if result.status != "ok":
+            continue
+        edited = set(review.overrides(key)) | set(review.added_cells(key))
+        cells = tuple((cr.cell, int(cr.label == PARASITIZED)) for cr in reviewed_result(key, result, review).cells
+                      if cr.cell.cell_id in edited)
+        if cells:
+            images.append((Path(result.path), result.content_sha256, tuple(result.image_shape), cells))
+    return SessionCells(name, tuple(images))
+
+
+def crop_session_cells(source: SessionCells, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
+    """Crop every reviewed cell from its field image (which must still be there and unchanged)."""
+    out = []
+    for path, sha, shape, cells in source.images:
+        try:
+            image = load_image(path, expect_sha256=sha)
+        except MalariaDesktopError as exc:
+            skipped.append(f"{source.name}: {len(cells)} reviewed cells left out: {exc}")
+            continue
+        if tuple(image.shape[:2]) != shape:
+            skipped.append(f"{source.name}: {path.name} changed size since it was analysed; skipped")
+            continue
+        for cell, label in cells:
+            crop = crop_cell(image, cell.bbox, cell.mask, size)
+            out.append((crop, label, f"{source.name}/{path.name}", source.name))
+    return out
+
+
 def _from_session(path: Path, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
     from malaria_desktop.core.session import SessionError, load_session
 
@@ -106,36 +147,21 @@ def _from_session(path: Path, size: int, skipped: list[str]) -> list[tuple[np.nd
         session = load_session(path)
     except SessionError as exc:
         raise CalibrationInputError(str(exc)) from exc
-    out = []
-    review = session.review
-    for key, result in session.results.items():
-        if result.status != "ok":
-            continue
-        edited = {cid for cid in review.overrides(key)} | set(review.added_cells(key))
-        cells = [cr for cr in reviewed_result(key, result, review).cells if cr.cell.cell_id in edited]
-        if not cells:
-            continue
-        try:
-            image = load_image(result.path, expect_sha256=result.content_sha256)
-        except MalariaDesktopError as exc:
-            skipped.append(f"{path.name}: {len(cells)} reviewed cells left out: {exc}")
-            continue
-        if tuple(image.shape[:2]) != tuple(result.image_shape):
-            skipped.append(f"{path.name}: {Path(result.path).name} changed size since it was analysed; skipped")
-            continue
-        for cr in cells:
-            crop = crop_cell(image, cr.cell.bbox, cr.cell.mask, size)
-            out.append((crop, int(cr.label == PARASITIZED), f"{path.name}/{Path(result.path).name}", path.name))
-    return out
+    return crop_session_cells(session_cells(session, path.name), size, skipped)
 
 
 def load_reviewed(
-    inputs: Iterable[Path | str], size: int, progress: Callable[[int, int], None] | None = None
+    inputs: Iterable[Path | str], size: int, progress: Callable[[int, int], None] | None = None,
+    sessions: Iterable[SessionCells] = (),
 ) -> ReviewedCells:
-    """Collect the reviewed cells of every input (folder or ``.mdsession``) as ``size``-pixel crops."""
+    """Collect the reviewed cells of every input (folder or ``.mdsession``, plus sessions already in
+    memory, e.g. the GUI's open slide) as ``size``-pixel crops."""
     paths = [Path(p) for p in inputs]
     rows: list[tuple[np.ndarray, int, str, str]] = []
     skipped: list[str] = []
+    live = list(sessions)
+    for source in live:
+        rows += crop_session_cells(source, size, skipped)
     for i, path in enumerate(paths):
         if progress is not None:
             progress(i, len(paths))
@@ -152,7 +178,9 @@ def load_reviewed(
     crops = np.stack([r[0] for r in rows]) if rows else np.zeros((0, size, size, 3), np.uint8)
     return ReviewedCells(
         crops=crops, labels=np.array([r[1] for r in rows], np.int64), fields=tuple(r[2] for r in rows),
-        slides=tuple(r[3] for r in rows), sources=tuple(p.name for p in paths), skipped=tuple(skipped))
+        slides=tuple(r[3] for r in rows), sources=tuple([s.name for s in live] + [p.name for p in paths]),
+        skipped=tuple(skipped))
 
 
-__all__ = ["CalibrationInputError", "ReviewedCells", "load_reviewed", "field_of", "slide_of"]
+__all__ = ["CalibrationInputError", "ReviewedCells", "SessionCells", "load_reviewed", "session_cells",
+           "field_of", "slide_of"]

@@ -56,6 +56,9 @@ class ActionId(str, Enum):
     SPLIT_CELL_3 = "review.split_cell_3"
     MERGE_CELLS = "review.merge_cells"
     ABOUT = "help.about"
+    CALIBRATE = "analysis.calibrate"
+    LOAD_MODEL = "analysis.load_model"
+    USE_BUNDLED = "analysis.use_bundled_model"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ ACTIONS: dict[ActionId, ActionInfo] = {
     ActionId.NEXT_IMAGE: A("Next Image", ("Ctrl+PgDown",)),
     ActionId.PREV_IMAGE: A("Previous Image", ("Ctrl+PgUp",)),
     ActionId.ABOUT: A("&About Malaria Desktop"),
+    ActionId.CALIBRATE: A("Ca&librate to This Lab\u2026", tip="Fine-tune the model on this lab's reviewed cells"),
+    ActionId.LOAD_MODEL: A("&Load Model\u2026", tip="Use a model folder (e.g. one calibrated on another PC)"),
+    ActionId.USE_BUNDLED: A("Use the &Bundled Model"),
     ActionId.MARK_PARASITIZED: A("Mark as &Parasitized", ("P",), icon_text="Parasitized (P)"),
     ActionId.MARK_UNINFECTED: A("Mark as &Uninfected", ("U",), icon_text="Uninfected (U)"),
     ActionId.MARK_NOT_CELL: A("Mark as &Not a Cell", ("N",), icon_text="Not a cell (N)"),

@@ -164,7 +164,8 @@ def _table(data: dict, depth: int = 0) -> str:
     return "<table cellpadding=2>" + "".join(rows) + "</table>"
 
 
-SECTIONS = (("Metrics (held-out data)", ("metrics",)), ("Training data and training", ("training_data", "training")),
+SECTIONS = (("Calibration to this lab", ("calibration",)), ("Metrics (held-out data)", ("metrics",)),
+            ("Training data and training", ("training_data", "training")),
             ("Network", ("model",)), ("Versions", ("versions",)))
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QMessag
 from malaria_desktop import paths
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId, create_actions
+from malaria_desktop.qt.calibration_dialog import ModelSwitcher
 from malaria_desktop.qt.controllers.analysis import AnalysisController
 from malaria_desktop.qt.controllers.export import ExportController
 from malaria_desktop.qt.controllers.model import ModelState
@@ -53,7 +54,7 @@ MENUS: dict[str, tuple[Any, ...]] = {
     "&View": (Id.ZOOM_IN, Id.ZOOM_OUT, Id.FIT, Id.ACTUAL, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
               Id.UNCERTAIN_ONLY, SEPARATOR, Id.GALLERY, Id.REVIEW_PARASITIZED, SEPARATOR, Id.NEXT_IMAGE,
               Id.PREV_IMAGE),
-    "&Analysis": (Id.RESUME, Id.CANCEL),
+    "&Analysis": (Id.RESUME, Id.CANCEL, SEPARATOR, Id.CALIBRATE, Id.LOAD_MODEL, Id.USE_BUNDLED),
     "&Review": REVIEW_MENU,
     "&Help": (Id.ABOUT,),
 }
@@ -219,6 +220,9 @@ class MainWindow(QMainWindow):
                                        show_error=self.show_error, commit_metadata=commit,
                                        model_folder=self._model_folder, band_text=lambda: self.band().describe(),
                                        parent=self)
+        self.models = ModelSwitcher(self.document, self.model, self.loader, self.action_map,
+                                    reanalyse=lambda: self.analysis.start_pending(), status=status, dialog_parent=self,
+                                    parent=self)
 
     def _connect(self) -> None:
         self.action_map[Id.QUIT].triggered.connect(self.close)
@@ -294,7 +298,8 @@ class MainWindow(QMainWindow):
         self.model.classifier = classifier
         self.model.error = ""
         card = classifier.card
-        self.model_status.setText(f"Model: {card.name}")
+        calibrated = " \u2013 calibrated to this lab" if card.extra.get("calibration") else ""
+        self.model_status.setText(f"Model: {card.name} ({self._model_folder()}){calibrated}")
         self.model_status.setToolTip(plain_tooltip(card.architecture))
         if not self.document.results:
             self.document.set_threshold(self.settings.threshold(card.threshold) or card.threshold)
@@ -395,7 +400,7 @@ class MainWindow(QMainWindow):
         self.progress_strip.set_text(f"Opened {name}: {len(entries)} image(s), {done} analysed.")
 
     def update_actions(self) -> None:
-        for controller in (self.analysis, self.export, self.sessions, self.review, self.pdf):
+        for controller in (self.analysis, self.export, self.sessions, self.review, self.pdf, self.models):
             controller.update_actions()
 
     def about_dialog(self) -> AboutDialog:
