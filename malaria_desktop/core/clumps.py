@@ -78,6 +78,8 @@ def merge_fragments(labels: np.ndarray, area: np.ndarray, boxes: np.ndarray, d: 
         return i
 
     prot = set(protect.tolist()) if protect is not None else set()
+    members: dict[int, list[int]] = {}  # root -> original labels glued into it
+    lut = np.zeros(n, bool)
     for s in np.argsort(area).tolist():
         if s == 0 or area[s] >= small_frac * typical or s not in best or s in prot:
             continue
@@ -86,13 +88,15 @@ def merge_fragments(labels: np.ndarray, area: np.ndarray, boxes: np.ndarray, d: 
         if rs == ro or ro in prot or ln < 0.25 * d or area[rs] + area[ro] > max_frac * typical:
             continue
         x0, y0, x1, y1 = _bbox_union(boxes, rs, ro)
-        patch = labels[y0 : y1 + 1, x0 : x1 + 1]
-        members = {i for i in np.unique(patch).tolist() if i and find(i) in (rs, ro)}
-        region = np.isin(patch, list(members))
+        both = members.get(rs, [rs]) + members.get(ro, [ro])
+        lut[both] = True
+        region = lut[labels[y0 : y1 + 1, x0 : x1 + 1]]
+        lut[both] = False
         if solidity(region) < min_solidity:
             continue
         parent[max(rs, ro)] = min(rs, ro)
         r = min(rs, ro)
+        members[r] = both
         area[r] = area[rs] + area[ro]
         boxes[r] = _bbox_union(boxes, rs, ro)
     return np.array([find(i) for i in range(n)])
