@@ -29,7 +29,7 @@ from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 State = Literal["queued", "analysing", "done", "error", "missing"]
 STATE_TEXT = {"queued": "Queued", "analysing": "Analysing\u2026", "done": "Done", "error": "Error",
               "missing": "File missing"}
-STAGE_TEXT = {"loading": "Loading\u2026", "segmenting": "Finding cells\u2026", "classifying": "Classifying\u2026",
+STAGE_TEXT = {"loading": "Loading\u2026", "segmenting": "Segmenting\u2026", "classifying": "Classifying\u2026",
               "done": "Done"}
 
 
@@ -344,7 +344,9 @@ class SlideDocument(QObject):
 class SlideListModel(QAbstractTableModel):
     """Table of the slide's images: file, state (with the error reason), cells and parasitized."""
 
-    HEADERS = ("Image", "State", "Cells", "Parasitized")
+    HEADERS = ("Image", "State", "Cells", "Parasit.")
+    HEADER_TIPS = ("Field image file", "Analysis state", "Red cells counted (automatic \u2192 reviewed)",
+                   "Parasitized cells (automatic \u2192 reviewed)")
 
     def __init__(self, document: SlideDocument, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -375,8 +377,10 @@ class SlideListModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS[section]
         return None
 
     def key_at(self, row: int) -> ImageKey | None:
@@ -419,6 +423,13 @@ class SlideListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return entry.key
         return None
+
+
+HEADERS_MIN = ("", "", "Cells", "Parasit.")  # the narrowest a count column gets (its header)
+
+
+def pair_text(auto: int, reviewed: int, edits: int) -> str:
+    return _pair(auto, reviewed, edits)
 
 
 def _pair(auto: int, reviewed: int, edits: int) -> str:

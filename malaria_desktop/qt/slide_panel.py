@@ -43,16 +43,17 @@ class SlideList(QTableView):
         Computed from the states and counts present, not with ResizeToContents: that re-measures every row
         of the table after every result and key press (1,000 images: quadratic).
         """
-        from malaria_desktop.qt.models import STAGE_TEXT, STATE_TEXT
+        from malaria_desktop.qt.models import HEADERS_MIN, STAGE_TEXT, STATE_TEXT, pair_text
 
         states = {e.state for e in self._doc.entries}
         texts = [*STAGE_TEXT.values(), *(STATE_TEXT[s] for s in ("queued", "analysing", "done")), "State"]
         texts += [f"{STATE_TEXT[s]} (see below)" for s in states & {"error", "missing"}]
         per_image = self._doc.counts().per_image.values() if self._doc.results else ()
-        most = max((max(c.auto_cells, c.reviewed_cells) for c in per_image), default=0)
-        number = f"{max(most, 888):,} \u2192 {max(most, 888):,}"
-        widths = tuple(max(self.fontMetrics().horizontalAdvance(t) for t in group) + 18
-                       for group in (texts, [number, "Cells"], [number, "Parasitized"]))
+        cells = [pair_text(c.auto_cells, c.reviewed_cells, c.edits) for c in per_image]
+        parasitized = [pair_text(c.auto_parasitized, c.reviewed_parasitized, c.edits) for c in per_image]
+        fm = self.fontMetrics()
+        widths = tuple(max(fm.horizontalAdvance(t) for t in group) + 14
+                       for group in (texts, [*cells, HEADERS_MIN[2]], [*parasitized, HEADERS_MIN[3]]))
         if widths == self._widths:
             return
         self._widths = widths
