@@ -123,3 +123,13 @@ def test_export_folder_suggestion_is_one_safe_component(qtbot, make_window, tmp_
     meta.commit()
     date = window.document.metadata.date
     assert window.export.suggested_folder().name == ("slide_" + date if date else "slide") + "_report"
+
+
+def test_opening_a_session_updates_the_strip_under_the_image(qtbot, two_images, make_window, tmp_path: Path):
+    path = two_images.sessions.save_session_to(tmp_path / "slide.mdsession")
+    two_images.close()
+    other = make_window()
+    assert other.sessions.open_session(path)
+    assert other.progress_label.text() == "Opened slide.mdsession: 2 image(s), 2 analysed."
+    assert (other.progress.value(), other.progress.maximum()) == (2, 2)
+    assert "Drop field images" not in other.progress_label.text()
