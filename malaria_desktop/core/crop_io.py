@@ -108,7 +108,7 @@ def iter_crop_batches(
     path_list = [Path(p) for p in paths]
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crop-decode") as pool:
-        pending: deque[tuple[list[Path], list[Future]]] = deque()
+        pending: deque[tuple[list[Path], list[Future[tuple[np.ndarray | None, str]]]]] = deque()
         next_start = 0
 
         def submit() -> None:

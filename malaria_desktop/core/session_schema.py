@@ -65,10 +65,10 @@ def integer(value: Any, where: str, low: int, high: int) -> int:
 def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SchemaError(f"{where} must be a number, not {value!r:.40}")
-    value = float(value)
-    if not math.isfinite(value) or not low <= value <= high:
-        raise SchemaError(f"{where} = {value} is not a finite number in [{low}, {high}]")
-    return value
+    result = float(value)
+    if not math.isfinite(result) or not low <= result <= high:
+        raise SchemaError(f"{where} = {result} is not a finite number in [{low}, {high}]")
+    return result
 
 
 def mapping(value: Any, where: str) -> Mapping[str, Any]:
