@@ -194,14 +194,17 @@ class ModelSwitcher(QObject):
 
     modelSwitched = Signal(object)  # the new classifier
 
+    SETTING = "model/folder"  # the model folder the technician chose last ("" or absent: the bundled one)
+
     def __init__(self, document: SlideDocument, model: ModelState, loader: ModelLoader, actions: Actions, *,
                  reanalyse: Callable[[], None], status: Callable[[str, int], None], dialog_parent: QWidget,
-                 parent: QObject | None = None) -> None:
+                 settings: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document, self.model, self.loader = document, model, loader
+        self.document, self.model, self.loader, self.settings = document, model, loader, settings
         self.reanalyse, self.status, self.dialog_parent = reanalyse, status, dialog_parent
         self.actions = actions
         self._switching = False
+        self._requested: Path | None = None
         self.dialog: CalibrateDialog | None = None
         actions[ActionId.CALIBRATE].triggered.connect(self.open_dialog)
         actions[ActionId.LOAD_MODEL].triggered.connect(self.choose_model)
@@ -233,14 +236,26 @@ class ModelSwitcher(QObject):
     def activate(self, model_dir: Path | None) -> None:
         """Load ``model_dir`` (None: the bundled model) in the background; then re-analyse the slide."""
         self._switching = True
+        self._requested = model_dir
         self.status("Loading the model\u2026", 3000)
         self.loader.load(model_dir)
+
+    def startup_folder(self) -> Path | None:
+        """The model folder chosen last time, if it still holds a model card (else the bundled model)."""
+        saved = str(self.settings.value(self.SETTING, "") or "") if self.settings is not None else ""
+        if saved and (Path(saved) / "model_card.json").is_file():
+            return Path(saved)
+        if saved:
+            log.warning("the model folder chosen last time is gone (%s); using the bundled model", saved)
+        return None
 
     @Slot(object)
     def _on_loaded(self, classifier: Any) -> None:
         if not self._switching:
             return  # the window's first model load
         self._switching = False
+        if self.settings is not None:  # the next start uses this model too
+            self.settings.set_value(self.SETTING, str(self._requested) if self._requested is not None else "")
         self.document.set_threshold(classifier.card.threshold)
         done = [row for row, e in enumerate(self.document.entries) if e.state in ("done", "error")]
         for row in done:

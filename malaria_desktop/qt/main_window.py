@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
             # start after the window's first paint, so loading ONNX Runtime does not compete with it
             self._load_timer = QTimer(self)  # a child: it dies with the window, never fires on a closed one
             self._load_timer.setSingleShot(True)
-            self._load_timer.timeout.connect(lambda: self.loader.load(model_dir))
+            self._load_timer.timeout.connect(lambda: self.loader.load(model_dir or self.models.startup_folder()))
             self._load_timer.start(MODEL_LOAD_DELAY_MS)
 
     @property
@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
                                        parent=self)
         self.models = ModelSwitcher(self.document, self.model, self.loader, self.action_map,
                                     reanalyse=lambda: self.analysis.start_pending(), status=status, dialog_parent=self,
-                                    parent=self)
+                                    settings=self.settings, parent=self)
 
     def _connect(self) -> None:
         self.action_map[Id.QUIT].triggered.connect(self.close)

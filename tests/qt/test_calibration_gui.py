@@ -52,6 +52,9 @@ def test_switching_model_reanalyses_and_keeps_review_edits(qtbot, make_window, s
     assert {k: r.n_cells for k, r in window.document.results.items()} == n_cells
     assert window.document.review.override(key, cell.cell.cell_id) == flipped  # the edit survived
     assert window.document.session.model["name"] == "lab-model"
+    again = make_window(classifier=None)  # the next start of the app uses the chosen model too
+    qtbot.waitUntil(lambda: "lab-model" in again.model_status.text(), timeout=30_000)
+    again.close()
 
     window.action_map[ActionId.USE_BUNDLED].trigger()  # back to the bundled model
     qtbot.waitUntil(lambda: "lab-model" not in window.model_status.text(), timeout=30_000)
@@ -118,3 +121,13 @@ def test_cancelled_calibration_writes_nothing(qtbot, tmp_path: Path, tiny_model_
     assert "cancelled" in dialog.status.text()
     wait_threads(qtbot, dialog.runner)
     assert not (tmp_path / "site").exists() and dialog.outcome is None
+
+
+def test_a_vanished_model_folder_falls_back_to_the_bundled_model(qtbot, make_window, settings_file: Path,
+                                                                 tmp_path: Path) -> None:
+    from malaria_desktop.qt.settings import AppSettings
+
+    AppSettings.at_path(settings_file).set_value("model/folder", str(tmp_path / "deleted model"))
+    window = make_window(classifier=None)
+    qtbot.waitUntil(lambda: window.classifier is not None, timeout=30_000)
+    assert "trained_model" in window.model_status.text() and not window.model_error
