@@ -36,6 +36,7 @@ from malaria_desktop.core.calibration_train import FitOptions, Figures, Trainer,
 from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
 from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
 
+REPLAY_FILE = "replay.npz"  # optional, beside a base model: crops + labels of its training data (never shipped)
 METHOD = ("fine-tuning of every layer on the reviewed cells (8 rotations/mirrors), Adam with an L2 pull "
           "towards the base weights (L2-SP) and targets softened towards the base model's outputs "
           "(learning without forgetting); gradients computed by ONNX Runtime; threshold chosen on "
@@ -75,6 +76,26 @@ class CalibrationResult:
     model: onnx.ModelProto | None = field(repr=False, default=None)
     card: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def load_replay(base_dir: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``replay.npz`` beside the base model (``crops`` uint8 (N, S, S, 3), ``labels`` (N,)), if present.
+
+    Written by ``python -m training.replay`` for a lab that has the base model's training data; it is
+    never committed or bundled, so a clinic without it calibrates with the L2 pull and soft targets alone.
+    """
+    path = Path(base_dir) / REPLAY_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            crops, labels = data["crops"], data["labels"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as exc:
+        raise CalibrationRefused(f"{REPLAY_FILE} beside the base model cannot be read ({exc}); remove it.") from exc
+    if crops.dtype != np.uint8 or crops.shape[1:] != (size, size, 3) or len(crops) != len(labels) or not len(crops):
+        raise CalibrationRefused(f"{REPLAY_FILE} beside the base model holds {crops.shape} {crops.dtype} crops; "
+                                 f"the model needs uint8 crops of {size}x{size}x3. Recreate or remove it.")
+    return crops, labels
 
 
 def file_sha256(path: Path) -> str:
@@ -150,12 +171,16 @@ def calibrate(
     total_steps = options.folds + 1  # progress is counted in thousandths of one fine-tuning run
     yield CalibrationProgress("base", 0, total_steps * 1000, "Base model on the reviewed cells")
     base_probs = trainer.predict(base, cells.crops)
+    replay = load_replay(Path(base_dir), card.input_size)
+    if replay is not None:  # soft targets on the base model's own data: its behaviour there is kept
+        replay = (replay[0], ((1 - options.fit.distill) * replay[1]
+                              + options.fit.distill * trainer.predict(base, replay[0])).astype(np.float32))
     oof = np.zeros(len(labels), np.float32)
     for k in range(options.folds):
         train, test = folds != k, folds == k
         msg = f"Cross-validation {k + 1}/{options.folds}: training on {int(train.sum())} cells"
         net = yield from _fit(trainer, cells.crops[train], labels[train], base_probs[train], options, should_cancel,
-                              "fold", k, total_steps, msg)
+                              "fold", k, total_steps, msg, replay)
         oof[test] = trainer.predict(net.to_onnx(), cells.crops[test])
 
     threshold = choose_threshold(oof, labels, options.min_sensitivity)
@@ -168,18 +193,19 @@ def calibrate(
         result.seconds = time.monotonic() - started
         return result
     net = yield from _fit(trainer, cells.crops, labels, base_probs, options, should_cancel, "final",
-                          options.folds, total_steps, f"Final model on all {len(labels)} reviewed cells")
+                          options.folds, total_steps, f"Final model on all {len(labels)} reviewed cells", replay)
     result.model = net.to_onnx()
     result.seconds = time.monotonic() - started
     result.card = _card(card, base_path, cells, options, result, level, threshold)
+    result.card["calibration"]["replay"] = {"file": REPLAY_FILE, "cells": len(replay[1])} if replay is not None else None
     yield CalibrationProgress("done", total_steps * 1000, total_steps * 1000, "Calibration finished")
     return result
 
 
 def _fit(trainer: Trainer, crops, labels, base_probs, options: CalibrationOptions, should_cancel, stage, k, total,
-         message):
+         message, replay=None):
     """One fine-tuning run relayed as progress; raises AnalysisCancelled when stopped."""
-    fit = trainer.fit(crops, labels, base_probs, options.fit, should_cancel)
+    fit = trainer.fit(crops, labels, base_probs, options.fit, should_cancel, replay)
     try:
         while True:
             step, steps = next(fit)

@@ -32,6 +32,8 @@ class FitOptions:
     learning_rate: float = 5e-4
     pull: float = 1e-2  # L2-SP strength towards the base weights
     distill: float = 0.1  # weight of the base model's output in the soft target
+    replay_per_batch: int = 8  # replay cells added to each batch when a replay set is given
+    replay_weight: float = 0.2  # their share of each batch's loss
     seed: int = 0
 
 
@@ -97,8 +99,13 @@ class Trainer:
     def fit(
         self, crops: np.ndarray, labels: np.ndarray, base_probs: np.ndarray, options: FitOptions,
         should_cancel: Callable[[], bool] = lambda: False,
+        replay: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Generator[tuple[int, int], None, Net | None]:
-        """Yield ``(step, total)``; return the fine-tuned ``Net`` (None when cancelled)."""
+        """Yield ``(step, total)``; return the fine-tuned ``Net`` (None when cancelled).
+
+        ``replay``: (crops, soft targets) of the base model's own training data, mixed into every batch
+        so the base behaviour there is kept (optional; see ``calibration.load_replay``).
+        """
         net = Net(self.base)
         rng = np.random.default_rng(options.seed)
         n = len(labels)
@@ -115,10 +122,16 @@ class Trainer:
             if len(order) < options.batch_size:
                 order = np.concatenate([order, rng.permutation(n)])
             idx, order = order[: options.batch_size], order[options.batch_size:]
-            x = augment(crops[idx], rng).astype(np.float32) * self.scale
+            x, t = crops[idx], targets[idx]
             w = cell_weight[idx] / cell_weight[idx].sum()
+            if replay is not None and options.replay_per_batch > 0:
+                ridx = rng.integers(0, len(replay[1]), options.replay_per_batch)
+                x, t = np.concatenate([x, replay[0][ridx]]), np.concatenate([t, replay[1][ridx]])
+                rw = np.full(len(ridx), options.replay_weight / len(ridx), np.float32)
+                w = np.concatenate([w * (1 - options.replay_weight), rw])
+            x = augment(x, rng).astype(np.float32) * self.scale
             opt.lr = options.learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))  # cosine decay
-            feeds = {"input": x, "target": targets[idx], "weight": w.astype(np.float32)}
+            feeds = {"input": x, "target": t.astype(np.float32), "weight": w.astype(np.float32)}
             feeds.update({name: net.params[name] for name in net.trainable})
             outs = self._grad.run([f"grad:{name}" for name in net.trainable], feeds)
             opt.step(dict(zip(net.trainable, outs)))

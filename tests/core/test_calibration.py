@@ -223,3 +223,23 @@ def test_write_model_refuses_a_folder_of_other_files(base_dir: Path, lab_cells: 
     out = write_model(result, tmp_path / "site")
     assert write_model(result, out) == out  # an earlier model folder may be replaced
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "model_card.json"]
+
+
+def test_replay_file_beside_the_base_model_is_used_and_checked(base_dir: Path, home, lab_cells: ReviewedCells,
+                                                              tmp_path: Path) -> None:
+    import shutil
+
+    from malaria_desktop.core.calibration import REPLAY_FILE
+
+    base = tmp_path / "base with replay"
+    shutil.copytree(base_dir, base)
+    crops, labels, _ = home
+    np.savez_compressed(base / REPLAY_FILE, crops=crops[:64], labels=labels[:64])
+    fast = CalibrationOptions(fit=FitOptions(min_steps=10, epochs=1), force=True)
+    result, _ = run(calibrate(lab_cells, base, fast))
+    assert result.card["calibration"]["replay"] == {"file": REPLAY_FILE, "cells": 64}
+    out = write_model(result, tmp_path / "site")
+    assert not (out / REPLAY_FILE).exists()  # data-derived: never copied into a model folder
+    np.savez_compressed(base / REPLAY_FILE, crops=crops[:4, :16, :16], labels=labels[:4])
+    with pytest.raises(CalibrationRefused, match="replay.npz"):
+        run(calibrate(lab_cells, base, fast))
