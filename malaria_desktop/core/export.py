@@ -201,84 +201,111 @@ def export_session(
     return summary
 
 
+@dataclass
+class _Job:
+    """One export's inputs, computed once: automatic and reviewed results, file names, the summary."""
+
+    session: Session
+    out: Path
+    automatic: dict[ImageKey, ImageResult]
+    reviewed: dict[ImageKey, ImageResult]
+    names: dict[ImageKey, str]
+    summary: ExportSummary
+
+    @property
+    def keys(self) -> list[ImageKey]:
+        return list(self.automatic)
+
+
 def _export(
     session: Session, out: Path, crops: CropMode, annotate: bool, progress: Callable[[int, int], None] | None
 ) -> ExportSummary:
-    settings = settings_of(session)
-    slide_opts = settings.summary_kwargs()
-    rbc_per_ul, edges = settings.rbc_per_ul, settings.count_edge_cells
-    review = session.review
     automatic = _automatic(session)
-    keys = list(automatic)
-    reviewed = {k: reviewed_result(k, r, review) for k, r in automatic.items()}
-    names = _image_names(keys)
-    summary = ExportSummary(out)
+    job = _Job(session, out, automatic, {k: reviewed_result(k, r, session.review) for k, r in automatic.items()},
+               _image_names(list(automatic)), ExportSummary(out))
+    # images first, so images.csv can say which PNG belongs to which image
+    annotated_rel = _write_pictures(job, crops, annotate, progress)
+    cell_rows = [row for k in job.keys if automatic[k].status == "ok"
+                 for row in _cell_rows(k, automatic[k], session.review)]
+    job.summary.files.append(report.write_csv_atomic(out / "cells.csv", report.CELL_COLUMNS + CELL_EXTRA, cell_rows))
+    totals = _write_images_csv(job, annotated_rel)
+    _write_slide_csv(job, totals)
+    return job.summary
 
-    # images: annotated PNGs and crops first, so images.csv can say which PNG belongs to which image
+
+def _write_pictures(job: _Job, crops: CropMode, annotate: bool,
+                    progress: Callable[[int, int], None] | None) -> dict[ImageKey, str]:
+    """Annotated PNGs and crops of every image whose file is still the analysed one; returns PNG paths."""
+    review, out, summary = job.session.review, job.out, job.summary
     annotated_rel: dict[ImageKey, str] = {}
     wanted_crops: list[dict[str, Any]] = []
-    group = patient_group(session)
-    for done, key in enumerate(keys):
+    group = patient_group(job.session)
+    for done, key in enumerate(job.keys):
         if progress is not None:
-            progress(done, len(keys))
-        auto = automatic[key]
+            progress(done, len(job.keys))
+        auto = job.automatic[key]
         if auto.status != "ok" or (not annotate and crops == "none"):
             continue
         image = _load_checked(auto, summary)
         if image is None:
             continue
         if annotate:
-            rel = f"annotated/{names[key]}.png"
+            rel = f"annotated/{job.names[key]}.png"
             added_ids = set(review.added_cells(key))
-            drawn = [cr for cr in reviewed[key].cells if cr.cell.cell_id in added_ids]  # label = reviewed label
+            drawn = [cr for cr in job.reviewed[key].cells if cr.cell.cell_id in added_ids]  # reviewed label
             labels = {cr.cell.cell_id: review.label_of(key, cr) for cr in auto.cells}
             picture = draw_annotations(image, [*auto.cells, *drawn], labels,
                                        reviewed={*review.overrides(key), *added_ids}, title=_ascii(Path(key).name))
-            write_bytes(out / rel, encode_png(picture))
-            summary.files.append(out / rel)
+            summary.files.append(write_bytes(out / rel, encode_png(picture)))
             annotated_rel[key] = rel
             summary.n_annotated += 1
         if crops != "none":
-            wanted_crops += _write_crops(key, image, auto, reviewed[key], review, crops, group, names[key], out,
-                                         summary)
+            wanted_crops += _write_crops(key, image, auto, job.reviewed[key], review, crops, group, job.names[key],
+                                         out, summary)
     if progress is not None:
-        progress(len(keys), len(keys))
+        progress(len(job.keys), len(job.keys))
     if crops != "none":
         _write_manifest(out, wanted_crops, summary)
+    return annotated_rel
 
-    # CSVs
-    cell_rows = [row for k in keys if automatic[k].status == "ok" for row in _cell_rows(k, automatic[k], review)]
-    summary.files.append(report.write_csv_atomic(out / "cells.csv", report.CELL_COLUMNS + CELL_EXTRA, cell_rows))
 
-    image_rows = []
+def _write_images_csv(job: _Job, annotated_rel: dict[ImageKey, str]) -> tuple[int, int]:
+    """images.csv (automatic + reviewed figures per image); returns (cells reviewed, cells changed)."""
+    settings, review = settings_of(job.session), job.session.review
+    rows = []
     n_reviewed_total = n_changed_total = 0
-    for key in keys:
-        auto_s = report.summarise_image(automatic[key], rbc_per_ul=rbc_per_ul, count_edge_cells=edges)
-        rev_s = report.summarise_image(reviewed[key], rbc_per_ul=rbc_per_ul, count_edge_cells=edges)
-        n_reviewed = len(review.overrides(key)) + len(review.added_cells(key)) if automatic[key].status == "ok" else 0
-        n_changed = _n_changed(key, automatic[key], review) if automatic[key].status == "ok" else 0
+    for key in job.keys:
+        auto = job.automatic[key]
+        auto_s = report.summarise_image(auto, rbc_per_ul=settings.rbc_per_ul,
+                                        count_edge_cells=settings.count_edge_cells)
+        rev_s = report.summarise_image(job.reviewed[key], rbc_per_ul=settings.rbc_per_ul,
+                                       count_edge_cells=settings.count_edge_cells)
+        n_reviewed = len(review.overrides(key)) + len(review.added_cells(key)) if auto.status == "ok" else 0
+        n_changed = _n_changed(key, auto, review) if auto.status == "ok" else 0
         n_reviewed_total += n_reviewed
         n_changed_total += n_changed
-        image_rows.append(report.image_row(auto_s) + [
+        rows.append(report.image_row(auto_s) + [
             rev_s.n_cells, rev_s.n_parasitized, report.format_number(rev_s.parasitemia_pct, 3),
             report.format_number(rev_s.parasites_per_ul, 0), n_reviewed, n_changed, annotated_rel.get(key, "")])
-    summary.files.append(report.write_csv_atomic(out / "images.csv", report.IMAGE_COLUMNS + IMAGE_EXTRA, image_rows))
+    job.summary.files.append(report.write_csv_atomic(job.out / "images.csv", report.IMAGE_COLUMNS + IMAGE_EXTRA,
+                                                     rows))
+    return n_reviewed_total, n_changed_total
 
-    auto_slide = report.summarise_slide(automatic.values(), **slide_opts)
-    rev_slide = report.summarise_slide(reviewed.values(), **slide_opts)
-    meta = session.metadata
-    model = session.model.get("name", "") if isinstance(session.model, dict) else ""
-    threshold = settings.threshold
-    slide_row = [meta.patient_id, meta.slide_id, meta.operator, meta.date, meta.notes,
-                 datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, threshold]
-    slide_row += report.slide_row(auto_slide)
-    slide_row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
-                  report.format_number(rev_slide.parasitemia_pct, 3),
-                  report.format_number(rev_slide.parasites_per_ul, 0),
-                  report.FLAG_SEPARATOR.join(rev_slide.flags), n_reviewed_total, n_changed_total]
-    summary.files.append(report.write_csv_atomic(out / "slide.csv", META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA,
-                                                 [slide_row]))
-    return summary
+
+def _write_slide_csv(job: _Job, totals: tuple[int, int]) -> None:
+    """slide.csv: metadata as typed, then the automatic and the reviewed slide figures."""
+    settings, meta = settings_of(job.session), job.session.metadata
+    auto_slide = report.summarise_slide(job.automatic.values(), **settings.summary_kwargs())
+    rev_slide = report.summarise_slide(job.reviewed.values(), **settings.summary_kwargs())
+    model = job.session.model.get("name", "") if isinstance(job.session.model, dict) else ""
+    row = [meta.patient_id, meta.slide_id, meta.operator, meta.date, meta.notes,
+           datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, settings.threshold]
+    row += report.slide_row(auto_slide)
+    row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
+            report.format_number(rev_slide.parasitemia_pct, 3), report.format_number(rev_slide.parasites_per_ul, 0),
+            report.FLAG_SEPARATOR.join(rev_slide.flags), *totals]
+    job.summary.files.append(report.write_csv_atomic(job.out / "slide.csv",
+                                                     META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA, [row]))
 
 
 def _ascii(text: str) -> str:
