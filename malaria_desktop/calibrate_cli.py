@@ -37,6 +37,14 @@ def _row(name: str, f) -> str:
     return f"  {name:<34} {f.threshold:9.3f} {f.sensitivity:12.3f} {f.specificity:12.3f} {f.auc:7.3f}"
 
 
+def _print_figures(result) -> None:
+    print(f"Cross-validated on the reviewed cells:\n  {'':<34} {'threshold':>9} {'sensitivity':>12} "
+          f"{'specificity':>12} {'AUC':>7}")
+    print(_row("base model (its own threshold)", result.base))
+    print(_row("base model (threshold re-chosen)", result.base_rethresholded))
+    print(_row("calibrated (out-of-fold)", result.calibrated))
+
+
 def run(args: argparse.Namespace) -> int:
     from malaria_desktop.core.calibration import CalibrationOptions, CalibrationRefused, calibrate, write_model
     from malaria_desktop.core.calibration_data import load_reviewed
@@ -80,11 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except MalariaDesktopError as exc:
         print(f"malaria-desktop calibrate: error: {exc}", file=err)
         return EXIT_REFUSED
-    print(f"Cross-validated on the reviewed cells:\n  {'':<34} {'threshold':>9} {'sensitivity':>12} "
-          f"{'specificity':>12} {'AUC':>7}")
-    print(_row("base model (its own threshold)", result.base))
-    print(_row("base model (threshold re-chosen)", result.base_rethresholded))
-    print(_row("calibrated (out-of-fold)", result.calibrated))
+    _print_figures(result)
     if not result.better and not args.force:
         print("The calibrated model is not better than the base model on these cells; nothing was written. "
               "Review more cells, or pass --force to write it anyway.")
