@@ -271,10 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="gui_review_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")  # no autosave/settings of the user's
 
-    from malaria_desktop.qt.app import _application, create_app
+    from malaria_desktop.qt.app import application, create_app
     from malaria_desktop.qt.settings import AppSettings
 
-    app = _application()
+    app = application()
     classifier, which = load_model(args.model, scratch)
     if args.scaling:
         runs = scaling(classifier, scratch, [int(v) for v in args.scaling.split(",")])

@@ -71,7 +71,8 @@ def install_excepthook(reporter: ErrorReporter) -> None:
     threading.excepthook = thread_hook
 
 
-def _application() -> QApplication:
+def application() -> QApplication:
+    """The one QApplication (made here on first use); public for benchmarks that drive the window."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Malaria Desktop")
@@ -96,7 +97,7 @@ def create_app(classifier: Any = None, model_dir: Path | None = None, settings: 
     settings: an ``AppSettings`` (tests pass one on a temporary INI file); None uses the user's.
     exec_app: run the event loop until the window closes.
     """
-    app = _application()
+    app = application()
     window = MainWindow(settings or AppSettings(), classifier=classifier, model_dir=model_dir)
     window.show()
     if exec_app:
@@ -108,7 +109,7 @@ def run_gui(files: list[Path], model_dir: Path | None, screenshot: Path | None =
             quit_after: float | None = None) -> int:
     """The ``gui`` command: returns the process exit code."""
     setup_logging()
-    app = _application()
+    app = application()
     reporter = ErrorReporter()
     install_excepthook(reporter)
     window = create_app(model_dir=model_dir)
