@@ -69,6 +69,7 @@ def _quad_eval(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(surf, 1.0, 255.0).astype(np.float32)
 
 
+FIT_SLACK = 0.1  # the fitted light field stays within this fraction of the local-maximum guess
 GLASS_PEAK = 0.05  # a histogram peak this tall (x the tallest) can be the glass (crowded fields: little glass)
 REJECT = 0.08  # a max-pool window > 8 % darker than the fitted surface holds no glass (cells only)
 
@@ -253,7 +254,7 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     log_img = _log_sum(rgb)
     log_small = _log_sum(small)
     # pass 1 on the small copy: rough cells, only to know which pixels are glass
-    bg = _background_tiles(small, 1.5 * scale_px / f)
+    bg = tiles = _background_tiles(small, 1.5 * scale_px / f)
     od0 = _od(log_small, bg)
     t0 = _threshold(od0, opts.threshold_scale)
     for _ in range(2):  # smooth light field fitted to glass pixels: vignetted corners, gradients
@@ -261,7 +262,9 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
         fitted = _fit_light_field(small, fg_small == 0)
         if fitted is None:
             break
-        bg = fitted
+        # a quadratic through glass that sits in one part of a crowded field can swing far off elsewhere;
+        # the local-maximum guess is never more than a few per cent off, so the fit stays near it
+        bg = np.clip(fitted, (1.0 - FIT_SLACK) * tiles, (1.0 + FIT_SLACK) * tiles)
         od0 = _od(log_small, bg)
         t0 = _threshold(od0, opts.threshold_scale)
     fg_small = cv2.dilate((od0 > t0).astype(np.uint8), np.ones((3, 3), np.uint8))

@@ -254,6 +254,12 @@ class _Work:
     area: np.ndarray
     shape: tuple[int, int]  # (height, width) of the work image
     fit: float  # median 2 x distance-transform max / diameter over kept segments (~1 when the size is right)
+    covered: float  # share of the foreground that kept segments cover
+
+    @property
+    def quality(self) -> float:
+        """Lower is better: thickness off the right fit, plus foreground that no kept cell explains."""
+        return abs(self.fit - FIT_RIGHT) + (1.0 - self.covered)
     gray: np.ndarray
 
 
@@ -317,7 +323,9 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
     if opts.mark_clumps:
         clump = clump_labels(labels, ids, area, np.stack([x0, y0, x1, y1], 1), d)
     fit = float(np.median(2.0 * (thick[ids] + 0.5) / d)) if crowded and ids.size else 1.0
-    return _Work(labels, ids, clump, (x0, y0, x1, y1), area, (wh, ww), fit, cv2.cvtColor(work, cv2.COLOR_RGB2GRAY))
+    covered = float(area[ids].sum() / max(int(area[1:].sum()), 1))
+    return _Work(labels, ids, clump, (x0, y0, x1, y1), area, (wh, ww), fit, covered,
+                 cv2.cvtColor(work, cv2.COLOR_RGB2GRAY))
 
 
 def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None) -> SegmentationResult:
@@ -334,14 +342,18 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
     if not d_orig or d_orig < 4:
         return SegmentationResult((), (H, W), 0.0, ("no cells found",))
     crowded = size.crowded if size is not None else None
-    for attempt in range(3):
+    best: tuple[float, float, _Work] | None = None
+    for _ in range(3):
         work, s = _work_scale(image, d_orig, opts)
         res = _segment_work(work, d_orig * s, opts, crowded)
+        if best is None or res.quality < best[2].quality:
+            best = (d_orig, s, res)
         # the size check: on a crowded field, segments much thinner than the size says were cut from
-        # clumps at too big a size; correct the size from their thickness and segment again
-        if size is None or res.fit >= FIT_LOW or attempt == 2:
+        # clumps at too big a size; correct the size from their thickness, segment again, keep the best
+        if size is None or res.fit >= FIT_LOW:
             break
         d_orig *= res.fit / FIT_RIGHT
+    d_orig, s, res = best
     if size is not None and (not size.agree or res.fit < FIT_LOW):
         est = ", ".join(f"{k} {v:.0f}" for k, v in size.estimates.items())
         warnings.append(f"uncertain cell size: estimators disagree ({est} px, used {d_orig:.0f}); counts may be off")
