@@ -259,6 +259,25 @@ def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, floa
     return out
 
 
+def print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review) -> None:
+    print(f"gui_review: {which}; {args.fields} synthetic 1280x960 fields; window 1280x720 offscreen"
+          + ("; AUTOSAVE DISABLED (diagnosis)" if args.without_autosave else ""))
+    print(f"  analysis: {analysis_s:.1f} s{'' if idle else ' (NOT idle: timed out)'}, {counts.auto_cells} cells, "
+          f"{counts.auto_parasitized} parasitized calls")
+    print(f"  idle window (machine baseline): p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms, "
+          f"max {baseline['max_ms']:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for name, s in (("analysing", analysing), ("reviewing", reviewing)):
+        ok = s["p99_ms"] <= TARGET_P99_MS and s["max_ms"] <= TARGET_MAX_MS
+        print(f"  stalls while {name}: {s['ticks']} ticks, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+              f"max {s['max_ms']:.1f} ms  [target p99 <= {TARGET_P99_MS:.0f}, max <= {TARGET_MAX_MS:.0f}: "
+              f"{'PASS' if ok else 'FAIL'}]")
+    print(f"  gallery review: {review['decided']} of {review['calls_total']} parasitized calls decided with "
+          f"{review['keys']} key presses, no mouse ({review['columns']} thumbnails per row; "
+          f"{review['rejected']} rejected as not parasitized; {review['correct_labels']} stored as intended)  "
+          f"[target <= {TARGET_KEYS} keys: {'PASS' if review['keys'] <= TARGET_KEYS else 'FAIL'}]")
+    print(f"  for comparison, one key per call (P, U or N on each, plus Ctrl+Shift+G): {review['decided'] + 1} presses")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fields", type=int, default=30)
@@ -307,22 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     meter.start()
     review = review_from_gallery(window, truth)
     reviewing = meter.stop()
-    print(f"gui_review: {which}; {args.fields} synthetic 1280x960 fields; window 1280x720 offscreen"
-          + ("; AUTOSAVE DISABLED (diagnosis)" if args.without_autosave else ""))
-    print(f"  analysis: {analysis_s:.1f} s{'' if idle else ' (NOT idle: timed out)'}, {counts.auto_cells} cells, "
-          f"{counts.auto_parasitized} parasitized calls")
-    print(f"  idle window (machine baseline): p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms, "
-          f"max {baseline['max_ms']:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for name, s in (("analysing", analysing), ("reviewing", reviewing)):
-        ok = s["p99_ms"] <= TARGET_P99_MS and s["max_ms"] <= TARGET_MAX_MS
-        print(f"  stalls while {name}: {s['ticks']} ticks, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-              f"max {s['max_ms']:.1f} ms  [target p99 <= {TARGET_P99_MS:.0f}, max <= {TARGET_MAX_MS:.0f}: "
-              f"{'PASS' if ok else 'FAIL'}]")
-    print(f"  gallery review: {review['decided']} of {review['calls_total']} parasitized calls decided with "
-          f"{review['keys']} key presses, no mouse ({review['columns']} thumbnails per row; "
-          f"{review['rejected']} rejected as not parasitized; {review['correct_labels']} stored as intended)  "
-          f"[target <= {TARGET_KEYS} keys: {'PASS' if review['keys'] <= TARGET_KEYS else 'FAIL'}]")
-    print(f"  for comparison, one key per call (P, U or N on each, plus Ctrl+Shift+G): {review['decided'] + 1} presses")
+    print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
     if args.screenshots is not None:
         for path in screenshots(window, args.screenshots, [Path(p) for p in truth], classifier):
             print(f"  screenshot: {path}")
