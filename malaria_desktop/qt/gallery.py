@@ -23,6 +23,7 @@ from malaria_desktop.qt.overlays import COLOURS, LABEL_TEXT
 
 KEY_LABELS = {Qt.Key.Key_P: PARASITIZED, Qt.Key.Key_U: UNINFECTED, Qt.Key.Key_N: NOT_CELL}
 SHORT = {PARASITIZED: "P", UNINFECTED: "U", NOT_CELL: "N"}
+IMAGE_ONLY_KEYS = (Qt.Key.Key_S, Qt.Key.Key_M)  # the image's split/merge keys mean nothing here
 ACCEPT = "accept"  # label_selection's "the model's verdict, for cells not reviewed yet"
 CELL_W, CELL_H = THUMB_PX + 14, THUMB_PX + 30
 
@@ -101,7 +102,7 @@ class GalleryView(QListView):
     def _own_key(event: QKeyEvent) -> bool:
         plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
         return plain and (event.key() in KEY_LABELS or event.key() in (
-            Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_A))
+            Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_A, *IMAGE_ONLY_KEYS))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if self._own_key(event):
@@ -109,6 +110,8 @@ class GalleryView(QListView):
                 self._show(self.currentIndex())
             elif event.key() == Qt.Key.Key_A:
                 self.label_selection(ACCEPT)
+            elif event.key() in IMAGE_ONLY_KEYS:
+                pass  # split/merge act on the image's cells: never on a cell the technician does not see
             else:
                 self.label_selection(KEY_LABELS.get(Qt.Key(event.key())))
             event.accept()

@@ -95,6 +95,12 @@ def test_window_shortcuts_do_not_steal_gallery_keys(qtbot, gallery) -> None:
     gallery.focus_first()
     qtbot.keyClick(gallery.view, Qt.Key.Key_P)
     assert not stolen and gallery._doc.review.edits_count == 1
+    split = QAction("Split", host)
+    split.setShortcut(QKeySequence("S"))
+    split.triggered.connect(lambda: stolen.append("S"))
+    host.addAction(split)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_S)  # the image's split key does not reach through the gallery
+    assert not stolen
 
 
 def test_enter_and_double_click_ask_to_show_the_cell(qtbot, gallery) -> None:
