@@ -149,10 +149,10 @@ class MainWindow(QMainWindow):
         summary_scroll.setWidgetResizable(True)
         summary_scroll.setFrameShape(QFrame.Shape.NoFrame)
         summary_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        summary_scroll.setMinimumWidth(290)
+        summary_scroll.setMinimumWidth(320)  # two columns of 7-digit figures plus a scroll bar
         splitter.addWidget(summary_scroll)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 640, 300])  # file names stay readable beside "59 \u2192 54" counts
+        splitter.setSizes([330, 630, 320])  # file names stay readable beside "59 \u2192 54" counts
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)

@@ -80,7 +80,7 @@ class SummaryPanel(QWidget):
         for row, (key, title) in enumerate((("cells", "Red cells"), ("parasitized", "Parasitized"),
                                             ("pct", "Parasitemia"), ("per_ul", "Parasites / \u00b5L")), start=1):
             grid.addWidget(QLabel(title), row, 0)
-            auto, rev = _big(size=18), _big(size=18)
+            auto, rev = _big(size=16), _big(size=16)  # two columns of 7-digit figures fit in 300 px
             grid.addWidget(auto, row, 1)
             grid.addWidget(rev, row, 2)
             self.rows[key] = (auto, rev)

@@ -67,6 +67,14 @@ def test_fits_1280x720_and_keeps_undo_visible_at_1366(qtbot, make_window, smear_
         for action_id in (ActionId.UNDO, ActionId.REDO):
             button = window.review_toolbar.widgetForAction(window.action_map[action_id])
             assert button is not None and button.isVisible(), (w, action_id)
+    # big figures are never clipped, even with the reviewed column beside them
+    key0 = window.current_key
+    window.document.review.set_label(key0, window.document.result(key0).cells[-1].cell.cell_id, "not_cell")
+    window.resize(1280, 720)
+    qtbot.wait(50)
+    for auto, rev in window.summary.rows.values():
+        for label in (auto, rev):
+            assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), label.text()
     # the State column keeps its text when a count changes ("164 -> 163")
     key = window.current_key
     window.document.review.set_label(key, window.document.result(key).cells[0].cell.cell_id, "not_cell")
