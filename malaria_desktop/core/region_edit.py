@@ -160,6 +160,22 @@ def merge_regions(key: ImageKey, result: ImageResult, review: ReviewState, cell_
         return review.add_cell(key, bbox, label, outline=poly)  # type: ignore[arg-type]
 
 
+def region_at(key: ImageKey, result: ImageResult, review: ReviewState, x: float, y: float) -> int | None:
+    """The id of the shown cell whose mask covers image pixel (x, y), or None (drawn cells win ties)."""
+    ids = [cid for cid, a in review.added_cells(key).items() if a.label != NOT_CELL]
+    ids += [cr.cell.cell_id for cr in result.cells if review.label_of(key, cr) != NOT_CELL]
+    for cid in ids:
+        try:
+            cell = region(key, result, review, cid)
+        except RegionEditError:
+            continue
+        bx, by, w, h = cell.bbox
+        col, row = int(x) - bx, int(y) - by
+        if 0 <= row < h and 0 <= col < w and cell.mask[row, col]:
+            return cid
+    return None
+
+
 def delete_region(key: ImageKey, result: ImageResult, review: ReviewState, cell_id: int) -> None:
     """Remove a region from the counts (``not_cell``; undoable like any label)."""
     region(key, result, review, cell_id)
@@ -178,4 +194,4 @@ def pieces_area(key: ImageKey, result: ImageResult, review: ReviewState, ids: li
 
 
 __all__ = ["RegionEditError", "split_mask", "split_region", "split_by_line", "merge_regions", "delete_region",
-           "region", "pieces_area", "MAX_PIECES"]
+           "region", "region_at", "pieces_area", "MAX_PIECES"]

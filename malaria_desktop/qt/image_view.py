@@ -3,17 +3,17 @@
 It draws what it is given (``set_image`` + ``set_marks``) and reports what the user did through signals;
 it owns no results and no review state (views draw models). Keyboard: arrows and Tab/Shift+Tab ask to
 step to another cell (``stepRequested``; the review controller knows the reading order), Ctrl+Tab leaves
-the image; Ctrl+click adds cells to the selection (merge).
+the image; Ctrl+click adds cells to the selection (merge); Alt+drag draws a cut line (``lineDrawn``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen,
                            QPixmap, QWheelEvent)
-from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
-                               QGraphicsView, QWidget)
+from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsPixmapItem, QGraphicsRectItem,
+                               QGraphicsScene, QGraphicsView, QWidget)
 
 from malaria_desktop.qt.overlays import CELL_ITEM_TYPE, CellMark, CellOverlayItem
 
@@ -48,6 +48,7 @@ class ImageView(QGraphicsView):
     boxDrawn = Signal(tuple)  # (x, y, w, h) in image pixels
     zoomChanged = Signal(float)
     stepRequested = Signal(str)  # "next", "previous", "up", "down"
+    lineDrawn = Signal(tuple, tuple)  # Alt+drag: (x0, y0), (x1, y1) in image pixels (cut a clump there)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +74,7 @@ class ImageView(QGraphicsView):
         self._press_pos: QPoint | None = None
         self._box_origin: QPointF | None = None
         self._box_item: QGraphicsRectItem | None = None
+        self._line_item: QGraphicsLineItem | None = None
         self.placeholder = PLACEHOLDER
 
     # --- content -----------------------------------------------------------------------------------
@@ -250,6 +252,15 @@ class ImageView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position().toPoint()
+        if event.button() == Qt.MouseButton.LeftButton and self.has_image() and \
+                event.modifiers() & Qt.KeyboardModifier.AltModifier:
+            start = self.mapToScene(pos)
+            pen = QPen(QColor("#ffd400"), 2)
+            pen.setCosmetic(True)
+            self._line_item = self.scene().addLine(QLineF(start, start), pen)
+            self._line_item.setZValue(20)
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.LeftButton and self.has_image() and (
                 self._add_mode or event.modifiers() & Qt.KeyboardModifier.ShiftModifier):
             self._box_origin = self.mapToScene(pos)
@@ -264,6 +275,11 @@ class ImageView(QGraphicsView):
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._line_item is not None:
+            line = self._line_item.line()
+            self._line_item.setLine(QLineF(line.p1(), self.mapToScene(event.position().toPoint())))
+            event.accept()
+            return
         if self._box_origin is not None and self._box_item is not None:
             self._box_item.setRect(QRectF(self._box_origin, self.mapToScene(event.position().toPoint())).normalized())
             event.accept()
@@ -272,6 +288,14 @@ class ImageView(QGraphicsView):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position().toPoint()
+        if self._line_item is not None:
+            start, end = self._line_item.line().p1(), self.mapToScene(pos)
+            self.scene().removeItem(self._line_item)
+            self._line_item = None
+            if QLineF(start, end).length() >= MIN_BOX_PX:
+                self.lineDrawn.emit((start.x(), start.y()), (end.x(), end.y()))
+            event.accept()
+            return
         if self._box_origin is not None:
             rect = QRectF(self._box_origin, self.mapToScene(pos)).normalized()
             rect = rect.intersected(self.scene().sceneRect())

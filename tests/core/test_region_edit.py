@@ -97,3 +97,14 @@ def test_delete_and_errors() -> None:
         merge_regions("f.png", result, review, [0])
     with pytest.raises(RegionEditError, match="line"):
         split_by_line("f.png", result, review, 0, (0, 0), (5, 0))
+
+
+def test_region_at_finds_the_shown_cell() -> None:
+    from malaria_desktop.core.region_edit import region_at
+
+    result = clump_result()
+    review = ReviewState()
+    assert region_at("f.png", result, review, 30, 30) == 0 and region_at("f.png", result, review, 136, 26) == 1
+    assert region_at("f.png", result, review, 5, 5) is None
+    left, right = split_region("f.png", result, review, 0, 2)
+    assert region_at("f.png", result, review, 30, 30) in (left, right)  # the piece, not the removed clump

@@ -133,3 +133,22 @@ def test_opening_a_session_updates_the_strip_under_the_image(qtbot, two_images, 
     assert other.progress_label.text() == "Opened slide.mdsession: 2 image(s), 2 analysed."
     assert (other.progress.value(), other.progress.maximum()) == (2, 2)
     assert "Drop field images" not in other.progress_label.text()
+
+
+def test_alt_drag_cuts_a_clump_along_the_line(qtbot, two_images):
+    window = two_images
+    doc = window.document
+    key = window.current_key
+    cell = max(doc.result(key).cells, key=lambda c: c.cell.area_px).cell
+    x, y, w, h = cell.bbox
+    cx = cell.centroid[0]
+    before = doc.counts().per_image[key].reviewed_cells
+    vp = window.view.viewport()
+    start, end = window.view.mapFromScene(cx, y - 3), window.view.mapFromScene(cx, y + h + 3)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, start)
+    QTest.mouseMove(vp, end)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, end)
+    assert doc.counts().per_image[key].reviewed_cells == before + 1
+    assert doc.review.override(key, cell.cell_id) == "not_cell" and len(doc.review.added_cells(key)) == 2
+    window.action_map[ActionId.UNDO].trigger()
+    assert doc.counts().per_image[key].reviewed_cells == before

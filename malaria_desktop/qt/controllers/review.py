@@ -14,7 +14,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QPoint, Slot
 from PySide6.QtWidgets import QMenu, QWidget
 
-from malaria_desktop.core.region_edit import RegionEditError, merge_regions, split_region
+from malaria_desktop.core.region_edit import RegionEditError, merge_regions, region_at, split_by_line, split_region
 from malaria_desktop.core.review import ReviewChange
 from malaria_desktop.core.review_walk import next_in_slide, reading_order, row_step, step_cell
 from malaria_desktop.qt.actions import ActionId, Actions
@@ -68,6 +68,8 @@ class ReviewController(QObject):
         a[ActionId.MERGE_CELLS].triggered.connect(self.merge_selected)
         a[ActionId.REMOVE_IMAGE].triggered.connect(self.remove_current_image)
         view.stepRequested.connect(self.step)
+        if hasattr(view, "lineDrawn"):
+            view.lineDrawn.connect(self.cut_along)
         view.cellClicked.connect(self._cell_clicked)
         view.cellMenuRequested.connect(self._cell_menu)
         view.boxDrawn.connect(self.add_cell)
@@ -152,6 +154,27 @@ class ReviewController(QObject):
         self.view.select_cell(ids[0])
         self.status(f"Split into {n} cells (counted as uninfected: press P on an infected one). Ctrl+Z undoes.",
                     8000)
+        return ids
+
+    def cut_along(self, p0: tuple[float, float], p1: tuple[float, float]) -> list[int]:
+        """Alt+drag across a clump: cut the cell under the line's middle along it (one undo step)."""
+        key = self.viewer.current_key
+        result = self.document.result(key) if key else None
+        if key is None or result is None or result.status != "ok":
+            return []
+        mid = ((p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0)
+        cell_id = region_at(key, result, self.document.review, *mid)
+        if cell_id is None:
+            self.status("Draw the cut line across the middle of the clump (Alt+drag).", 5000)
+            return []
+        try:
+            ids = split_by_line(key, result, self.document.review, cell_id, p0, p1)
+        except RegionEditError as exc:
+            self.status(str(exc), 6000)
+            return []
+        self.view.select_cell(ids[0])
+        self.status(f"Cut into {len(ids)} cells (counted as uninfected: press P on an infected one). "
+                    "Ctrl+Z undoes.", 8000)
         return ids
 
     def merge_selected(self) -> int:
