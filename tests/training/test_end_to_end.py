@@ -30,8 +30,11 @@ def test_train_export_evaluate_and_resume(nih_root: Path, tmp_path: Path) -> Non
     assert card["training"]["split_sha256"] == file_sha256(run / "split.csv") == file_sha256(model_dir / "split.csv")
     assert card["training"]["command"].startswith("python -m training train")
     assert card["model"]["parameters"] > 0 and card["model"]["flops_per_cell"] > 0
-    assert set(card["metrics"]) == {"validation", "test"}
-    assert "sensitivity >= 0.97" in card["threshold_rule"] or "Youden" in card["threshold_rule"]
+    assert {"validation", "test", "test_by_lab"} <= set(card["metrics"])
+    assert "healthy validation group" in card["threshold_rule"]  # the slide operating point (default rule)
+    band = card["uncertain_band"]
+    assert 0 < band["low"] < card["threshold"] < band["high"] < 1 and "validation errors" in band["rule"]
+    assert card["training"]["data"] == [{"folder": nih_root.as_posix(), "source": "local reviewed cells"}]
     for plot in ("roc.png", "confusion.png", "reliability.png", "report.json"):
         assert (model_dir / "report" / plot).stat().st_size > 200
     report = json.loads((model_dir / "report" / "report.json").read_text())
