@@ -14,7 +14,7 @@ from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review import Counts, ImageKey, ReviewedCounts, ReviewState, reviewed_counts
 
 
-def _review_signature(review: ReviewState, key: ImageKey) -> tuple:
+def review_signature(review: ReviewState, key: ImageKey) -> tuple:
     added = review.added_cells(key)
     return (tuple(sorted(review.overrides(key).items())),
             tuple(sorted((cid, a.label, a.bbox, a.outline) for cid, a in added.items())))
@@ -30,7 +30,7 @@ class CountCache:
         per_image: dict[ImageKey, Counts] = {}
         total = Counts()
         for key, result in results.items():
-            signature = (edges, _review_signature(review, key))
+            signature = (edges, review_signature(review, key))
             cached = self._cache.get(key)
             if cached is None or cached[0][0] is not result or cached[0][1] != signature:
                 counts = reviewed_counts({key: result}, review, count_edge_cells=edges).per_image[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QSizePolicy, QVBoxLayout,
@@ -32,13 +33,41 @@ class Figures:
     flags: tuple[str, ...]  # core.report flag codes
 
 
+_SUMMARIES: dict[tuple[int, bool], tuple[ImageResult, tuple, Any]] = {}  # (id(result), reviewed) -> summary
+MAX_SUMMARIES = 20_000
+
+
+def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | None, options: Mapping) -> Any:
+    """One image's ``ImageSummary``, remembered while its result, edits and options stay the same.
+
+    Why: the panel is refreshed after every result and every key press; summarising all cells of a
+    1,000-image slide each time made adding images superlinear (issue 11 item 8).
+    """
+    from malaria_desktop.core.report import summarise_image
+    from malaria_desktop.qt.count_cache import review_signature
+
+    signature = (review_signature(review, key) if review is not None else None, options["rbc_per_ul"],
+                 options["count_edge_cells"])
+    slot = (id(result), review is not None)
+    hit = _SUMMARIES.get(slot)
+    if hit is not None and hit[0] is result and hit[1] == signature:
+        return hit[2]
+    shown = result if review is None else reviewed_result(key, result, review)
+    summary = summarise_image(shown, rbc_per_ul=options["rbc_per_ul"], count_edge_cells=options["count_edge_cells"])
+    if len(_SUMMARIES) > MAX_SUMMARIES:
+        _SUMMARIES.clear()
+    _SUMMARIES[slot] = (result, signature, summary)
+    return summary
+
+
 def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping) -> Figures:
     """Slide figures from ``core.report.summarise_slide``; ``review`` given -> the reviewed figures."""
     from malaria_desktop.core.report import summarise_slide
     from malaria_desktop.core.session import summary_options
 
-    items = results.values() if review is None else (reviewed_result(k, r, review) for k, r in results.items())
-    summary = summarise_slide(items, **summary_options(settings))
+    options = summary_options(settings)
+    items = [_image_summary(k, r, review, options) for k, r in results.items()]
+    summary = summarise_slide(items, **options)
     return Figures(cells=summary.rbc_counted, parasitized=summary.n_parasitized,
                    parasitemia_pct=summary.parasitemia_pct, parasites_per_ul=summary.parasites_per_ul,
                    flags=tuple(summary.flags))
