@@ -57,8 +57,9 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def _estimates(mask: np.ndarray) -> dict[str, float]:
-    """Each estimator's diameter at the scale of ``mask`` (0 where it has no answer)."""
+def _estimates(mask: np.ndarray, smallest: float) -> dict[str, float]:
+    """Each estimator's diameter at the scale of ``mask`` (0 where it has no answer); ``smallest`` is the
+    smallest cell diameter expected there (clean blobs under 60 % of it are specks, not cells)."""
     dist = cv2.distanceTransform(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
                                  cv2.DIST_L2, 5)[1:-1, 1:-1]
     out = {"peaks": 0.0, "isolated": 0.0, "blobs": 0.0}
@@ -78,7 +79,7 @@ def _estimates(mask: np.ndarray) -> dict[str, float]:
     if vals.size:
         out["peaks"] = 2.0 * _weighted_median(vals, vals.astype(np.float64) ** 2) + 1.0
     disc = np.pi * (radii + 0.5) ** 2
-    clean = ok & (areas >= 0.75 * disc) & (areas <= 1.3 * disc)
+    clean = ok & (areas >= 0.75 * disc) & (areas <= 1.3 * disc) & (radii >= 0.3 * smallest)
     clean &= (stats[:, cv2.CC_STAT_LEFT] > 0) & (stats[:, cv2.CC_STAT_TOP] > 0)
     clean &= (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] < mask.shape[1])
     clean &= (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] < mask.shape[0])
@@ -88,9 +89,12 @@ def _estimates(mask: np.ndarray) -> dict[str, float]:
 
 
 def _consensus(raw: dict[str, float]) -> float:
-    """Peaks and clean isolated cells decide (mean of the two when both answer); the blob maxima, which
-    crowding inflates, only decide when neither of the others has an answer."""
+    """Peaks and clean isolated cells decide (mean of the two when both answer and agree, median of all
+    three when they disagree); the blob maxima, which crowding inflates, decide alone only when neither of
+    the others has an answer."""
     good = [raw[k] for k in ("peaks", "isolated") if raw.get(k, 0) > 0]
+    if len(good) == 2 and abs(good[0] - good[1]) > DISAGREE * max(good):
+        return float(np.median([v for v in raw.values() if v > 0]))  # the two disagree: all three vote
     if good:
         return float(np.mean(good))
     return float(raw.get("blobs", 0.0))
@@ -109,7 +113,7 @@ def estimate_size(image: np.ndarray, opts: "SegmentationOptions") -> SizeEstimat
         small = resize(image, (max(int(w * s), 1), max(int(h * s), 1))) if s < 1 else image
         _, mask, _ = foreground(small, None, opts if crowded else sparse_opts,
                                 smallest=max(opts.smallest_diameter_px * s, 4.0))
-        raw = _estimates(mask)
+        raw = _estimates(mask, opts.smallest_diameter_px * s)
         if not crowded and mask.mean() >= CROWDED and opts.gap_od_frac > 0:
             crowded = True  # gaps between packed cells vanish on a small copy: look twice as close
             long_side *= 2.0 if s < 1.0 else 1.0
