@@ -168,9 +168,9 @@ def compute_reference(
         entry = lab_reference(colour[sel], fields_a[sel], None if sizes_a is None else sizes_a[sel],
                               None if probs_a is None else probs_a[sel], band, min_cells, margin)
         if entry is None:
-            skipped.append(lab)
+            skipped.append(str(lab))
         else:
-            out_labs[lab] = entry
+            out_labs[str(lab)] = entry
     if not out_labs:
         raise ValueError(f"no lab has {MIN_FIELDS} fields with {min_cells}+ usable crops")
     return {"version": REFERENCE_VERSION, "features": list(FEATURES), "labs": out_labs,

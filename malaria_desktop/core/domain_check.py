@@ -188,8 +188,8 @@ def typical_cells(cells: Sequence[CellResult]) -> list[CellResult]:
     return [c for c in inner if low * median <= c.cell.area_px <= high * median]
 
 
-def summarise_cells(colour: np.ndarray, sizes: Sequence[float] | None = None,
-                    probabilities: Sequence[float] | None = None,
+def summarise_cells(colour: np.ndarray, sizes: Sequence[float] | np.ndarray | None = None,
+                    probabilities: Sequence[float] | np.ndarray | None = None,
                     band: tuple[float, float] | None = None) -> FieldStats | None:
     """Field statistics from per-cell rows (``crop_colour_stats``), native sizes and probabilities."""
     finite = np.all(np.isfinite(colour), axis=1) if len(colour) else np.zeros(0, bool)
