@@ -142,6 +142,7 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     card["threshold"] = threshold
     card["threshold_rule"] = rule_text
     card["uncertain_band"] = uncertain_band(labels, probs, threshold)
+    card["reference"] = run_reference(run, out, (card["uncertain_band"]["low"], card["uncertain_band"]["high"]))
     groups = cell_groups(patients)
     card["metrics"] = {"validation": binary_metrics(labels, probs, threshold)}
     if (groups == "nih").any() and not (groups == "nih").all():
@@ -157,6 +158,16 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     print(f"exported {out}: threshold {threshold:.4f} ({rule_text}); validation accuracy "
           f"{card['metrics']['validation']['accuracy']:.4f} AUC {card['metrics']['validation']['roc_auc']:.4f}", flush=True)
     return card_path
+
+
+def run_reference(run: Path, model_dir: Path, band: tuple[float, float]) -> dict:
+    """The card's ``reference`` (what the training labs' fields look like) for the app's "unlike" warning."""
+    from training.reference_stats import reference_for_run
+    from training.train import config_from_dict, load_run_data
+
+    cfg = config_from_dict(json.loads((run / "run_config.json").read_text()))
+    samples, names, crops, labels, _ = load_run_data(cfg, run, run / "split.csv")
+    return reference_for_run(samples, names, crops, labels, cfg.data, model_dir, band)
 
 
 def onnx_keras_max_diff(model_dir: Path, crops: np.ndarray) -> float:
