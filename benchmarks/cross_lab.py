@@ -154,7 +154,8 @@ def main() -> int:
         args.md.parent.mkdir(parents=True, exist_ok=True)
         legend = (f"Columns: cells_fp = share of the lab's healthy cells called parasitized at the card threshold; "
                   f"fields_fp = the same through the whole `analyze` pipeline on every field (worst field beside "
-                  f"it); auc/sens/spec on a lab's row = NIH TEST patients re-rendered in that lab's colours; "
+                  f"it; for a lab the model trained on this includes its training fields, so only held-out rows "
+                  f"measure transfer); auc/sens/spec on a lab's row = NIH TEST patients re-rendered in that lab's colours; "
                   f"sens_at_spec = sensitivity at specificity >= {SPEC_TARGET}; healthy_fp = share called "
                   f"parasitized on NIH healthy test patients (mean, worst).\n\n"
                   f"Command: `.venv/bin/python benchmarks/cross_lab.py {' '.join(sys.argv[1:])}`\n\n")
