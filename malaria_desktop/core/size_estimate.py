@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .segmentation import SegmentationOptions
 
 CROWDED = 0.55  # foreground cover above which a field is crowded: measured again at twice the resolution
+BLOB_CLUMPS = 1.6  # blob maxima this many times the peaks: the blobs are clumps of overlapping cells
 DISAGREE = 0.25  # estimators further apart than this (relative) trigger a warning
 
 
@@ -100,6 +101,20 @@ def _consensus(raw: dict[str, float]) -> float:
     return float(raw.get("blobs", 0.0))
 
 
+def _sparse_choice(raw: dict[str, float]) -> float:
+    """Fields that are not crowded: the blob maxima decide, unless peaks and clean isolated cells agree
+    with each other and not with them, or the blobs are >= 1.6x the peaks (overlapping pairs everywhere
+    inflate the blob maxima, BCCD)."""
+    b, p, i = raw.get("blobs", 0.0), raw.get("peaks", 0.0), raw.get("isolated", 0.0)
+    if p > 0 and i > 0 and abs(p - i) <= DISAGREE * max(p, i):
+        m = 0.5 * (p + i)
+        if not b or abs(b - m) > DISAGREE * max(b, m):
+            return m
+    if b > BLOB_CLUMPS * p > 0:  # blobs of two or more overlapping cells everywhere: trust the peaks
+        return p
+    return b or _consensus(raw)
+
+
 def estimate_size(image: np.ndarray, opts: "SegmentationOptions") -> SizeEstimate:
     """Consensus diameter (original pixels), measured on a copy where cells are >= ~14 px across."""
     h, w = image.shape[:2]
@@ -121,7 +136,7 @@ def estimate_size(image: np.ndarray, opts: "SegmentationOptions") -> SizeEstimat
         est = {k: v / s for k, v in raw.items() if v > 0}
         if not est:
             return SizeEstimate(0.0, {})
-        d_small = _consensus(raw) if crowded else raw["blobs"] or _consensus(raw)
+        d_small = _consensus(raw) if crowded else _sparse_choice(raw)
         d = d_small / s
         if d_small >= 16 or s >= 1.0:
             break
