@@ -130,8 +130,10 @@ def estimate_size(image: np.ndarray, opts: "SegmentationOptions") -> SizeEstimat
                                 smallest=max(opts.smallest_diameter_px * s, 4.0))
         raw = _estimates(mask, opts.smallest_diameter_px * s)
         if not crowded and mask.mean() >= CROWDED and opts.gap_od_frac > 0:
-            crowded = True  # gaps between packed cells vanish on a small copy: look twice as close
-            long_side *= 2.0 if s < 1.0 else 1.0
+            crowded = True  # gaps between packed cells vanish on a small copy: look twice as close, but
+            # on no more pixels than the segmenter's working image may have (speed on 16 MP fields)
+            cap = max(h, w) * float(np.sqrt(opts.max_work_pixels / (h * w)))
+            long_side = max(long_side, min(2.0 * long_side, cap)) if s < 1.0 else long_side
             continue
         est = {k: v / s for k, v in raw.items() if v > 0}
         if not est:
