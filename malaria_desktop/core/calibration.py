@@ -219,7 +219,8 @@ def _fit(trainer: Trainer, crops, labels, base_probs, options: CalibrationOption
 def _card(base_card, base_path: Path, cells: ReviewedCells, options: CalibrationOptions, result: CalibrationResult,
           level: str, threshold: float) -> dict[str, Any]:
     # figures and reference statistics measured on the base model do not describe the calibrated one
-    dropped = ("metrics", "tradeoff", "calibration", "reference", "response_limit")
+    dropped = ("metrics", "tradeoff", "calibration", "reference", "response_limit",
+               "validation_healthy_called_parasitized")
     data = {k: v for k, v in copy.deepcopy(base_card.extra).items() if k not in dropped}
     now = datetime.now(timezone.utc)
     data.update({
