@@ -27,8 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, metavar="DIR", help="base model folder (default: the bundled model)")
     p.add_argument("--force", action="store_true",
                    help="write the model even when cross-validation does not find it better than the base model")
-    p.add_argument("--min-sensitivity", type=float, default=0.95, metavar="S",
-                   help="threshold rule: best specificity with cross-validated sensitivity >= S (default 0.95)")
+    p.add_argument("--min-sensitivity", type=float, default=0.92, metavar="S",
+                   help="threshold rule: best specificity with cross-validated sensitivity >= S (default 0.92)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     return p
 
