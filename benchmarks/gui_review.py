@@ -231,8 +231,11 @@ def screenshots(window, out: Path, fields: list[Path], classifier) -> list[Path]
     return written
 
 
-def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, float]]:
-    """Drop-to-idle seconds for each number of small fields, each in a fresh window."""
+def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, float, float]]:
+    """Drop-to-idle wall seconds and process CPU seconds for each number of small fields (fresh window each).
+
+    CPU seconds are printed too: on a shared machine the wall time also measures the other jobs.
+    """
     import shutil
 
     from malaria_desktop.core.synthetic import write_synthetic_smear
@@ -250,10 +253,10 @@ def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, floa
             shutil.copyfile(seeds[i % 4], folder / f"f{i:05d}.png")
         window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / f"s{n}.ini"))
         pump(200)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         window.open_paths([folder])
         wait_until(lambda: not window.runner.running and not window.document.pending_paths(), 3600)
-        out.append((n, time.perf_counter() - started))
+        out.append((n, time.perf_counter() - started, time.process_time() - cpu))
         window.close()
         pump(200)
     return out
@@ -297,13 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     classifier, which = load_model(args.model, scratch)
     if args.scaling:
         runs = scaling(classifier, scratch, [int(v) for v in args.scaling.split(",")])
-        for n, seconds in runs:
-            print(f"  drop {n} small fields: {seconds:.1f} s drop-to-idle ({1000 * seconds / n:.1f} ms per image)")
+        for n, seconds, cpu in runs:
+            print(f"  drop {n} small fields: {seconds:.1f} s drop-to-idle ({1000 * seconds / n:.1f} ms per image), "
+                  f"{cpu:.1f} s CPU ({1000 * cpu / n:.1f} ms per image)")
         if len(runs) >= 2:
-            ratio = runs[-1][1] / runs[0][1]
+            ratio, cpu_ratio = runs[-1][1] / runs[0][1], runs[-1][2] / runs[0][2]
             size_ratio = runs[-1][0] / runs[0][0]
-            print(f"  {runs[-1][0]} vs {runs[0][0]}: {ratio:.2f}x the time for {size_ratio:.0f}x the images "
-                  f"[target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
+            print(f"  {runs[-1][0]} vs {runs[0][0]}: {ratio:.2f}x the wall time, {cpu_ratio:.2f}x the CPU time for "
+                  f"{size_ratio:.0f}x the images [target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
         return 0
     truth = make_fields(scratch, args.fields)
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))

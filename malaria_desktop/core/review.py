@@ -35,6 +35,7 @@ API (used by the Qt GUI; no Qt here):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ NOT_CELL: ReviewLabel = "not_cell"
 ImageKey = str
 ADDED_CELL_ID_BASE = 100_000
 MAX_HISTORY = 10_000  # undo steps kept; far more than a slide's review needs
+_VERSIONS = itertools.count(1)  # one sequence for every ReviewState: a version never means two contents
 
 
 def image_key(path: str | Path) -> ImageKey:
@@ -110,6 +112,14 @@ class ReviewState:
         self._redo: list[tuple[_Edit, ...]] = []
         self._listeners: list[Callable[[ReviewChange], None]] = []
         self._batch: list[_Edit] | None = None
+        self._versions: dict[ImageKey, int] = {}  # bumped on every change of an image's edits
+
+    def version(self, key: ImageKey) -> int:
+        """Changes whenever the image's edits change (0: never edited); caches of derived counts use it."""
+        return self._versions.get(key, 0)
+
+    def _bump(self, key: ImageKey) -> None:
+        self._versions[key] = next(_VERSIONS)
 
     # ----- queries -------------------------------------------------------------------------------------
     def override(self, key: ImageKey, cell_id: int) -> ReviewLabel | None:
@@ -237,6 +247,7 @@ class ReviewState:
         """Drop every edit of one image (the image was removed or re-analysed); not undoable."""
         self._overrides.pop(key, None)
         self._added.pop(key, None)
+        self._bump(key)
         self._undo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._undo) if t]
         self._redo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._redo) if t]
         self._notify(ReviewChange(key, -1, "reset"))
@@ -248,6 +259,8 @@ class ReviewState:
         for store in (self._overrides, self._added):
             if old in store:
                 store[new] = store.pop(old)
+        self._bump(old)
+        self._bump(new)
         self._undo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._undo]
         self._redo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._redo]
         self._notify(ReviewChange(new, -1, "reset"))
@@ -268,6 +281,7 @@ class ReviewState:
         self._notify(_change((edit,), "edit"))
 
     def _apply(self, key: ImageKey, cell_id: int, value: Any) -> None:
+        self._bump(key)
         if isinstance(value, AddedCell) or (value is None and cell_id in self._added.get(key, {})):
             store: dict = self._added.setdefault(key, {})
         else:
@@ -312,6 +326,8 @@ class ReviewState:
                 poly = tuple((int(px), int(py)) for px, py in item["outline"]) if item.get("outline") else None
                 state._added.setdefault(str(key), {})[int(item["cell_id"])] = AddedCell((x, y, w, h), item["label"],
                                                                                          poly)
+        for key in set(state._overrides) | set(state._added):
+            state._bump(key)
         return state
 
     def __eq__(self, other: object) -> bool:

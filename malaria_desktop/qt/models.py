@@ -75,6 +75,7 @@ class SlideDocument(QObject):
         super().__init__(parent)
         self.session = Session()
         self.entries: list[ImageEntry] = []
+        self._row_index: dict[ImageKey, int] = {}  # progress events look rows up thousands of times
         self._history: list[object] = []  # REVIEW_STEP or RemovedImage, oldest first
         self._future: list[object] = []
         self._removed_keys: set[ImageKey] = set()
@@ -100,10 +101,12 @@ class SlideDocument(QObject):
         return float(self.session.settings.get("threshold", 0.5))
 
     def row_of(self, key: ImageKey) -> int:
-        for row, entry in enumerate(self.entries):
-            if entry.key == key:
-                return row
-        return -1
+        """The row of an image (-1: not in the slide); an index checked against the list, not a scan."""
+        row = self._row_index.get(key)
+        if row is not None and row < len(self.entries) and self.entries[row].key == key:
+            return row
+        self._row_index = {entry.key: i for i, entry in enumerate(self.entries)}  # the list changed
+        return self._row_index.get(key, -1)
 
     def entry(self, key: ImageKey) -> ImageEntry | None:
         row = self.row_of(key)

@@ -49,8 +49,8 @@ class SlideList(QTableView):
         texts = [*STAGE_TEXT.values(), *(STATE_TEXT[s] for s in ("queued", "analysing", "done")), "State"]
         texts += [f"{STATE_TEXT[s]} (see below)" for s in states & {"error", "missing"}]
         per_image = self._doc.counts().per_image.values() if self._doc.results else ()
-        cells = [pair_text(c.auto_cells, c.reviewed_cells, c.edits) for c in per_image]
-        parasitized = [pair_text(c.auto_parasitized, c.reviewed_parasitized, c.edits) for c in per_image]
+        cells = {pair_text(c.auto_cells, c.reviewed_cells, c.edits) for c in per_image}  # distinct texts only
+        parasitized = {pair_text(c.auto_parasitized, c.reviewed_parasitized, c.edits) for c in per_image}
         fm = self.fontMetrics()
         widths = tuple(max(fm.horizontalAdvance(t) for t in group) + 14
                        for group in (texts, [*cells, HEADERS_MIN[2]], [*parasitized, HEADERS_MIN[3]]))
