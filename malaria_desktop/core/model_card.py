@@ -57,7 +57,12 @@ class UncertainBand:
         """The band in plain words for Settings and reports."""
         text = (f"Cells whose probability of being parasitized lies between {self.low:.2f} and {self.high:.2f} "
                 "are marked uncertain (dotted outline) and offered first for review.")
-        return f"{text} {self.rule}".strip()
+        rule = self.rule.strip()
+        if rule and rule[0].islower():  # "holds 60% of the validation errors ..." reads as a sentence
+            rule = f"The band {rule}"
+        if rule and not rule.endswith((".", ")")):
+            rule += "."
+        return f"{text} {rule}".strip()
 
 
 def margin_band(threshold: float, margin: float) -> UncertainBand:
