@@ -128,6 +128,20 @@ def _thumbs(session: Session, load: Callable[[Path], np.ndarray], limit: int) ->
     return [ReportThumb(Path(k).name, cid, p, pixels.get((k, cid))) for k, cid, p, _b in chosen], len(cells)
 
 
+def _grouped_warnings(results: Mapping) -> list[str]:
+    """One line per distinct warning with the images it concerns (30 fields, one warning: one line)."""
+    groups: dict[str, list[str]] = {}
+    for key, result in results.items():
+        texts = result.warnings if result.status == "ok" else (f"could not be analysed ({result.error})",)
+        for text in texts:
+            groups.setdefault(str(text), []).append(Path(key).name)
+    lines = []
+    for text, names in groups.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        lines.append(f"{text} \u2013 {len(names)} image{'s' if len(names) != 1 else ''}: {shown}")
+    return lines
+
+
 def build_report(session: Session, *, reviewer: str = "", model_folder: str = "", band_text: str = "",
                  printed_at: datetime | None = None, load: Callable[[Path], np.ndarray] | None = None,
                  max_thumbs: int = MAX_THUMBS) -> PrintableReport:
@@ -140,8 +154,7 @@ def build_report(session: Session, *, reviewer: str = "", model_folder: str = ""
     automatic = summarise_slide(results.values(), **options)
     reviewed = summarise_slide((reviewed_result(k, r, session.review) for k, r in results.items()), **options)
     hyper = float(options["hyper_cutoff_pct"])
-    warnings = [f"{Path(k).name}: {w}" for k, r in results.items() if r.status == "ok" for w in r.warnings]
-    warnings += [f"{Path(k).name}: could not be analysed ({r.error})" for k, r in results.items() if r.status != "ok"]
+    warnings = _grouped_warnings(results)
     thumbs, total = _thumbs(session, load or load_image, max_thumbs)
     return PrintableReport(
         fields=_fields(session, reviewer, printed_at), model=_model_rows(session, model_folder, band_text),

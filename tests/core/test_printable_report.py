@@ -30,3 +30,13 @@ def test_html_has_every_part() -> None:
     assert "50.00 %" in page and "2,500,000" in page
     assert report.thumbs[0].image_name == "a.png" and report.thumbs[0].rgb.shape == (64, 64, 3)
     assert Path(report.thumbs[0].image_name).suffix == ".png"
+
+
+def test_warnings_are_grouped_by_text() -> None:
+    from dataclasses import replace
+
+    session = Session()
+    for name in ("a", "b", "c"):
+        session.set_result(replace(make_result(f"/x/{name}.png", [0.9]), warnings=("blurred",)))
+    report = build_report(session, load=lambda p: np.zeros((100, 200, 3), np.uint8))
+    assert report.warnings == ("blurred \u2013 3 images: a.png, b.png, c.png",)
