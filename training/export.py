@@ -142,7 +142,10 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     card["threshold"] = threshold
     card["threshold_rule"] = rule_text
     card["uncertain_band"] = uncertain_band(labels, probs, threshold)
-    card["reference"] = run_reference(run, out, (card["uncertain_band"]["low"], card["uncertain_band"]["high"]))
+    try:
+        card["reference"] = run_reference(run, out, (card["uncertain_band"]["low"], card["uncertain_band"]["high"]))
+    except ValueError as exc:  # too few fields per lab (tiny data sets): the app then uses its built-in defaults
+        print(f"no training-lab reference in the card: {exc}", flush=True)
     groups = cell_groups(patients)
     card["metrics"] = {"validation": binary_metrics(labels, probs, threshold)}
     if (groups == "nih").any() and not (groups == "nih").all():
