@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -94,3 +95,45 @@ def test_write_synthetic_smear_png(tmp_path: Path):
     p = tmp_path / "demo.png"
     s = write_synthetic_smear(p, seed=9, width=400, height=300, cell_diameter=40)
     assert np.array_equal(load_image(p), s.image)
+
+
+def _cover(s) -> float:
+    h, w = s.image.shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    for c in s.rbcs:
+        cv2.circle(m, (int(round(c.centroid[0])), int(round(c.centroid[1]))), int(round(c.radius)), 1, -1)
+    return float(m.mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_dense_fields_are_crowded_touching_and_in_range(seed):
+    from malaria_desktop.core.synthetic import generate_dense_smear
+
+    s = generate_dense_smear(seed=seed)
+    assert s.image.shape == (960, 1280, 3)
+    assert 40 <= s.cell_diameter_px <= 90
+    assert 0.68 <= _cover(s) <= 0.93
+    xy = np.array([c.centroid for c in s.rbcs])
+    r = np.array([c.radius for c in s.rbcs])
+    d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    near = (d < (r[:, None] + r[None, :]) * 1.1) & ~np.eye(len(r), dtype=bool)
+    assert near.any(axis=1).mean() >= 0.8  # most cells touch a neighbour
+
+
+def test_dense_stains_differ_and_overlays_are_recorded():
+    from malaria_desktop.core.synthetic import generate_dense_smear
+
+    means = {k: generate_dense_smear(seed=5, stain_kind=k, scale_bar=False, text=False).image.reshape(-1, 3).mean(0)
+             for k in ("magenta", "grey", "beige")}
+    assert means["magenta"][1] < means["magenta"][0] and means["magenta"][1] < means["magenta"][2]  # green absorbed
+    assert means["beige"][2] < means["beige"][0]  # blue absorbed
+    assert np.ptp(means["grey"]) < np.ptp(means["magenta"])
+    plain = generate_dense_smear(seed=6, scale_bar=False, text=False)
+    assert plain.annotation is None
+    assert all(c.on_edge for c in plain.rbcs if c.occluded)  # without labels only off-frame cells are "don't care"
+    marked = generate_dense_smear(seed=6)
+    assert marked.annotation is not None and marked.annotation.sum() > 500
+    changed = np.any(marked.image != plain.image, axis=2)  # the same field, labels burned in on top
+    assert changed[marked.annotation].mean() > 0.8
+    near = cv2.dilate(marked.annotation.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert not (changed & ~near).any()
