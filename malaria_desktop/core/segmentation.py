@@ -2,9 +2,8 @@
 
 Why this shape: field images come from many microscopes (640x480 webcams to 5312x2988 phones) with RBC
 diameters from ~40 to ~250 px, stain colours that vary per lab and uneven illumination. So we
-1. estimate the RBC diameter per image on a small copy (area-weighted median of per-blob
-   distance-transform maxima: clumps of touching discs keep the single-disc radius, and many tiny
-   platelets weigh little),
+1. estimate the RBC diameter per image on a small copy (``size_estimate.py``: a consensus of
+   distance-transform peaks, clean isolated cells and per-blob maxima; a warning when they disagree),
 2. rescale so cells are ~32 px across and do all the work there (fast, and one set of parameters fits
    every image),
 3. find stained pixels (``foreground.py``: fitted light field, optical density summed over channels so
@@ -12,8 +11,16 @@ diameters from ~40 to ~250 px, stain colours that vary per lab and uneven illumi
 4. seed every cell at a distance-transform peak (the mask is mirrored past the image border so cut
    cells keep their peak) and flood from the seeds (cv2.watershed on a flat relief = geodesic Voronoi);
    WBC nuclei seed regions of their own, so their cytoplasm is not glued to a neighbouring RBC,
-5. drop platelets/debris (too small), white blood cells and unsplittable clumps (too big),
+5. drop platelets/debris (too small), white blood cells and blobs too big for any cell; drop non-cells
+   (``non_cells.py``: glass gaps, burned-in labels, border slivers under 30 % of a cell, WBC pieces) and
+   mark segments that still hold several cells ``clump`` (shown, never counted),
 6. map contours back to original pixels and rasterise each mask at full resolution.
+
+Crowded fields (> 55 % of the glass covered, ``size_estimate.py``) differ in three places: the glass gaps
+between packed cells are cut out of the mask and small holes stay open, a hole is filled only when it
+holds a pale centre, and those pale centres seed their cells (``clumps.py``); then the size is checked
+against the thickness of the segments and, if they are thinner than cells of that size, corrected once or
+twice. Fields that are not crowded keep the earlier method, which was measured best there.
 """
 
 from __future__ import annotations
