@@ -69,6 +69,7 @@ def _quad_eval(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(surf, 1.0, 255.0).astype(np.float32)
 
 
+GLASS_OD = 0.05  # crowded fields: glass is within this summed OD of the local-maximum light field
 FIT_SLACK = 0.1  # the fitted light field stays within this fraction of the local-maximum guess
 GLASS_PEAK = 0.05  # a histogram peak this tall (x the tallest) can be the glass (crowded fields: little glass)
 REJECT = 0.08  # a max-pool window > 8 % darker than the fitted surface holds no glass (cells only)
@@ -185,7 +186,9 @@ def _threshold_stats(od: np.ndarray, scale: float, frac: float = 0.5) -> tuple[f
     mode_i = _glass_peak(hist, int(np.clip((0.0 - lo) / (hi - lo) * 256, 0, 255)))
     mode = float(edges[mode_i] + edges[mode_i + 1]) / 2.0
     below = sample[sample < mode]
-    sigma = float(np.sqrt(np.mean((below - mode) ** 2))) if below.size > 100 else (hi - lo) / 50.0
+    # glass noise from the dark side of the glass peak; a median, not an RMS, so a long tail of pixels
+    # brighter than the fitted light field (a crowded field with little glass) cannot inflate it
+    sigma = 1.4826 * float(np.median(mode - below)) if below.size > 100 else (hi - lo) / 50.0
     noise_t = mode + 5.0 * sigma
     stained = sample[sample > noise_t]
     if stained.size < 0.005 * sample.size:
@@ -257,8 +260,11 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     bg = tiles = _background_tiles(small, 1.5 * scale_px / f)
     od0 = _od(log_small, bg)
     t0 = _threshold(od0, opts.threshold_scale)
+    # crowded fields: "below the threshold" holds pale cells too, which pull the fit down; glass is also
+    # within a few per cent of the local maximum
+    not_glass = (od0 > GLASS_OD) if opts.gap_od_frac > 0 else np.zeros(od0.shape, bool)
     for _ in range(2):  # smooth light field fitted to glass pixels: vignetted corners, gradients
-        fg_small = cv2.dilate((od0 > t0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        fg_small = cv2.dilate(((od0 > t0) | not_glass).astype(np.uint8), np.ones((3, 3), np.uint8))
         fitted = _fit_light_field(small, fg_small == 0)
         if fitted is None:
             break
