@@ -35,7 +35,7 @@ MIN_AREA_RATIO, MAX_AREA_RATIO = 0.5, 1.8
 def field_cells(image: np.ndarray) -> list[np.ndarray]:
     """Native-resolution masked crops (RGB uint8) of a field's whole, size-typical cells."""
     seg = segment_cells(image)
-    inner = [c for c in seg.cells if not c.on_edge]
+    inner = [c for c in seg.cells if not c.on_edge and not c.clump]  # clumps are not one red cell
     if not inner:
         return []
     median = float(np.median([c.area_px for c in inner]))
