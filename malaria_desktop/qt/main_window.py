@@ -1,68 +1,57 @@
-"""The main window: lays out the panels, places the actions in menus and toolbars, and wires controllers.
+"""The main window: lays out the panels, places the actions (``menus.py``) and wires the controllers.
 
-What each command does lives in a controller (``controllers/``): images on screen (``ImageController``),
-analysis runs, review, session files and autosave, export. Each gets its dependencies here, in
-``_build_controllers``, and connects the actions it owns; the window only connects controllers to each
-other and to the panels. Analysis, review rules, session files and export formats live in ``core``.
+What each command does lives in a controller (``controllers/``); each gets its dependencies in
+``_build_controllers`` and connects the actions it owns. The window only connects them to each other.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
-from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from malaria_desktop import paths
+from malaria_desktop.core.model_card import UncertainBand
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId, create_actions
 from malaria_desktop.qt.calibration_dialog import ModelSwitcher
 from malaria_desktop.qt.controllers.analysis import AnalysisController
 from malaria_desktop.qt.controllers.export import ExportController
+from malaria_desktop.qt.controllers.gallery import GalleryController
 from malaria_desktop.qt.controllers.model import ModelState
-from malaria_desktop.qt.controllers.review import MENU_ACTIONS as REVIEW_MENU
 from malaria_desktop.qt.controllers.review import ReviewController
 from malaria_desktop.qt.controllers.session import SessionController
+from malaria_desktop.qt.controllers.summary import SummaryController
 from malaria_desktop.qt.controllers.viewer import ImageController
 from malaria_desktop.qt.dialogs import AboutDialog
-from malaria_desktop.qt.gallery import CellGallery, label_text
+from malaria_desktop.qt.error_box import show_error_box
+from malaria_desktop.qt.gallery import CellGallery
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.legend import Legend
+from malaria_desktop.qt.menus import REVIEW_TOOLBAR, VIEW_TOOLBAR, build_menu_bar, make_toolbar
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_label, plain_text_labels, plain_tooltip, shown_name
 from malaria_desktop.qt.print_report import PdfReportController
-from malaria_desktop.qt.progress_strip import ProgressStrip
+from malaria_desktop.qt.progress_strip import HINT, ProgressStrip
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.slide_panel import SlidePanel
-from malaria_desktop.qt.summary_panel import SummaryPanel, slide_figures
+from malaria_desktop.qt.summary_panel import SummaryPanel
 from malaria_desktop.qt.worker import AnalysisRunner, ModelLoader
 
-log = logging.getLogger(__name__)
 MODEL_LOAD_DELAY_MS = 50
 EXPORT_WAIT_ON_CLOSE_MS = 60_000
 SHORT_INTENDED_USE = "Screening aid for trained staff \u2013 not a certified diagnostic device"
-Id = ActionId  # short: the menus below read as lists of ids
-SEPARATOR = None
-FILE_MENU = (Id.NEW, Id.OPEN, Id.OPEN_FOLDER, SEPARATOR, Id.OPEN_SESSION, "recent", Id.RECOVER, Id.LOCATE, SEPARATOR,
-             Id.SAVE, Id.SAVE_AS, SEPARATOR, Id.EXPORT, Id.PRINT_PDF, SEPARATOR, Id.SETTINGS, SEPARATOR, Id.QUIT)
-MENUS: dict[str, tuple[Any, ...]] = {
-    "&Edit": (Id.UNDO, Id.REDO, SEPARATOR, Id.REMOVE_IMAGE),
-    "&View": (Id.ZOOM_IN, Id.ZOOM_OUT, Id.FIT, Id.ACTUAL, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
-              Id.UNCERTAIN_ONLY, SEPARATOR, Id.GALLERY, Id.REVIEW_PARASITIZED, SEPARATOR, Id.NEXT_IMAGE,
-              Id.PREV_IMAGE),
-    "&Analysis": (Id.RESUME, Id.CANCEL, SEPARATOR, Id.CALIBRATE, Id.LOAD_MODEL, Id.USE_BUNDLED),
-    "&Review": REVIEW_MENU,
-    "&Help": (Id.ABOUT,),
-}
-VIEW_TOOLBAR = (Id.FIT, Id.ACTUAL, Id.ZOOM_IN, Id.ZOOM_OUT, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
-                Id.UNCERTAIN_ONLY)
-# Undo/Redo first: a narrow window hides a toolbar's last buttons behind its overflow arrow
-REVIEW_TOOLBAR = (Id.UNDO, Id.REDO, SEPARATOR, Id.MARK_PARASITIZED, Id.MARK_UNINFECTED, Id.MARK_NOT_CELL, SEPARATOR,
-                  Id.NEXT_UNCERTAIN, Id.GALLERY, Id.ADD_CELL)
 
 
 class MainWindow(QMainWindow):
@@ -91,7 +80,7 @@ class MainWindow(QMainWindow):
         self.action_map = create_actions(self)
         self._build_widgets()
         plain_text_labels(self)  # no label guesses rich text from a file name (markup ones say RichText)
-        self._build_menus()
+        self.recent_menu = build_menu_bar(self.menuBar(), self.action_map)
         self._build_controllers()
         self._connect()
         if geometry is not None:
@@ -128,8 +117,8 @@ class MainWindow(QMainWindow):
         self.view = ImageView()
         self.legend = Legend()
         self.summary = SummaryPanel()
-        self.view_toolbar = self._toolbar("View", VIEW_TOOLBAR)
-        self.review_toolbar = self._toolbar("Review", REVIEW_TOOLBAR)
+        self.view_toolbar = make_toolbar("View", VIEW_TOOLBAR, self.action_map)
+        self.review_toolbar = make_toolbar("Review", REVIEW_TOOLBAR, self.action_map)
         self.progress_strip = ProgressStrip()
         self.progress_label = self.progress_strip.label
         self.progress = self.progress_strip.bar
@@ -176,29 +165,6 @@ class MainWindow(QMainWindow):
             self._style_intended_use()  # the user switched to a dark (or light) theme
         super().changeEvent(event)
 
-    def _toolbar(self, name: str, ids: tuple[ActionId | None, ...]) -> QToolBar:
-        bar = QToolBar(name)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        bar.addWidget(plain_label(f" {name}: "))
-        for action_id in ids:
-            bar.addSeparator() if action_id is None else bar.addAction(self.action_map[action_id])
-        return bar
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        for item in FILE_MENU:
-            if item is None:
-                file_menu.addSeparator()
-            elif item == "recent":
-                self.recent_menu = file_menu.addMenu("Open &Recent Session")
-            else:
-                file_menu.addAction(self.action_map[item])
-        for title, ids in MENUS.items():
-            menu = bar.addMenu(title)
-            for action_id in ids:
-                menu.addSeparator() if action_id is None else menu.addAction(self.action_map[action_id])
-
     def _build_controllers(self) -> None:
         status = self.statusBar().showMessage
         commit = self.slide_panel.metadata.commit
@@ -207,7 +173,8 @@ class MainWindow(QMainWindow):
                                       uncertain_margin=lambda: self.settings.uncertain_margin,
                                       uncertain_band=self.uncertain_band, parent=self)
         self.analysis = AnalysisController(self.document, self.runner, self.model, self.viewer, self.progress_strip,
-                                           self.action_map, target_cells=lambda: self.settings.target_cells, parent=self)
+                                           self.action_map, target_cells=lambda: self.settings.target_cells,
+                                           parent=self)
         self.review = ReviewController(self.document, self.viewer, self.view, self.action_map, status=status,
                                        menu_parent=self, band=self.uncertain_band, parent=self)
         self.sessions = SessionController(self.document, self.runner, self.settings, self.model, self.viewer,
@@ -220,19 +187,22 @@ class MainWindow(QMainWindow):
                                        show_error=self.show_error, commit_metadata=commit,
                                        model_folder=self._model_folder, band_text=lambda: self.band().describe(),
                                        parent=self)
+        self.gallery_ctl = GalleryController(self.document, self.gallery, self.gallery_dock, self.viewer, self.view,
+                                             self.action_map, band=self.band, describe_cell=self.review.describe_cell,
+                                             status=status, parent=self)
+        self.figures = SummaryController(self.document, self.summary, show_error=self.show_error, parent=self)
         self.models = ModelSwitcher(self.document, self.model, self.loader, self.action_map,
                                     reanalyse=lambda: self.analysis.start_pending(), status=status, dialog_parent=self,
                                     settings=self.settings, parent=self)
 
     def _connect(self) -> None:
-        self.action_map[Id.QUIT].triggered.connect(self.close)
-        self.action_map[Id.ABOUT].triggered.connect(self.about_dialog)
+        self.action_map[ActionId.QUIT].triggered.connect(self.close)
+        self.action_map[ActionId.ABOUT].triggered.connect(self.about_dialog)
         self.runner.errored.connect(lambda msg, details: self.show_error("Analysis stopped", msg, details))
         self.loader.loaded.connect(self._model_ready)
         self.loader.errored.connect(self._model_failed)
         self.cancel_button.clicked.connect(self.analysis.cancel_analysis)
         self.slide_panel.list.imageSelected.connect(self.viewer.show_image)
-        self.document.countsChanged.connect(self.update_summary)
         self.document.entriesReset.connect(self.update_actions)
         self.viewer.overlaysDrawn.connect(self.overlaysDrawn)
         self.analysis.idle.connect(self.analysisIdle)
@@ -247,52 +217,20 @@ class MainWindow(QMainWindow):
         self.sessions.settingsApplied.connect(self.viewer.refresh_overlays)
         self.sessions.settingsApplied.connect(lambda: self.analysis.update_progress(None))
         self.export.exported.connect(self.exported)
-        self.action_map[Id.GALLERY].triggered.connect(lambda: self.show_gallery(None))
-        self.action_map[Id.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("parasitized"))
-        self.gallery.showCellRequested.connect(self.show_cell)
-        self.gallery.labelled.connect(lambda n, label: self.statusBar().showMessage(
-            f"{n} cell{'s' if n != 1 else ''} marked as {label_text(label)}. Ctrl+Z undoes.", 5000))
-        self.document.countsChanged.connect(self._update_band)
-        self.sessions.settingsApplied.connect(self._update_band)
+        self.sessions.settingsApplied.connect(self.gallery_ctl.update_band)
 
-    # ------------------------------------------------------------------ review helpers
-    def band(self):
+    # ------------------------------------------------------------------ model
+    def band(self) -> UncertainBand:
         """The uncertain band in use: the model card's calibrated one, else threshold ± the margin."""
-        from malaria_desktop.core.model_card import margin_band
-
-        threshold, margin = self.document.threshold, self.settings.uncertain_margin
-        card = self.classifier.card if self.classifier is not None else None
-        return card.uncertain_band(threshold, margin) if card is not None else margin_band(threshold, margin)
+        return self.model.band(self.document.threshold, self.settings.uncertain_margin)
 
     def uncertain_band(self) -> tuple[float, float]:
         band = self.band()
         return band.low, band.high
 
-    def _update_band(self) -> None:
-        band = self.uncertain_band()
-        if band != self.gallery.model.band:
-            self.gallery.model.set_band(*band)
-
     def _model_folder(self) -> str:
-        model_dir = getattr(self.classifier, "model_dir", None) or self._model_dir
-        return Path(model_dir).name if model_dir else "bundled model"
+        return self.model.folder_name(self._model_dir)
 
-    def show_gallery(self, filter_name: str | None) -> None:
-        """Show the gallery dock and put the keyboard in it (optionally with a filter)."""
-        self.gallery_dock.show()
-        self.gallery_dock.raise_()
-        self.gallery.focus_first(filter_name)
-
-    @Slot(str, int)
-    def show_cell(self, key: str, cell_id: int) -> None:
-        """Show a cell in its image (gallery double-click / Enter)."""
-        if key != self.viewer.current_key:
-            self.viewer.select_key(key)
-            self.viewer.show_image(key)
-        self.view.select_cell(cell_id, centre=True)
-        self.review.describe_cell(cell_id)
-
-    # ------------------------------------------------------------------ model
     @Slot(object)
     def _model_ready(self, classifier: Any) -> None:
         self.model.classifier = classifier
@@ -306,7 +244,7 @@ class MainWindow(QMainWindow):
         self.document.session.model = {"name": card.name, "architecture": card.architecture,
                                        "threshold": card.threshold, "folder": self._model_folder(),
                                        "calibration": str(card.extra.get("calibration", "") or "")}
-        self._update_band()
+        self.gallery_ctl.update_band()
         self.update_actions()
         self.analysis.start_pending()
 
@@ -359,36 +297,9 @@ class MainWindow(QMainWindow):
         return new
 
     # ------------------------------------------------------------------ panels
-    def update_summary(self) -> None:
-        """Figures of the slide now open; if they cannot be computed the panel is cleared, never left
-        showing the previous slide's figures beside this one's images (issue 13 item 2)."""
-        try:
-            self._update_summary()
-        except Exception as exc:  # noqa: BLE001 - shown, logged, and the stale figures removed
-            self.summary.update_figures(None, None, target=self.document.session.settings.target_cells, edits=0)
-            self.show_error("The slide's figures could not be computed", str(exc))
-
-    def _update_summary(self) -> None:
-        results = self.document.results
-        settings = self.document.session.settings
-        target = settings.target_cells
-        if not results:
-            self.summary.update_figures(None, None, target=target, edits=0)
-            return
-        ok = {k: r for k, r in results.items() if r.status == "ok"}
-        auto = slide_figures(results, None, settings)
-        reviewed = slide_figures(results, self.document.review, settings)
-        quality = [f"{shown_name(Path(k).name)}: {w}" for k, r in ok.items() for w in r.warnings]
-        quality += [f"{shown_name(Path(k).name)}: could not be analysed" for k, r in results.items()
-                    if r.status != "ok"]
-        self.summary.update_figures(auto, reviewed, target=target, edits=self.document.review.edits_count,
-                                    quality=quality, settings=settings)
-
     def _slide_changed(self) -> None:
         """New slide or a session opened: the strip under the image says what is there now."""
-        from malaria_desktop.qt.progress_strip import HINT
-
-        self.update_summary()
+        self.figures.update()
         self.update_actions()
         self.analysis.update_progress(None)
         entries = self.document.entries
@@ -411,15 +322,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ errors and closing
     def show_error(self, title: str, message: str, details: str = "") -> None:
-        """The one place errors are shown (non-modal, so tests and the event loop never block)."""
-        log.error("%s: %s%s", title, message, f"\n{details}" if details else "")
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.PlainText)  # messages carry file names: never read them as markup
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setWindowModality(Qt.WindowModality.NonModal)
-        box.show()
+        """The one place errors are shown: worker errors and uncaught exceptions (qt.app) come here."""
+        show_error_box(self, title, message, details)
         self.errorShown.emit(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802

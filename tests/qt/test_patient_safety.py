@@ -59,7 +59,7 @@ def test_hostile_session_is_refused_and_figures_stay_the_open_slides(qtbot, make
 
 
 def test_summary_failure_clears_the_panel(qtbot, make_window, smear_dir, monkeypatch) -> None:
-    from malaria_desktop.qt import main_window as main_window_mod
+    from malaria_desktop.qt.controllers import summary as summary_mod
 
     window = _analysed(qtbot, make_window, [sorted(smear_dir.glob("*.png"))[0]])
     assert any(lab.text() not in ("", "\u2013", "-") for pair in window.summary.rows.values() for lab in pair)
@@ -67,8 +67,8 @@ def test_summary_failure_clears_the_panel(qtbot, make_window, smear_dir, monkeyp
     def broken(*_args, **_kwargs):
         raise ValueError("cannot compute")
 
-    monkeypatch.setattr(main_window_mod, "slide_figures", broken)
-    window.update_summary()
+    monkeypatch.setattr(summary_mod, "slide_figures", broken)
+    window.figures.update()
     other = make_window()  # the panel now shows what it shows for a slide without results
     assert [lab.text() for pair in window.summary.rows.values() for lab in pair] == [
         lab.text() for pair in other.summary.rows.values() for lab in pair]

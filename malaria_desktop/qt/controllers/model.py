@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from malaria_desktop.core.model_card import UncertainBand, margin_band
 
 
 @dataclass
@@ -21,3 +24,13 @@ class ModelState:
     def card(self) -> Any:
         """The model card (``core.model_card.ModelCard``), or None while no model is loaded."""
         return self.classifier.card if self.classifier is not None else None
+
+    def band(self, threshold: float, margin: float) -> UncertainBand:
+        """The uncertain band in use: the model card's calibrated one, else threshold ± the margin."""
+        card = self.card
+        return card.uncertain_band(threshold, margin) if card is not None else margin_band(threshold, margin)
+
+    def folder_name(self, fallback: Path | None = None) -> str:
+        """The model folder's name as reports and the status bar show it (never a full path)."""
+        model_dir = getattr(self.classifier, "model_dir", None) or fallback
+        return Path(model_dir).name if model_dir else "bundled model"

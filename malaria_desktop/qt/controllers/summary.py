@@ -1,0 +1,49 @@
+"""The slide's figures in the right-hand panel, recomputed whenever the counts change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+
+from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import shown_name
+from malaria_desktop.qt.summary_panel import SummaryPanel, slide_figures
+
+ErrorFn = Callable[[str, str], None]
+
+
+class SummaryController(QObject):
+    """Automatic and reviewed figures, flags and image-quality notes of the open slide."""
+
+    def __init__(self, document: SlideDocument, panel: SummaryPanel, *, show_error: ErrorFn,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document, self.panel, self.show_error = document, panel, show_error
+        document.countsChanged.connect(self.update)
+
+    def update(self) -> None:
+        """Figures of the slide now open; if they cannot be computed the panel is cleared, never left
+        showing the previous slide's figures beside this one's images (issue 13 item 2)."""
+        try:
+            self._update()
+        except Exception as exc:  # noqa: BLE001 - shown, logged, and the stale figures removed
+            self.panel.update_figures(None, None, target=self.document.session.settings.target_cells, edits=0)
+            self.show_error("The slide's figures could not be computed", str(exc))
+
+    def _update(self) -> None:
+        results = self.document.results
+        settings = self.document.session.settings
+        target = settings.target_cells
+        if not results:
+            self.panel.update_figures(None, None, target=target, edits=0)
+            return
+        ok = {k: r for k, r in results.items() if r.status == "ok"}
+        auto = slide_figures(results, None, settings)
+        reviewed = slide_figures(results, self.document.review, settings)
+        quality = [f"{shown_name(Path(k).name)}: {w}" for k, r in ok.items() for w in r.warnings]
+        quality += [f"{shown_name(Path(k).name)}: could not be analysed" for k, r in results.items()
+                    if r.status != "ok"]
+        self.panel.update_figures(auto, reviewed, target=target, edits=self.document.review.edits_count,
+                                  quality=quality, settings=settings)
