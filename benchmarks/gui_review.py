@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,13 +40,22 @@ TARGET_P99_MS, TARGET_MAX_MS = 50.0, 150.0
 
 
 class StallMeter:
-    """Gaps between the ticks of a 5-ms timer on the GUI thread (a long gap = a frozen window)."""
+    """Gaps between the ticks of a 5-ms timer on the GUI thread (a long gap = a frozen window).
 
-    def __init__(self) -> None:
+    With ``stacks=True`` a watchdog thread samples the GUI thread's stack every few ms while a tick is
+    more than 30 ms late, so the report can say what the window was doing when it froze (a stall profiler).
+    """
+
+    def __init__(self, stacks: bool = False) -> None:
         from PySide6.QtCore import Qt, QTimer
 
         self.gaps: list[float] = []
         self._last = 0.0
+        self.samples: dict[str, int] = {}
+        self._on = False  # read by the watchdog (QTimer is not asked from another thread)
+        self._gui_ident = threading.get_ident()
+        if stacks:
+            threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(TICK_MS)
@@ -56,12 +66,32 @@ class StallMeter:
         self.gaps.append((now - self._last) * 1000.0)
         self._last = now
 
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.004)
+            if self._on and (time.perf_counter() - self._last) > 0.030:
+                frame = sys._current_frames().get(self._gui_ident)
+                where = []
+                while frame is not None and len(where) < 8:
+                    code = frame.f_code
+                    where.append(f"{Path(code.co_filename).name}:{code.co_name}:{frame.f_lineno}")
+                    frame = frame.f_back
+                key = " < ".join(where)
+                self.samples[key] = self.samples.get(key, 0) + 1
+
+    def top_stacks(self, n: int = 12) -> list[tuple[int, str]]:
+        """The GUI thread's most sampled stacks while late (count of 4-ms samples, innermost frame first)."""
+        return sorted(((c, k) for k, c in self.samples.items()), reverse=True)[:n]
+
     def start(self) -> None:
+        self.samples.clear()
         self.gaps.clear()
         self._last = time.perf_counter()
+        self._on = True
         self.timer.start()
 
     def stop(self) -> dict[str, float]:
+        self._on = False
         self.timer.stop()
         gaps = sorted(self.gaps) or [0.0]
         return {"ticks": len(gaps), "p50_ms": gaps[len(gaps) // 2], "p99_ms": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))],
@@ -287,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model folder, or 'tiny' for the test model")
     parser.add_argument("--screenshots", type=Path, default=None, help="write the docs pictures into this folder")
     parser.add_argument("--scaling", default="", help="e.g. 500,1000: time dropping that many small fields")
+    parser.add_argument("--stall-stacks", action="store_true",
+                        help="diagnosis: print the GUI thread's stacks sampled while the window was stalled")
     parser.add_argument("--without-autosave", action="store_true",
                         help="diagnosis: no autosave writes, to see the stalls of everything else")
     args = parser.parse_args(argv)
@@ -315,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.without_autosave:
         window.sessions.store.save = lambda *a, **k: scratch / "not-saved"  # diagnosis only
     pump(300)
-    meter = StallMeter()
+    meter = StallMeter(stacks=args.stall_stacks)
     meter.start()
     pump(5000)  # the window idle: what this machine's scheduler alone costs (other jobs share the CPUs)
     baseline = meter.stop()
@@ -326,11 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     analysis_s = time.perf_counter() - started
     pump(1500)  # the autosave after the run belongs to the analysis too
     analysing = meter.stop()
+    stall_stacks = meter.top_stacks()
     counts = window.document.counts().total
     meter.start()
     review = review_from_gallery(window, truth)
     reviewing = meter.stop()
     print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
+    for label, stacks in (("analysing", stall_stacks), ("reviewing", meter.top_stacks())):
+        for count, where in stacks if args.stall_stacks else ():
+            print(f"  stalled while {label}: {count * 4} ms in {where}")
     if args.screenshots is not None:
         for path in screenshots(window, args.screenshots, [Path(p) for p in truth], classifier):
             print(f"  screenshot: {path}")

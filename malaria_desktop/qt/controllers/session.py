@@ -3,7 +3,9 @@
 Autosave: every change of the document (re)starts a short single-shot QTimer, but never past
 ``AUTOSAVE_MAX_DELAY_MS`` after the first unsaved change, so steady review (an edit every 0.7 s) is saved
 at least every 5 s (issue 13 item 1). The session goes to this instance's own locked file
-(``qt.autosave.AutosaveStore``, with generations). Closing the window flushes it; at start-up the files
+(``qt.autosave.AutosaveStore``, with generations). The timer's saves take a snapshot on the GUI thread and
+encode + write it in a background thread (``BackgroundSaver``, issue 11 item 8: a save took up to 630 ms
+of frozen window); ``autosave_now`` (recovery, closing, New Slide) still writes before it returns. Closing the window flushes it; at start-up the files
 of instances that crashed are offered in a recovery prompt, and File ▸ Recover Autosaved Session opens
 the newest one (or the last cleanly closed one).
 """
@@ -23,7 +25,7 @@ from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, 
 from malaria_desktop.core.settings import ReportSettings
 from malaria_desktop.core.text import display_text
 from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.autosave import AutosaveStore
+from malaria_desktop.qt.autosave import AutosaveStore, BackgroundSaver, snapshot
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.dialogs import SettingsDialog
 from malaria_desktop.qt.models import SlideDocument
@@ -73,7 +75,10 @@ class SessionController(QObject):
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
-        self._autosave_timer.timeout.connect(self.autosave_now)
+        self._autosave_timer.timeout.connect(self.autosave_in_background)
+        self.saver = BackgroundSaver(self.store, self)
+        self.saver.saved.connect(self.autosaved)
+        self.saver.failed.connect(lambda message: self.status(f"Autosave failed: {message}", 10000))
         document.modified.connect(self.schedule_autosave)
         document.modified.connect(self.update_title)
         document.modified.connect(self._mark_dirty)
@@ -117,9 +122,18 @@ class SessionController(QObject):
     def _mark_dirty(self) -> None:
         self.dirty = True
 
-    def autosave_now(self) -> Path | None:
+    def autosave_in_background(self) -> None:
+        """The timer's save: snapshot now (cheap), encode and write in the saver's thread."""
         self._autosave_timer.stop()
         self._first_unsaved = None
+        if not self.document.is_empty():
+            self.saver.submit(snapshot(self.document.session))
+
+    def autosave_now(self) -> Path | None:
+        """Write the session before returning (after any background write, so the newest state wins)."""
+        self._autosave_timer.stop()
+        self._first_unsaved = None
+        self.saver.wait()
         if self.document.is_empty():
             return None
         try:
@@ -133,6 +147,7 @@ class SessionController(QObject):
     def flush_autosave(self) -> None:
         if self._autosave_timer.isActive():
             self.autosave_now()
+        self.saver.wait()
 
     def close(self) -> None:
         """The window closes cleanly: write what is pending, keep it as the last closed autosave."""
