@@ -39,6 +39,33 @@ def model_dir(explicit: Path | None, scratch: Path) -> tuple[Path, str]:
     return make_tiny_model(scratch / "tiny_model"), "TINY TEST MODEL (trained_model/ has no model yet)"
 
 
+def drop_and_wait(app, window, field: Path) -> float | None:
+    """Seconds from dropping ``field`` on ``window`` until its overlays are on screen (None: 60 s passed)."""
+    from PySide6.QtCore import QEventLoop, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    loop = QEventLoop()
+    drawn = {}
+
+    def on_drawn(_key: str) -> None:
+        window.view.viewport().repaint()  # the overlays are on screen, not just in the scene
+        drawn["t"] = time.perf_counter()
+        loop.quit()
+
+    window.overlaysDrawn.connect(on_drawn)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(field))])
+    rest = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    # Qt 6: drag-enter takes an integer QPoint, drop a QPointF.
+    enter, drop = QDragEnterEvent(QPoint(400, 300), *rest), QDropEvent(QPointF(400, 300), *rest)
+    QTimer.singleShot(60_000, loop.quit)
+    t0 = time.perf_counter()  # the user lets go of the file: drag-enter + drop arrive together
+    app.sendEvent(window, enter)
+    app.sendEvent(window, drop)
+    loop.exec()
+    return drawn["t"] - t0 if "t" in drawn else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -47,8 +74,6 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="gui_overlay_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "data")
 
-    from PySide6.QtCore import QEventLoop, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-    from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
     from malaria_desktop.core.classifier import Classifier
@@ -72,29 +97,10 @@ def main() -> int:
         window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / f"s{run}.ini"))
         for _ in range(5):
             app.processEvents()
-        loop = QEventLoop()
-        drawn = {}
-
-        def on_drawn(_key: str, window=window, loop=loop, drawn=drawn) -> None:
-            window.view.viewport().repaint()  # the overlays are on screen, not just in the scene
-            drawn["t"] = time.perf_counter()
-            loop.quit()
-
-        window.overlaysDrawn.connect(on_drawn)
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(field))])
-        rest = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-        # Qt 6: drag-enter takes an integer QPoint, drop a QPointF.
-        enter, drop = QDragEnterEvent(QPoint(400, 300), *rest), QDropEvent(QPointF(400, 300), *rest)
-        QTimer.singleShot(60_000, loop.quit)
-        t0 = time.perf_counter()  # the user lets go of the file: drag-enter + drop arrive together
-        QApplication.sendEvent(window, enter)
-        QApplication.sendEvent(window, drop)
-        loop.exec()
-        if "t" not in drawn:
+        seconds = drop_and_wait(app, window, field)
+        if seconds is None:
             print("overlays were not drawn within 60 s")
             return 1
-        seconds = drawn["t"] - t0
         times.append(seconds)
         n = len(window.view.overlay_items())
         print(f"run {run + 1}: overlays for {n} cells drawn {seconds:.3f} s after the drop "
