@@ -39,6 +39,16 @@ TARGET_KEYS = 100
 TARGET_P99_MS, TARGET_MAX_MS = 50.0, 150.0
 
 
+def _stack(frame, depth: int) -> str:
+    """``file:function:line`` of the innermost ``depth`` frames, innermost first."""
+    where = []
+    while frame is not None and len(where) < depth:
+        code = frame.f_code
+        where.append(f"{Path(code.co_filename).name}:{code.co_name}:{frame.f_lineno}")
+        frame = frame.f_back
+    return " < ".join(where)
+
+
 class StallMeter:
     """Gaps between the ticks of a 5-ms timer on the GUI thread (a long gap = a frozen window).
 
@@ -70,13 +80,12 @@ class StallMeter:
         while True:
             time.sleep(0.004)
             if self._on and (time.perf_counter() - self._last) > 0.030:
-                frame = sys._current_frames().get(self._gui_ident)
-                where = []
-                while frame is not None and len(where) < 8:
-                    code = frame.f_code
-                    where.append(f"{Path(code.co_filename).name}:{code.co_name}:{frame.f_lineno}")
-                    frame = frame.f_back
-                key = " < ".join(where)
+                frames = sys._current_frames()
+                key = _stack(frames.get(self._gui_ident), 8)
+                names = {t.ident: t.name for t in threading.enumerate()}
+                others = [f"{names.get(ident, 'worker')}: {_stack(frame, 3)}" for ident, frame in frames.items()
+                          if ident not in (self._gui_ident, threading.get_ident())]
+                key += "".join(f"\n      [meanwhile {o}]" for o in others)  # who may hold the GIL
                 self.samples[key] = self.samples.get(key, 0) + 1
 
     def top_stacks(self, n: int = 12) -> list[tuple[int, str]]:

@@ -5,9 +5,9 @@ Autosave: every change of the document (re)starts a short single-shot QTimer, bu
 at least every 5 s (issue 13 item 1). The session goes to this instance's own locked file
 (``qt.autosave.AutosaveStore``, with generations). The timer's saves take a snapshot on the GUI thread and
 encode + write it in a background thread (``BackgroundSaver``, issue 11 item 8: a save took up to 630 ms
-of frozen window); ``autosave_now`` (recovery, closing, New Slide) still writes before it returns. Closing the window flushes it; at start-up the files
-of instances that crashed are offered in a recovery prompt, and File ▸ Recover Autosaved Session opens
-the newest one (or the last cleanly closed one).
+of frozen window); ``autosave_now`` (recovery, closing, New Slide) still writes before it returns.
+Closing the window flushes it; at start-up the files of instances that crashed are offered in a recovery
+prompt, and File ▸ Recover Autosaved Session opens the newest one (or the last cleanly closed one).
 """
 
 from __future__ import annotations
