@@ -7,7 +7,7 @@ An image's counts depend only on its result object, its review edits and the edg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from malaria_desktop.core.results import ImageResult
@@ -27,17 +27,30 @@ class CountCache:
 
     def counts(self, results: Mapping[ImageKey, ImageResult], review: ReviewState, edges: bool) -> ReviewedCounts:
         per_image: dict[ImageKey, Counts] = {}
-        total = Counts()
+        cache, version, review_id = self._cache, review.version, id(review)
         for key, result in results.items():
-            signature = (edges, review_signature(review, key))
-            cached = self._cache.get(key)
+            signature = (edges, (review_id, version(key)))  # = (edges, review_signature(review, key)), inlined
+            cached = cache.get(key)
             if cached is None or cached[0][0] is not result or cached[0][1] != signature:
                 counts = reviewed_counts({key: result}, review, count_edge_cells=edges).per_image[key]
-                self._cache[key] = ((result, signature), counts)
+                cache[key] = ((result, signature), counts)
             else:
                 counts = cached[1]
             per_image[key] = counts
-            total = total + counts
-        for gone in set(self._cache) - set(results):
-            del self._cache[gone]
-        return ReviewedCounts(per_image, total)
+        if len(cache) > len(per_image):
+            for gone in set(cache) - set(per_image):
+                del cache[gone]
+        return ReviewedCounts(per_image, _total(per_image.values()))
+
+
+def _total(counts: Iterable[Counts]) -> Counts:
+    """The sum of many Counts in one pass (``a + b`` per image built a new object for each of 1,000 images)."""
+    fields = ("auto_cells", "auto_parasitized", "reviewed_cells", "reviewed_parasitized", "edits")
+    columns = [0] * len(fields)
+    for c in counts:
+        columns[0] += c.auto_cells
+        columns[1] += c.auto_parasitized
+        columns[2] += c.reviewed_cells
+        columns[3] += c.reviewed_parasitized
+        columns[4] += c.edits
+    return Counts(**dict(zip(fields, columns, strict=True)))
