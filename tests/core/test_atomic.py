@@ -96,6 +96,7 @@ def test_temp_file_of_a_killed_writer_is_cleaned_by_the_next_write(tmp_path: Pat
     assert child.stdout is not None and child.stdout.readline().strip() == "writing"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+    child.stdout.close()
     leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     assert len(leftovers) == 1 and not path.exists()
     write_text(path, "done")

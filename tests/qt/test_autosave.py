@@ -184,6 +184,7 @@ def test_kill_during_steady_review_loses_at_most_five_seconds(tmp_path: Path, ti
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        child.stdout.close()
     assert autosave_file is not None and autosave_file.is_file(), "no autosave after 15 edits"
     saved = load_session(autosave_file).review.edits_count
     assert saved >= 15 - 8, f"only {saved} of 15 edits survived the kill"  # 8 edits = 5.6 s at 0.7 s

@@ -4,13 +4,19 @@ next uncertain cell, counts update at once, and the export carries the reviewed 
 from __future__ import annotations
 
 import csv
+
 import pytest
-from malaria_desktop.qt.actions import ActionId
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from malaria_desktop.qt.actions import ActionId
 from tests.qt.waits import wait_idle
+
+
+def read_rows(path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 @pytest.fixture
@@ -178,11 +184,11 @@ def test_export_after_review_has_reviewed_labels(qtbot, reviewed_window, tmp_pat
     summary = blocker.args[0]
     assert summary.n_annotated == 1 and summary.n_crops["parasitized"] >= 1
     assert window.export.progress_dialog is None
-    rows = list(csv.DictReader((tmp_path / "report" / "cells.csv").open(encoding="utf-8-sig")))
+    rows = read_rows(tmp_path / "report" / "cells.csv")
     edited = [r for r in rows if r["cell_id"] == str(cell.cell.cell_id)]
     assert edited[0]["label"] == "uninfected" and edited[0]["reviewed_label"] == "parasitized"
     assert edited[0]["reviewed"] == "1"
-    slide = next(csv.DictReader((tmp_path / "report" / "slide.csv").open(encoding="utf-8-sig")))
+    slide = read_rows(tmp_path / "report" / "slide.csv")[0]
     assert slide["patient_id"] == "PT-7"
     assert int(slide["reviewed_n_parasitized"]) == int(slide["n_parasitized"]) + 1
     assert list((tmp_path / "report" / "crops" / "Parasitized").glob("*.png"))
