@@ -315,7 +315,7 @@ def test_no_pruned_library_is_still_needed() -> None:
 
 
 def test_bundle_size_guard() -> None:
-    """Regression guard, not the issue's 300 MB target (see README): catches e.g. TensorFlow sneaking in."""
+    """Regression guard, not the issue's 300 MB target (see docs/packaging.md): catches e.g. TensorFlow sneaking in."""
     total = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file() and not p.is_symlink())
     assert total < 420e6, f"bundle grew to {total / 1e6:.0f} MB"
 
