@@ -55,7 +55,7 @@ def lab_stats(lab: str, size: int, n_fields: int) -> np.ndarray:
 
 def nih(split: str, size: int):
     samples, names = read_split(ROOT / "trained_model" / "split.csv")
-    chosen = [s for s, n in zip(samples, names) if n == split and s.root == 0]
+    chosen = [s for s, n in zip(samples, names, strict=False) if n == split and s.root == 0]
     crops = decode_crops([NIH / s.rel for s in chosen], size)
     fields = [Path(s.rel).stem.rsplit("_cell", 1)[0] for s in chosen]
     return crops, np.array([s.label for s in chosen]), [s.patient for s in chosen], fields
@@ -64,7 +64,7 @@ def nih(split: str, size: int):
 def reference_std(size: int) -> np.ndarray:
     """Typical L*a*b* std of an uninfected NIH training cell (keeps parasites' relative contrast)."""
     samples, names = read_split(ROOT / "trained_model" / "split.csv")
-    ref = [s for s, n in zip(samples, names) if n == "train" and s.root == 0 and s.label == 0][::10]
+    ref = [s for s, n in zip(samples, names, strict=False) if n == "train" and s.root == 0 and s.label == 0][::10]
     return np.nanmedian(cell_colour_stats(decode_crops([NIH / s.rel for s in ref], size))[:, 3:], axis=0)
 
 

@@ -53,7 +53,7 @@ def lab_test_fields(model_dir: Path, lab: str) -> set[str] | None:
     if not split.is_file():
         return None
     samples, names = read_split(split)
-    fields = {s.patient.split(":", 1)[1] for s, n in zip(samples, names) if s.patient.startswith(f"{lab}:")
+    fields = {s.patient.split(":", 1)[1] for s, n in zip(samples, names, strict=False) if s.patient.startswith(f"{lab}:")
               and n == "test"}
     return fields if any(s.patient.startswith(f"{lab}:") for s in samples) else None
 
@@ -67,9 +67,9 @@ def sens_at_spec(labels: np.ndarray, probs: np.ndarray, spec: float) -> float:
 def nih_test(model_dir: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """NIH TEST crops of the bundled split (labels, crops, patients) and NIH TRAIN healthy-cell Lab std."""
     samples, names = read_split(ROOT / "trained_model" / "split.csv")
-    test = [s for s, n in zip(samples, names) if n == "test" and s.root == 0]
+    test = [s for s, n in zip(samples, names, strict=False) if n == "test" and s.root == 0]
     crops = decode_crops([NIH / s.rel for s in test], size)
-    ref = [s for s, n in zip(samples, names) if n == "train" and s.root == 0 and s.label == 0][::10]
+    ref = [s for s, n in zip(samples, names, strict=False) if n == "train" and s.root == 0 and s.label == 0][::10]
     ref_std = np.nanmedian(cell_colour_stats(decode_crops([NIH / s.rel for s in ref], size))[:, 3:], axis=0)
     return np.array([s.label for s in test]), crops, [s.patient for s in test], ref_std
 

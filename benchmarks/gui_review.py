@@ -211,7 +211,7 @@ def review_from_gallery(window, truth: dict) -> dict[str, float]:
     press(Qt.Key.Key_A)  # the model's call for the rest: confirmed
     decided = goal
     review = window.document.review
-    correct = sum(1 for it, lab in zip(items[:decided], labels[:decided])
+    correct = sum(1 for it, lab in zip(items[:decided], labels[:decided], strict=False)
                   if review.override(it.key, it.cell_id) == {"P": "parasitized", "U": "uninfected",
                                                             "N": "not_cell"}[lab])
     return {"keys": keys["count"], "decided": decided, "correct_labels": correct, "columns": cols,
@@ -226,12 +226,13 @@ def QApplication_focus(window):  # noqa: N802 - the widget that has the keyboard
 
 def screenshots(window, out: Path, fields: list[Path], classifier) -> list[Path]:
     """The app's pictures for docs/: gallery, report page 1, 1280x720 window, dark theme."""
+    from PySide6.QtWidgets import QApplication
+
     from malaria_desktop.core.printable_report import build_report
     from malaria_desktop.qt.app import create_app
     from malaria_desktop.qt.print_report import render_first_page
     from malaria_desktop.qt.settings import AppSettings
     from malaria_desktop.qt.theme import dark_palette
-    from PySide6.QtWidgets import QApplication
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -294,7 +295,7 @@ def scaling(classifier, scratch: Path, sizes: list[int]) -> list[tuple[int, floa
         pump(200)
         started, cpu = time.perf_counter(), time.process_time()
         window.open_paths([folder])
-        wait_until(lambda: not window.runner.running and not window.document.pending_paths(), 3600)
+        wait_until(lambda w=window: not w.runner.running and not w.document.pending_paths(), 3600)
         out.append((n, time.perf_counter() - started, time.process_time() - cpu))
         window.close()
         pump(200)
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     from malaria_desktop.qt.app import application, create_app
     from malaria_desktop.qt.settings import AppSettings
 
-    app = application()
+    application()
     classifier, which = load_model(args.model, scratch)
     if args.scaling:
         runs = scaling(classifier, scratch, [int(v) for v in args.scaling.split(",")])

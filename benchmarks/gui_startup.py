@@ -54,7 +54,7 @@ def one_run(platform: str) -> tuple[float, bool]:
         t0 = time.time()
         proc = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=120)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("VISIBLE")), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("VISIBLE")), None)
     if line is None:
         raise SystemExit(f"the GUI did not report a visible window (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
     _, stamp, visible = line.split()

@@ -29,7 +29,7 @@ def is_frozen() -> bool:
 def bundle_root() -> Path:
     """Folder holding the app's read-only files: the PyInstaller data dir or the source/site folder."""
     if is_frozen():
-        return Path(getattr(sys, "_MEIPASS"))
+        return Path(getattr(sys, "_MEIPASS"))  # noqa: B009 - set by PyInstaller only; typed as a plain getattr
     return PACKAGE_DIR.parent
 
 

@@ -332,7 +332,7 @@ def test_frozen_calibrate_writes_a_model_the_frozen_app_loads(installed: Path, u
     crops, labels, _ = synthetic_cells(range(20))
     base = pretrained_base(inputs / "base model", crops, labels)
     lab_crops, lab_labels, fields = synthetic_cells(range(200, 208))
-    for i, (crop, label, field) in enumerate(zip(foreign(lab_crops, seed=3), lab_labels, fields)):
+    for i, (crop, label, field) in enumerate(zip(foreign(lab_crops, seed=3), lab_labels, fields, strict=False)):
         folder = inputs / "lab export" / "crops" / ("Parasitized" if label else "Uninfected")
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"C{int(field[5:]) // 2:09d}_{field}_cell{i}.png"), crop[..., ::-1])

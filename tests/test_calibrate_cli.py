@@ -22,7 +22,7 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def write_export(root: Path, crops: np.ndarray, labels: np.ndarray, fields: list[str]) -> Path:
     """Crops in the app's export layout: <root>/crops/{Parasitized,Uninfected}/C<slide>_<field>_cell<i>.png."""
-    for i, (crop, label, field) in enumerate(zip(crops, labels, fields)):
+    for i, (crop, label, field) in enumerate(zip(crops, labels, fields, strict=False)):
         folder = root / "crops" / ("Parasitized" if label else "Uninfected")
         folder.mkdir(parents=True, exist_ok=True)
         slide = int(field[5:]) // 2
@@ -58,7 +58,7 @@ def test_calibrate_writes_a_model_folder_that_loads(base_dir: Path, lab_export: 
 def test_one_class_only_is_refused_with_exit_2(base_dir: Path, tmp_path: Path, capsys) -> None:
     crops, labels, fields = synthetic_cells(range(200, 204))
     keep = labels == 0
-    lab = write_export(tmp_path / "healthy", crops[keep], labels[keep], [f for f, k in zip(fields, keep) if k])
+    lab = write_export(tmp_path / "healthy", crops[keep], labels[keep], [f for f, k in zip(fields, keep, strict=False) if k])
     out = tmp_path / "out"
     assert main(["calibrate", str(lab), "--out", str(out), "--model", str(base_dir)]) == 2
     assert "uninfected" in capsys.readouterr().err and not out.exists()

@@ -18,9 +18,9 @@ import numpy as np
 
 from malaria_desktop.core.model_card import CARD_FILE, FORMAT_VERSION, NEGATIVE_CLASS, POSITIVE_CLASS
 from training.metrics import binary_metrics, choose_threshold
-from training.operating_point import cell_groups, slide_threshold, uncertain_band
 from training.model import ModelConfig, build_vgg16, count_flops
 from training.onnx_export import save_onnx
+from training.operating_point import cell_groups, slide_threshold, uncertain_band
 
 KERAS_MAX_BYTES = 20_000_000
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "onnx", "onnxruntime", "opencv-python-headless")
@@ -50,7 +50,7 @@ def split_summary(run: Path) -> dict:
 
     samples, names = read_split(run / "split.csv")
     out: dict[str, dict] = {}
-    for s, name in zip(samples, names):
+    for s, name in zip(samples, names, strict=False):
         d = out.setdefault(name, {"patients": set(), "cells": 0, "parasitized": 0, "uninfected": 0})
         d["patients"].add(s.patient)
         d["cells"] += 1
@@ -67,7 +67,7 @@ def split_probs(run: Path, model_dir: Path, split_name: str):
     samples, names, crops, labels, _ = load_run_data(cfg, run, run / "split.csv")
     sel = names == split_name
     probs = Classifier.load(model_dir).predict(crops[sel])
-    return labels[sel], probs, [s.patient for s, keep in zip(samples, sel) if keep]
+    return labels[sel], probs, [s.patient for s, keep in zip(samples, sel, strict=False) if keep]
 
 
 DATA_SOURCES = {  # what a model card says about each data set it learned from (licence, lab)

@@ -69,7 +69,7 @@ def build_vgg16(config: ModelConfig) -> keras.Model:
 
 def conv_base_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The conv and pool layers of the VGG16 base, in order (what ``VGG16(include_top=False)`` has)."""
-    return [l for l in model.layers if l.name.startswith("block") and not l.name.endswith(("_bn", "_relu"))]
+    return [layer for layer in model.layers if layer.name.startswith("block") and not layer.name.endswith(("_bn", "_relu"))]
 
 
 def load_vgg16_weights(model: keras.Model, config: ModelConfig, weights: str) -> None:

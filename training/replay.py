@@ -25,7 +25,7 @@ def write_replay(model_dir: Path, roots: list[Path], cells: int = 2000, seed: in
     """Balanced random TRAIN-split cells of ``model_dir/split.csv`` at the model's input size."""
     card = load_model_card(model_dir)
     samples, names = read_split(model_dir / "split.csv")
-    train = [s for s, n in zip(samples, names) if n == "train" and s.root < len(roots)]
+    train = [s for s, n in zip(samples, names, strict=False) if n == "train" and s.root < len(roots)]
     rng = np.random.default_rng(seed)
     chosen = []
     for label in (0, 1):

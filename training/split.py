@@ -41,14 +41,14 @@ def split_patients(samples: list[Sample], fractions: tuple[float, float, float] 
         given = {s: [0, 0] for s in SPLITS}
         for p in stratum:
             # How far below its target share of each class a split is, weighted by this patient's cells.
-            deficit = {s: sum((f * totals[l] - given[s][l]) * counts[p][l] for l in (0, 1))
-                       for s, f in zip(SPLITS, fractions) if f > 0}
+            deficit = {s: sum((f * totals[c] - given[s][c]) * counts[p][c] for c in (0, 1))
+                       for s, f in zip(SPLITS, fractions, strict=False) if f > 0}
             choice = max(deficit, key=lambda s: (deficit[s], -SPLITS.index(s)))
             assignment[p] = choice
             given[choice][0] += counts[p][0]
             given[choice][1] += counts[p][1]
     # Tiny data sets: make sure every requested split gets a patient, taking the smallest from the biggest split.
-    for name, f in zip(SPLITS, fractions):
+    for name, f in zip(SPLITS, fractions, strict=False):
         members = {s: [p for p in patients if assignment[p] == s] for s in SPLITS}
         donor = max(SPLITS, key=lambda s: len(members[s]))
         if f > 0 and not members[name] and len(members[donor]) > 1:

@@ -57,7 +57,7 @@ def transfer_colour(crops: np.ndarray, targets: np.ndarray, source_std: np.ndarr
     out = np.zeros_like(crops)
     if source_std is not None:
         source_std = np.broadcast_to(np.asarray(source_std, np.float32), (len(crops), 3))
-    for i, (crop, target) in enumerate(zip(crops, targets)):
+    for i, (crop, target) in enumerate(zip(crops, targets, strict=False)):
         lab, mask = _lab(np.ascontiguousarray(crop))
         if mask.sum() < 4 or not np.all(np.isfinite(target)):
             out[i] = crop

@@ -136,7 +136,7 @@ def load_run_data(cfg: TrainConfig, out: Path, split_csv: Path | None = None):
         assignment = split_patients(samples, cfg.fractions, cfg.seed)
         if cfg.keep_split:  # fine-tuning: patients of an earlier split keep their split, new ones are dealt
             old_samples, old_names = read_split(Path(cfg.keep_split))
-            kept = {s.patient: n for s, n in zip(old_samples, old_names)}
+            kept = {s.patient: n for s, n in zip(old_samples, old_names, strict=False)}
             new = [s for s in samples if s.patient not in kept]
             assignment = kept | (split_patients(new, cfg.fractions, cfg.seed) if new else {})
         sha = write_split(out / "split.csv", samples, assignment)
@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     (out / "run_config.json").write_text(json.dumps(record, indent=2))
     tr, va = names == "train", names == "val"
     print(f"cells: train {tr.sum()} val {va.sum()} test {(names == 'test').sum()}; "
-          f"patients: {len({s.patient for s, n in zip(samples, names) if n == 'train'})} train", flush=True)
+          f"patients: {len({s.patient for s, n in zip(samples, names, strict=False) if n == 'train'})} train", flush=True)
 
     state = {"epoch": 0, "best_auc": -1.0, "best_loss": math.inf, "best_epoch": 0, "wait": 0}
     if resume and state_path.is_file() and (out / "last.keras").is_file():

@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 
 from malaria_desktop.core.calibration_data import ReviewedCells, SessionCells, load_reviewed
-from malaria_desktop.core.calibration_train import FitOptions, Figures, Trainer, choose_threshold, figures_at
+from malaria_desktop.core.calibration_train import Figures, FitOptions, Trainer, choose_threshold, figures_at
 from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
 from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
 
@@ -128,7 +128,7 @@ def group_folds(cells: ReviewedCells, k: int) -> tuple[np.ndarray, str]:
     Groups are dealt largest first to the fold with the fewest parasitized, then fewest cells, so every
     fold has positives when the data allow it.
     """
-    for level, names in (("slide", cells.slides), ("field", cells.fields)):
+    for level, names in (("slide", cells.slides), ("field", cells.fields)):  # noqa: B007 - returned below
         groups = sorted(set(names))
         if len(groups) >= k:
             break

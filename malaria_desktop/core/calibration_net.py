@@ -111,7 +111,7 @@ class Net:
         """Gradients of the loss for every parameter, given dLoss/dlogit ``(N,)``."""
         grads: dict[str, np.ndarray] = {}
         d = dlogit.reshape(-1, 1).astype(np.float32)
-        for layer, cache in zip(reversed(self.layers), reversed(caches)):
+        for layer, cache in zip(reversed(self.layers), reversed(caches), strict=False):
             d = _BACKWARD[layer.op](self, layer, d, cache, grads)
         return grads
 

@@ -134,7 +134,7 @@ class Trainer:
             feeds = {"input": x, "target": t.astype(np.float32), "weight": w.astype(np.float32)}
             feeds.update({name: net.params[name] for name in net.trainable})
             outs = self._grad.run([f"grad:{name}" for name in net.trainable], feeds)
-            opt.step(dict(zip(net.trainable, outs)))
+            opt.step(dict(zip(net.trainable, outs, strict=False)))
             if step % 5 == 0 or step == total - 1:
                 yield step + 1, total
         return net

@@ -95,7 +95,7 @@ def _classify_steps(
         probs = classifier.predict(crops, batch_size=batch_size)
         results.extend(
             CellResult(cell=c, probability=float(p), label=PARASITIZED if p >= threshold else UNINFECTED)
-            for c, p in zip(chunk, probs)
+            for c, p in zip(chunk, probs, strict=False)
         )
     return ImageResult(
         path=path,
@@ -151,7 +151,8 @@ def analyze_images(
     for index, path in enumerate(path_list):
 
         def progress(stage: str, done: int = 0, total: int = 0, _i: int = index, _p: Path = path) -> Progress:
-            return Progress(_i, n, _p, stage, cells_done=done, cells_total=total, cells_counted=counted)  # type: ignore[arg-type]
+            # reads `counted` when called, inside this iteration (it is the count before this image)
+            return Progress(_i, n, _p, stage, cells_done=done, cells_total=total, cells_counted=counted)  # noqa: B023  # type: ignore[arg-type]
 
         if should_cancel():
             return True

@@ -68,7 +68,7 @@ def split_mask(mask: np.ndarray, n: int) -> np.ndarray:
     _c, assign, _centres = cv2.kmeans(pts, n, None, criteria, 5, cv2.KMEANS_PP_CENTERS)
     markers = np.zeros(m.shape, np.int32)
     markers[m == 0] = n + 1  # background
-    for (x, y), k in zip(pts.astype(int), assign.ravel()):
+    for (x, y), k in zip(pts.astype(int), assign.ravel(), strict=False):
         markers[y, x] = k + 1
     relief = cv2.normalize(-dist, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     # pad by one pixel: cv2.watershed marks the image's own border as a boundary line

@@ -397,7 +397,7 @@ class Counts:
     edits: int = 0  # cells with a technician label, added cells included
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(*(a + b for a, b in zip(_astuple(self), _astuple(other))))
+        return Counts(*(a + b for a, b in zip(_astuple(self), _astuple(other), strict=False)))
 
 
 def _astuple(c: Counts) -> tuple[int, ...]:

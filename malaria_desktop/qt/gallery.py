@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView, QStyle,
-                               QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED
 from malaria_desktop.core.review import NOT_CELL
-from malaria_desktop.qt.gallery_model import (FILTERS, THUMB_PX, CellGalleryModel, LabelRole, ReviewedRole,
-                                              UncertainRole)
+from malaria_desktop.qt.gallery_model import FILTERS, THUMB_PX, CellGalleryModel, LabelRole, ReviewedRole, UncertainRole
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import COLOURS, LABEL_TEXT
 

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QDate, QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDateEdit, QFormLayout, QGroupBox, QHeaderView, QLabel, QLineEdit,
-                               QPlainTextEdit, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDateEdit,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from malaria_desktop.core.session import SessionMetadata
 from malaria_desktop.qt.models import SlideDocument, SlideListModel
@@ -58,7 +69,7 @@ class SlideList(QTableView):
             return
         self._widths = widths
         header = self.horizontalHeader()
-        for column, width in zip((1, 2, 3), widths):
+        for column, width in zip((1, 2, 3), widths, strict=False):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
             self.setColumnWidth(column, width)
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from malaria_desktop import INTENDED_USE
-from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.printable_report import flag_words, rbc_assumption
+from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review import ImageKey, ReviewState, reviewed_result
 from malaria_desktop.qt import theme
 

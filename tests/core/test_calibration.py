@@ -10,12 +10,17 @@ import onnx
 import pytest
 
 from malaria_desktop.core.calibration import (
-    CalibrationOptions, CalibrationRefused, calibrate, file_sha256, group_folds, write_model)
+    CalibrationOptions,
+    CalibrationRefused,
+    calibrate,
+    file_sha256,
+    group_folds,
+    write_model,
+)
 from malaria_desktop.core.calibration_data import ReviewedCells
 from malaria_desktop.core.calibration_graph import gradient_model
 from malaria_desktop.core.calibration_net import Net, UnsupportedModel
-from malaria_desktop.core.calibration_train import (
-    FitOptions, Trainer, auc, choose_threshold, figures_at, ort_session)
+from malaria_desktop.core.calibration_train import FitOptions, Trainer, auc, choose_threshold, figures_at, ort_session
 from malaria_desktop.core.classifier import Classifier
 from malaria_desktop.core.errors import AnalysisCancelled, UnsafeTargetError
 from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells, tiny_vgg_model
@@ -62,7 +67,7 @@ def test_gradients_from_onnx_runtime_match_the_numpy_reference() -> None:
     logit, caches = net.forward(x, keep=True)
     np.testing.assert_allclose(outs[0], logit, rtol=1e-4, atol=1e-5)
     reference = net.backward(weight * (1 / (1 + np.exp(-logit)) - target), caches)
-    for name, got in zip(net.trainable, outs[1:]):
+    for name, got in zip(net.trainable, outs[1:], strict=False):
         np.testing.assert_allclose(got, reference[name], rtol=1e-3, atol=1e-6, err_msg=name)
     # and the NumPy reference agrees with finite differences along random directions (float64 weights;
     # a small step, because ReLU and max-pool kinks make larger steps disagree)

@@ -44,7 +44,7 @@ def make_field(path: Path) -> ImageResult:
     assert cv2.imwrite(str(path), bgr)
     cells = tuple(
         CellResult(disk_cell(i, cx, cy), p, "parasitized" if p >= 0.5 else "uninfected")
-        for i, ((cx, cy), p) in enumerate(zip(CENTRES, PROBABILITIES))
+        for i, ((cx, cy), p) in enumerate(zip(CENTRES, PROBABILITIES, strict=False))
     )
     return ImageResult(path, "ok", image_shape=(H, W), cells=cells, cell_diameter_px=2 * R, threshold=0.5)
 

@@ -8,8 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.region_edit import (RegionEditError, delete_region, merge_regions, pieces_area, region,
-                                              split_by_line, split_mask, split_region)
+from malaria_desktop.core.region_edit import (
+    RegionEditError,
+    delete_region,
+    merge_regions,
+    pieces_area,
+    region,
+    split_by_line,
+    split_mask,
+    split_region,
+)
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.core.review import ReviewState, reviewed_counts, reviewed_result
 

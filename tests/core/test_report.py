@@ -30,7 +30,7 @@ from malaria_desktop.core.results import Cell, CellResult, ImageResult
 def make_result(name: str, labels: list[str], edge: list[bool] | None = None, warnings=()) -> ImageResult:
     edge = edge or [False] * len(labels)
     cells = []
-    for i, (label, on_edge) in enumerate(zip(labels, edge)):
+    for i, (label, on_edge) in enumerate(zip(labels, edge, strict=False)):
         cell = Cell(cell_id=i, bbox=(10 * i, 5, 8, 9), centroid=(10 * i + 4.0, 9.5), area_px=60,
                     mask=np.ones((9, 8), bool), contour=np.zeros((0, 2), np.int32), on_edge=on_edge)
         cells.append(CellResult(cell, 0.9 if label == "parasitized" else 0.1, label))  # type: ignore[arg-type]
@@ -154,7 +154,7 @@ def test_csv_quoting_unicode_and_injection(tmp_path: Path) -> None:
     assert tuple(rows[0]) == CELL_COLUMNS
     images = [r[0] for r in rows[1:]]
     assert images[::2] == names[:3] + ["'" + names[3]] + names[4:]
-    first = dict(zip(rows[0], rows[1]))
+    first = dict(zip(rows[0], rows[1], strict=False))
     assert first == {"image": "a,b.png", "cell_id": "0", "x": "0", "y": "5", "width": "8", "height": "9",
                      "centroid_x": "4.0", "centroid_y": "9.5", "area_px": "60", "probability": "0.9000",
                      "label": "parasitized", "edge": "0", "clump": "0"}
@@ -172,7 +172,7 @@ def test_images_and_slide_csv(tmp_path: Path) -> None:
     assert rows[2] == ["'-bad.png", "error", "'=not an image", "0", "0", "", "", ""]
     slide = read_csv(write_slide_csv(tmp_path / "slide.csv", summarise_slide(summaries)))
     assert tuple(slide[0]) == SLIDE_COLUMNS
-    got = dict(zip(slide[0], slide[1]))
+    got = dict(zip(slide[0], slide[1], strict=False))
     assert got["rbc_counted"] == "10" and got["n_images_error"] == "1" and got["target_reached"] == "0"
     assert got["flags"] == "some_images_failed;fewer_than_500_rbc;below_2000_target;hyperparasitaemia"
     assert "Not a certified diagnostic device" in got["intended_use"]

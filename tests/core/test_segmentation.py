@@ -96,7 +96,7 @@ def test_edge_flags_match_truth_and_boxes():
         assert c.on_edge == touches
     by_id = {c.cell_id: c for c in result.cells}
     hits = lookup(result, smear.rbcs)
-    pairs = [(t.on_edge, by_id[cid].on_edge) for t, (once, cid) in zip(smear.rbcs, hits) if once]
+    pairs = [(t.on_edge, by_id[cid].on_edge) for t, (once, cid) in zip(smear.rbcs, hits, strict=False) if once]
     assert sum(t for t, _ in pairs) >= 5
     agree = sum(t == d for t, d in pairs) / len(pairs)
     assert agree >= 0.97
@@ -125,7 +125,7 @@ def test_masks_follow_true_cell_size():
     result = segment_cells(smear.image)
     by_id = {c.cell_id: c for c in result.cells}
     ratios = [by_id[cid].area_px / (np.pi * t.axes[0] * t.axes[1])
-              for t, (once, cid) in zip(smear.rbcs, lookup(result, smear.rbcs)) if once and not t.on_edge]
+              for t, (once, cid) in zip(smear.rbcs, lookup(result, smear.rbcs), strict=False) if once and not t.on_edge]
     assert 0.8 <= float(np.median(ratios)) <= 1.2
 
 

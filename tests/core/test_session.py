@@ -81,7 +81,7 @@ def assert_same_session(a: Session, b: Session) -> None:
         assert (ra.path, ra.status, ra.error, ra.image_shape, ra.cell_diameter_px, ra.warnings, ra.threshold) == (
             rb.path, rb.status, rb.error, rb.image_shape, rb.cell_diameter_px, rb.warnings, rb.threshold)
         assert len(ra.cells) == len(rb.cells)
-        for ca, cb in zip(ra.cells, rb.cells):
+        for ca, cb in zip(ra.cells, rb.cells, strict=False):
             assert ca.label == cb.label
             assert ca.probability == cb.probability or (math.isnan(ca.probability) and math.isnan(cb.probability))
             x, y = ca.cell, cb.cell
@@ -231,7 +231,7 @@ def test_real_analysis_round_trip_and_export(tmp_path: Path, tiny_model_dir: Pat
         size = classifier.input_size
         p = classifier.predict(np.stack([crop_cell(smear.image, c.bbox, c.mask, size) for c in seg.cells]))
         cells = tuple(CellResult(c, float(q), "parasitized" if q >= classifier.threshold else "uninfected")
-                      for c, q in zip(seg.cells, p))
+                      for c, q in zip(seg.cells, p, strict=False))
         session.set_result(ImageResult(path, "ok", image_shape=seg.image_shape, cells=cells,
                                        cell_diameter_px=seg.cell_diameter_px, warnings=seg.warnings,
                                        threshold=classifier.threshold))

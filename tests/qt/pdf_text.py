@@ -49,7 +49,7 @@ def pdf_pages(data: bytes) -> list[str]:
              if (m := re.search(rb"/Subtype /Type0.*?/ToUnicode (\d+) 0 R", body, re.S))}
     names = {name.decode(): int(ref) for body in objs.values() for name, ref in re.findall(rb"/(F\d+) (\d+) 0 R", body)}
     pages = []
-    for n, body in objs.items():
+    for body in objs.values():
         m = re.search(rb"/Type /Page\b.*?/Contents (\d+) 0 R", body, re.S)
         if not m:
             continue

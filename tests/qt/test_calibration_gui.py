@@ -84,7 +84,7 @@ def test_calibrate_dialog_end_to_end(qtbot, tmp_path: Path) -> None:
     crops, labels, _ = synthetic_cells(range(20))
     base = pretrained_base(tmp_path / "base", crops, labels)
     lab_crops, lab_labels, fields = synthetic_cells(range(200, 208))
-    for i, (crop, label, field) in enumerate(zip(foreign(lab_crops, seed=3), lab_labels, fields)):
+    for i, (crop, label, field) in enumerate(zip(foreign(lab_crops, seed=3), lab_labels, fields, strict=False)):
         folder = tmp_path / "export" / ("Parasitized" if label else "Uninfected")
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"C{int(field[5:]) // 2:09d}_{field}_cell{i}.png"), crop[..., ::-1])
@@ -106,7 +106,7 @@ def test_calibrate_dialog_end_to_end(qtbot, tmp_path: Path) -> None:
 
 def test_cancelled_calibration_writes_nothing(qtbot, tmp_path: Path, tiny_model_dir: Path) -> None:
     crops, labels, fields = synthetic_cells(range(200, 206))
-    for i, (crop, label, field) in enumerate(zip(crops, labels, fields)):
+    for i, (crop, label, field) in enumerate(zip(crops, labels, fields, strict=False)):
         folder = tmp_path / "export" / ("Parasitized" if label else "Uninfected")
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"C1_{field}_cell{i}.png"), crop[..., ::-1])

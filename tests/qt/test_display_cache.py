@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from malaria_desktop.core.errors import ImageChangedError
 from malaria_desktop.core.image_io import file_sha256
 from malaria_desktop.qt.display_cache import DisplayCache
 
@@ -27,7 +28,7 @@ def test_prefetch_then_load_is_a_cache_hit_and_checks_the_content(qtbot, tmp_pat
     assert image.width() == 40 and not calls
     monkeypatch.undo()
     cv2.imwrite(str(path), np.full((30, 50, 3), 10, np.uint8))  # the file changed after the analysis
-    with pytest.raises(Exception):
+    with pytest.raises(ImageChangedError):
         cache.load(str(path), "0" * 64)
     cache.shutdown()
 

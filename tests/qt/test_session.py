@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from malaria_desktop.core.session import load_session
-from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.settings import AppSettings
 from tests.qt.waits import wait_idle
 
 

@@ -111,13 +111,13 @@ def test_keep_split_holds_old_patients_in_place(nih_root: Path, tmp_path: Path) 
 
     first = TrainConfig(data=[str(nih_root)], out=str(tmp_path / "a"), model=ModelConfig(input_size=16), workers=1)
     samples, names, _, _, _ = load_run_data(first, tmp_path / "a")
-    old = {s.patient: n for s, n in zip(samples, names)}
+    old = {s.patient: n for s, n in zip(samples, names, strict=False)}
     extra = write_nih_layout(tmp_path / "new", patients=3, per_class=4, prefix="C{p}00X")
     second = TrainConfig(data=[str(nih_root), str(extra)], out=str(tmp_path / "b"), model=ModelConfig(input_size=16),
                          seed=7, workers=1, keep_split=str(tmp_path / "a" / "split.csv"))
     samples2, names2, crops2, labels2, _ = load_run_data(second, tmp_path / "b")
     assert len(samples2) == len(samples) + 24 and crops2.shape[0] == labels2.shape[0] == len(samples2)
-    for s, n in zip(samples2, names2):
+    for s, n in zip(samples2, names2, strict=False):
         if s.patient in old:
             assert old[s.patient] == n
     assert {s.patient for s in samples2} - set(old) == {"C100", "C200", "C300"}

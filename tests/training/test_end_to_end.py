@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from malaria_desktop.core.classifier import Classifier
+from tests.training.conftest import write_nih_layout
 from training.cli import build_parser, main
 from training.export import onnx_keras_max_diff
-from tests.training.conftest import write_nih_layout
 from training.split import file_sha256
 
 

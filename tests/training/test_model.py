@@ -26,8 +26,8 @@ def _randomise_bn(model: keras.Model, seed: int = 0) -> None:
 def test_small_model_shapes_and_output() -> None:
     cfg = ModelConfig(input_size=32, width=0.125, batch_norm=True)
     model = build_vgg16(cfg)
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    pools = [l for l in model.layers if isinstance(l, keras.layers.MaxPooling2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert len(convs) == 13 and len(pools) == 5
     assert [c.filters for c in convs] == [8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64]
     assert all(c.kernel_size == (3, 3) for c in convs)
@@ -40,11 +40,11 @@ def test_small_model_shapes_and_output() -> None:
 def test_full_width_conv_base_is_keras_vgg16() -> None:
     ours = build_vgg16(ModelConfig(input_size=32, width=1.0, batch_norm=False))
     ref = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    ref_layers = [l for l in ref.layers if not isinstance(l, keras.layers.InputLayer)]
+    ref_layers = [layer for layer in ref.layers if not isinstance(layer, keras.layers.InputLayer)]
     base = conv_base_layers(ours)
-    assert [l.name for l in base] == [l.name for l in ref_layers]
-    assert [l.output.shape for l in base] == [l.output.shape for l in ref_layers]
-    assert [[w.shape for w in l.weights] for l in base] == [[w.shape for w in l.weights] for l in ref_layers]
+    assert [layer.name for layer in base] == [layer.name for layer in ref_layers]
+    assert [layer.output.shape for layer in base] == [layer.output.shape for layer in ref_layers]
+    assert [[w.shape for w in layer.weights] for layer in base] == [[w.shape for w in layer.weights] for layer in ref_layers]
 
 
 @pytest.mark.slow
@@ -56,7 +56,7 @@ def test_weights_file_is_loaded_into_the_conv_base(tmp_path: Path) -> None:
     ours = build_vgg16(cfg)
     load_vgg16_weights(ours, cfg, str(path))
     for layer in conv_base_layers(ours):
-        for a, b in zip(layer.get_weights(), ref.get_layer(layer.name).get_weights()):
+        for a, b in zip(layer.get_weights(), ref.get_layer(layer.name).get_weights(), strict=False):
             np.testing.assert_array_equal(a, b)
 
 

@@ -11,8 +11,8 @@ from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.display_cache import DisplayCache
 from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView
 from malaria_desktop.qt.models import SlideDocument
-from malaria_desktop.qt.plain_text import shown_name
 from malaria_desktop.qt.overlays import build_marks, filter_marks
+from malaria_desktop.qt.plain_text import shown_name
 
 
 class ImageController(QObject):
