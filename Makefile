@@ -20,10 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra
 
-# Lint, format check and types; configured in pyproject.toml ([tool.ruff], [tool.mypy]).
+# Lint and types, configured in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # The frozen clinic build (dist/malaria-desktop/). Rebuilt only when an input changed: PyInstaller takes

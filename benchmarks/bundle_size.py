@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     verdict = "OK" if total / 1e6 <= TARGET_MB else "OVER TARGET"
     print(f"bundle: {args.bundle}")
-    print(f"total: {total / 1e6:.1f} MB ({total / 2**20:.1f} MiB), {len(files)} files; target <= {TARGET_MB} MB: {verdict}")
+    print(f"total: {total / 1e6:.1f} MB ({total / 2**20:.1f} MiB), {len(files)} files; "
+          f"target <= {TARGET_MB} MB: {verdict}")
     print("\nby component:")
     for name, size in sorted(by_component.items(), key=lambda item: -item[1]):
         print(f"  {size / 1e6:7.1f} MB  {100 * size / total:5.1f} %  {name}")

@@ -105,7 +105,8 @@ def spec_at_sens(probs: np.ndarray, labels: np.ndarray, sens: float) -> float:
 
 def row(name: str, probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     f = figures_at(probs, labels, threshold)
-    return {"model": name, "threshold": threshold, "auc": auc(probs, labels), "sens": f.sensitivity, "spec": f.specificity,
+    return {"model": name, "threshold": threshold, "auc": auc(probs, labels), "sens": f.sensitivity,
+            "spec": f.specificity,
             "spec_at_base_sens": spec_at_sens(probs, labels, BASE_NIH_SENSITIVITY)}
 
 

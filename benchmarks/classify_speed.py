@@ -61,7 +61,8 @@ def cli_speed(model: Path, files: list[Path]) -> dict:
         for i, f in enumerate(files):  # links, not copies: the data set stays where it is
             (folder / f"{i:06d}_{f.name}").symlink_to(f)
         csv = Path(tmp) / "out.csv"
-        cmd = [sys.executable, "-m", "malaria_desktop", "classify", str(folder), "--csv", str(csv), "--model", str(model)]
+        cmd = [sys.executable, "-m", "malaria_desktop", "classify", str(folder), "--csv", str(csv), "--model",
+               str(model)]
         start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - start

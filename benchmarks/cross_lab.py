@@ -53,7 +53,8 @@ def lab_test_fields(model_dir: Path, lab: str) -> set[str] | None:
     if not split.is_file():
         return None
     samples, names = read_split(split)
-    fields = {s.patient.split(":", 1)[1] for s, n in zip(samples, names, strict=False) if s.patient.startswith(f"{lab}:")
+    fields = {s.patient.split(":", 1)[1] for s, n in zip(samples, names, strict=False)
+              if s.patient.startswith(f"{lab}:")
               and n == "test"}
     return fields if any(s.patient.startswith(f"{lab}:") for s in samples) else None
 
@@ -115,7 +116,8 @@ def evaluate(model_dir: Path, foreign_root: Path, with_fields: bool) -> list[dic
         targets = sample_targets(cell_colour_stats(cells), len(crops), seed=1)
         moved = classifier.predict(transfer_colour(crops, targets, ref_std))
         mm = binary_metrics(labels, moved, t)
-        row = {"model": model_dir.as_posix(), "lab": lab, "held_out": "yes" if lab not in trained else "no (test fields)",
+        row = {"model": model_dir.as_posix(), "lab": lab,
+               "held_out": "yes" if lab not in trained else "no (test fields)",
                "threshold": t, "cells_fp": fp, "cells": len(cells), "auc": mm["roc_auc"], "sens": mm["sensitivity"],
                "spec": mm["specificity"], "sens_at_spec": sens_at_spec(labels, moved, SPEC_TARGET)}
         if with_fields:
@@ -155,7 +157,8 @@ def main() -> int:
         legend = (f"Columns: cells_fp = share of the lab's healthy cells called parasitized at the card threshold; "
                   f"fields_fp = the same through the whole `analyze` pipeline on every field (worst field beside "
                   f"it; for a lab the model trained on this includes its training fields, so only held-out rows "
-                  f"measure transfer); auc/sens/spec on a lab's row = NIH TEST patients re-rendered in that lab's colours; "
+                  f"measure transfer); auc/sens/spec on a lab's row = NIH TEST patients re-rendered in that lab's "
+                  f"colours; "
                   f"sens_at_spec = sensitivity at specificity >= {SPEC_TARGET}; healthy_fp = share called "
                   f"parasitized on NIH healthy test patients (mean, worst).\n\n"
                   f"Command: `.venv/bin/python benchmarks/cross_lab.py {' '.join(sys.argv[1:])}`\n\n")

@@ -47,7 +47,8 @@ def main() -> int:
     print("threshold        all     not-cut  size-typical   (share called parasitized = false positives)")
     for t in sorted({card_t, 0.5, 0.8, 0.9}):
         mark = " (card)" if t == card_t else ""
-        print(f"{t:.3f}{mark:7s} {np.mean(p[:] >= t):8.2%} {np.mean(p[inner] >= t):9.2%} {np.mean(p[typical] >= t):11.2%}")
+        print(f"{t:.3f}{mark:7s} {np.mean(p[:] >= t):8.2%} {np.mean(p[inner] >= t):9.2%} "
+              f"{np.mean(p[typical] >= t):11.2%}")
     return 0
 
 

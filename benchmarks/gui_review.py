@@ -103,7 +103,8 @@ class StallMeter:
         self._on = False
         self.timer.stop()
         gaps = sorted(self.gaps) or [0.0]
-        return {"ticks": len(gaps), "p50_ms": gaps[len(gaps) // 2], "p99_ms": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))],
+        return {"ticks": len(gaps), "p50_ms": gaps[len(gaps) // 2],
+                "p99_ms": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))],
                 "max_ms": gaps[-1]}
 
 
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio, cpu_ratio = runs[-1][1] / runs[0][1], runs[-1][2] / runs[0][2]
             size_ratio = runs[-1][0] / runs[0][0]
             print(f"  {runs[-1][0]} vs {runs[0][0]}: {ratio:.2f}x the wall time, {cpu_ratio:.2f}x the CPU time for "
-                  f"{size_ratio:.0f}x the images [target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
+                  f"{size_ratio:.0f}x the images "
+                  f"[target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
         return 0
     truth = make_fields(scratch, args.fields)
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))

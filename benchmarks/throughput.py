@@ -25,7 +25,8 @@ WRITE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
 from malaria_desktop.core.synthetic import write_synthetic_smear
-write_synthetic_smear(sys.argv[2], seed=1, width=int(sys.argv[3]), height=int(sys.argv[4]), cell_diameter=float(sys.argv[5]))
+write_synthetic_smear(sys.argv[2], seed=1, width=int(sys.argv[3]), height=int(sys.argv[4]),
+                      cell_diameter=float(sys.argv[5]))
 """
 
 CHILD = r"""

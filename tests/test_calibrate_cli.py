@@ -58,7 +58,8 @@ def test_calibrate_writes_a_model_folder_that_loads(base_dir: Path, lab_export: 
 def test_one_class_only_is_refused_with_exit_2(base_dir: Path, tmp_path: Path, capsys) -> None:
     crops, labels, fields = synthetic_cells(range(200, 204))
     keep = labels == 0
-    lab = write_export(tmp_path / "healthy", crops[keep], labels[keep], [f for f, k in zip(fields, keep, strict=False) if k])
+    lab = write_export(tmp_path / "healthy", crops[keep], labels[keep],
+                       [f for f, k in zip(fields, keep, strict=False) if k])
     out = tmp_path / "out"
     assert main(["calibrate", str(lab), "--out", str(out), "--model", str(base_dir)]) == 2
     assert "uninfected" in capsys.readouterr().err and not out.exists()

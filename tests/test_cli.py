@@ -66,7 +66,8 @@ def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     good("ünïcødé_血液.png", lambda p: write_synthetic_smear(p, seed=4, width=640, height=480))
     good("=SUM(A1).png", lambda p: write_synthetic_smear(p, seed=5, width=640, height=480))
     good("nested/deeper/field.bmp", lambda p: write_synthetic_smear(p, seed=6, width=640, height=480))
-    good("sixteen_bit.tif", lambda p: cv2.imwrite(str(p), cv2.cvtColor(smear(7), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257))
+    good("sixteen_bit.tif",
+         lambda p: cv2.imwrite(str(p), cv2.cvtColor(smear(7), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257))
     good("cmyk.jpg", lambda p: Image.fromarray(smear(8)).convert("CMYK").save(p, "JPEG", quality=95))
     good("rgba.png", lambda p: Image.fromarray(np.dstack([smear(9), np.full((480, 640), 255, np.uint8)])).save(p))
     good("blank.png", lambda p: Image.new("RGB", (640, 480), (235, 235, 235)).save(p))
@@ -161,7 +162,8 @@ def test_usage_errors_exit_2(argv, message, capsys) -> None:
 
 def test_missing_model_is_usage_error(tmp_path: Path, capsys) -> None:
     write_synthetic_smear(tmp_path / "a.png", seed=1, width=320, height=240)
-    code = main(["analyze", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "nomodel")])
+    code = main(["analyze", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--model",
+                 str(tmp_path / "nomodel")])
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and "--model" in err and "Traceback" not in err
 

@@ -81,7 +81,10 @@ def find_samples(roots: list[Path], mapping: dict[str, str] | None = None, unkno
             rel = path.relative_to(root).as_posix()
             pid = patient_id(path.name, mapping)
             if pid is None:
-                pid = f"?{index}:{path.parent.parent.relative_to(root).as_posix()}" if unknown == "folder" else f"?{index}:{rel}"
+                if unknown == "folder":
+                    pid = f"?{index}:{path.parent.parent.relative_to(root).as_posix()}"
+                else:
+                    pid = f"?{index}:{rel}"
             samples.append(Sample(index, rel, label, pid))
             found += 1
         if found == 0:
@@ -102,7 +105,8 @@ def decode_crops(paths: list[Path], size: int, workers: int = 2) -> np.ndarray:
 
 def cached_crops(samples: list[Sample], roots: list[Path], size: int, cache_dir: Path, workers: int = 2) -> np.ndarray:
     """Crops for ``samples`` from ``cache_dir`` if an identical list was decoded before, else decode and store."""
-    key = hashlib.sha256(f"{size}\n".encode() + "\n".join(f"{s.root}/{s.rel}" for s in samples).encode()).hexdigest()[:16]
+    listing = "\n".join(f"{s.root}/{s.rel}" for s in samples)
+    key = hashlib.sha256(f"{size}\n".encode() + listing.encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"crops_{size}px_{key}.npy"
     if cache.is_file():
         return np.load(cache)

@@ -58,7 +58,8 @@ def metrics_by_lab(labels: np.ndarray, probs: np.ndarray, patients: list[str], t
         m = binary_metrics(labels[nih], probs[nih], threshold)
         out[NIH_GROUP] = {k: m[k] for k in ("cells", "accuracy", "sensitivity", "specificity", "roc_auc", "ece")}
     for name, mask in healthy_groups(labels, patients).items():
-        out[f"{name}: called parasitized"] = {"cells": int(mask.sum()), "share": float(np.mean(probs[mask] >= threshold))}
+        out[f"{name}: called parasitized"] = {"cells": int(mask.sum()),
+                                              "share": float(np.mean(probs[mask] >= threshold))}
     return out
 
 

@@ -83,7 +83,8 @@ def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> list[d
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
     n = max(len(labels), 1)
-    return float(sum(b["count"] / n * abs(b["mean_prob"] - b["fraction_positive"]) for b in reliability(labels, probs, bins)))
+    return float(sum(b["count"] / n * abs(b["mean_prob"] - b["fraction_positive"])
+                     for b in reliability(labels, probs, bins)))
 
 
 def per_patient(labels: np.ndarray, probs: np.ndarray, patients: list[str], threshold: float) -> list[dict]:
@@ -94,5 +95,6 @@ def per_patient(labels: np.ndarray, probs: np.ndarray, patients: list[str], thre
         sel = patients_arr == p
         y, pred = np.asarray(labels)[sel].astype(bool), np.asarray(probs)[sel] >= threshold
         rows.append({"patient": p, "cells": int(sel.sum()), "accuracy": float((y == pred).mean()),
-                     "true_parasitized_pct": float(100 * y.mean()), "predicted_parasitized_pct": float(100 * pred.mean())})
+                     "true_parasitized_pct": float(100 * y.mean()),
+                     "predicted_parasitized_pct": float(100 * pred.mean())})
     return rows

@@ -69,7 +69,8 @@ def build_vgg16(config: ModelConfig) -> keras.Model:
 
 def conv_base_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The conv and pool layers of the VGG16 base, in order (what ``VGG16(include_top=False)`` has)."""
-    return [layer for layer in model.layers if layer.name.startswith("block") and not layer.name.endswith(("_bn", "_relu"))]
+    return [layer for layer in model.layers
+            if layer.name.startswith("block") and not layer.name.endswith(("_bn", "_relu"))]
 
 
 def load_vgg16_weights(model: keras.Model, config: ModelConfig, weights: str) -> None:

@@ -85,7 +85,8 @@ def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", 1])],
         inits,
     )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="malaria-desktop-training")
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="malaria-desktop-training")
     proto.ir_version = 8
     onnx.checker.check_model(proto)
     return proto

@@ -105,7 +105,8 @@ def trained_rows(run: Path, model_dir: Path, repeats: int) -> list[dict]:
     cfg = config_from_dict(json.loads((run / "run_config.json").read_text()))
     _, names, crops, labels, _ = load_run_data(cfg, run, run / "split.csv")
     train, test = crops[names == "train"], names == "test"
-    calib = train[np.random.default_rng(0).choice(len(train), min(512, len(train)), replace=False)].astype(np.float32) / 255.0
+    calib = train[np.random.default_rng(0).choice(len(train), min(512, len(train)),
+                                                  replace=False)].astype(np.float32) / 255.0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         qdir = Path(tmp) / "int8"

@@ -7,10 +7,11 @@ API:
 - ``draw_annotations(image_rgb, cell_results, labels=None, *, reviewed=(), legend=True, title="")``:
   a new RGB uint8 image. ``labels`` overrides verdicts: a sequence parallel to ``cell_results`` or a mapping
   ``cell_id -> label`` (missing ids keep the automatic verdict). Parasitized cells get a thicker outline, drawn
-  last so neighbours never hide them; cells in ``reviewed`` (cell ids) get a white dot at the centroid so a reader can tell technician-checked
-  cells apart. With ``legend=True`` a white strip with ``title`` (ASCII; OpenCV fonts have no accents) and
-  the count per label is added *above* the field, so the output is taller than the input and hides no
-  cell; with ``legend=False`` the output has the input's shape (pixel coordinates unchanged).
+  last so neighbours never hide them; cells in ``reviewed`` (cell ids) get a white dot at the centroid so a
+  reader can tell technician-checked cells apart. With ``legend=True`` a white strip with ``title`` (ASCII;
+  OpenCV fonts have no accents) and the count per label is added *above* the field, so the output is taller
+  than the input and hides no cell; with ``legend=False`` the output has the input's shape (pixel
+  coordinates unchanged).
 - ``encode_png(image_rgb) -> bytes`` (OpenCV, works for any path because the caller writes the bytes).
 """
 

@@ -197,7 +197,8 @@ def calibrate(
     result.model = net.to_onnx()
     result.seconds = time.monotonic() - started
     result.card = _card(card, base_path, cells, options, result, level, threshold)
-    result.card["calibration"]["replay"] = {"file": REPLAY_FILE, "cells": len(replay[1])} if replay is not None else None
+    result.card["calibration"]["replay"] = {"file": REPLAY_FILE,
+                                            "cells": len(replay[1])} if replay is not None else None
     yield CalibrationProgress("done", total_steps * 1000, total_steps * 1000, "Calibration finished")
     return result
 

@@ -91,7 +91,8 @@ class Net:
                 if k != [2, 2] or s != [2, 2] or any(layer.attrs.get("pads", [0])):
                     raise UnsupportedModel("only 2x2/2 MaxPool can be calibrated.")
             elif layer.op == "Gemm":
-                if layer.attrs.get("transA", 0) or layer.attrs.get("alpha", 1.0) != 1.0 or layer.attrs.get("beta", 1.0) != 1.0:
+                attrs = layer.attrs
+                if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
                     raise UnsupportedModel("Gemm with transA/alpha/beta cannot be calibrated.")
 
     @property
@@ -199,7 +200,8 @@ def _pool_b(net, layer, d, cache, grads):
     blocks = np.zeros((n, h2, w2, c, 4), np.float32)
     np.put_along_axis(blocks, arg[..., None], d[..., None], axis=-1)
     dx = np.zeros(shape, np.float32)
-    dx[:, :h2 * 2, :w2 * 2, :] = blocks.reshape(n, h2, w2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, h2 * 2, w2 * 2, c)
+    unpooled = blocks.reshape(n, h2, w2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
+    dx[:, :h2 * 2, :w2 * 2, :] = unpooled.reshape(n, h2 * 2, w2 * 2, c)
     return dx
 
 

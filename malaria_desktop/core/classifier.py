@@ -94,7 +94,8 @@ class Classifier:
             raise ModelError(f"{onnx_path} must have exactly one input and one output. {_FIX}")
         shape = list(inputs[0].shape)
         size = card.input_size
-        if len(shape) != 4 or any(_dim(d) not in (None, want) for d, want in zip(shape[1:], (size, size, 3), strict=False)):
+        if len(shape) != 4 or any(_dim(d) not in (None, want)
+                                  for d, want in zip(shape[1:], (size, size, 3), strict=False)):
             raise ModelError(
                 f"{onnx_path} expects input {shape}, but its model card says NHWC crops of {size}x{size}x3. "
                 f"The model and model_card.json do not belong together. {_FIX}"

@@ -99,7 +99,8 @@ def load_image(path: str | Path, max_pixels: int | None = None, expect_sha256: s
         m = re.search(r"\((\d+) pixels\)", str(exc))
         size_txt = f"{int(m.group(1)) / 1e6:.0f} megapixels" if m else "far too many pixels"
         raise ImageLoadError(
-            f"'{name}': the image is too large: it claims {size_txt}, more than the {limit / 1e6:.0f} megapixels allowed; "
+            f"'{name}': the image is too large: it claims {size_txt}, "
+            f"more than the {limit / 1e6:.0f} megapixels allowed; "
             "it is probably damaged, or not a microscope field."
         ) from exc
     except UnidentifiedImageError as exc:

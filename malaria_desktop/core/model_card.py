@@ -140,7 +140,8 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
         raise ModelError(f"Model card {where}: output.kind must be 'sigmoid' or 'softmax', not '{kind}'.")
     names = tuple(_require(data, "class_names", list, where))
     if sorted(names) != sorted((NEGATIVE_CLASS, POSITIVE_CLASS)):
-        raise ModelError(f"Model card {where}: class_names must be {NEGATIVE_CLASS!r} and {POSITIVE_CLASS!r}, got {list(names)}.")
+        raise ModelError(f"Model card {where}: class_names must be {NEGATIVE_CLASS!r} and {POSITIVE_CLASS!r}, "
+                         f"got {list(names)}.")
     threshold = _require(data, "threshold", (int, float), where)
     if not 0 < threshold < 1:
         raise ModelError(f"Model card {where}: threshold {threshold} must be between 0 and 1.")

@@ -93,7 +93,8 @@ class CalibrateDialog(QDialog):
         add_folder = QPushButton("Add Exported Folder\u2026")
         add_folder.clicked.connect(self._add_folder)
         remove = QPushButton("Remove")
-        remove.clicked.connect(lambda: [self.sources.takeItem(self.sources.row(i)) for i in self.sources.selectedItems()])
+        remove.clicked.connect(
+            lambda: [self.sources.takeItem(self.sources.row(i)) for i in self.sources.selectedItems()])
         source_buttons = QHBoxLayout()
         for button in (add_sessions, add_folder, remove):
             source_buttons.addWidget(button)

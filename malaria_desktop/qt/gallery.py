@@ -3,8 +3,9 @@
 Keys (the view has the focus): **P** parasitized, **U** uninfected, **N** not a cell, **Backspace** back to
 the model's verdict — on all selected cells at once (Shift/Ctrl+click or Shift+arrows select several),
 as one undo step, then the cursor moves on to the next cell. **A** accepts the model's verdict for the
-selected cells *not reviewed yet* (correct the wrong calls first, then Shift+Home, A confirms the rest). **Enter** or a double-click asks the window
-to show the cell in its image (``showCellRequested``). Edits go through ``core.review`` like everywhere.
+selected cells *not reviewed yet* (correct the wrong calls first, then Shift+Home, A confirms the rest).
+**Enter** or a double-click asks the window to show the cell in its image (``showCellRequested``). Edits go
+through ``core.review`` like everywhere.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ class CellGallery(QWidget):
         bar.addWidget(self.count)
         self.hint = QLabel("<b>P</b> parasitized \u00b7 <b>U</b> uninfected \u00b7 <b>N</b> not a cell \u00b7 "
                            "<b>A</b> accept the model's call for the selected unreviewed cells \u00b7 "
-                           "<b>Backspace</b> undecided \u00b7 Shift/Ctrl select several \u00b7 <b>Enter</b> show in image")
+                           "<b>Backspace</b> undecided \u00b7 Shift/Ctrl select several \u00b7 "
+                           "<b>Enter</b> show in image")
         self.hint.setTextFormat(Qt.TextFormat.RichText)  # our own markup; the rest of the panel is plain
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)

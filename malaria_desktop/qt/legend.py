@@ -105,7 +105,8 @@ ENTRIES = (
     ("reviewed", "Reviewed (white rim)"),
 )
 HINT = ("Click a cell or use the arrow keys, then <b>P</b> parasitized, <b>U</b> uninfected, <b>N</b> not a "
-        "cell \u00b7 <b>F3</b> next uncertain \u00b7 <b>S</b> split a clump (or <b>Alt+drag</b> a cut), Ctrl+click + <b>M</b> merge \u00b7 "
+        "cell \u00b7 <b>F3</b> next uncertain \u00b7 <b>S</b> split a clump (or <b>Alt+drag</b> a cut), "
+        "Ctrl+click + <b>M</b> merge \u00b7 "
         "<b>Shift+drag</b> add a missed cell \u00b7 <b>Ctrl+G</b> cell gallery \u00b7 <b>Ctrl+Z</b> undo")
 
 

@@ -84,7 +84,8 @@ class SlideList(QTableView):
                 index = self.list_model.index(row, 0)
                 if self.currentIndex().row() != row:
                     self.selectionModel().setCurrentIndex(
-                        index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+                        index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                        | QItemSelectionModel.SelectionFlag.Rows)
                 return
 
 

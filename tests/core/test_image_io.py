@@ -184,7 +184,8 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
 
 
 def test_huge_dimensions_refused_before_decoding(tmp_path: Path):
@@ -214,7 +215,8 @@ def test_unsupported_format_named(tmp_path: Path, rgb: np.ndarray):
 # ---------------------------------------------------------------- issue 13: EXIF, FIFOs, content hash, memory
 
 _ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),
            8: lambda a: np.rot90(a, 1)}  # what Pillow's exif_transpose does for each EXIF orientation
 
 

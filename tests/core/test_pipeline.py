@@ -101,7 +101,8 @@ def test_event_stream_one_result_per_file_in_order(classifier: Classifier, smear
     assert done[-1].cells_counted == sum(r.n_cells for r in results)
 
 
-def test_bad_file_becomes_error_row_and_run_continues(classifier: Classifier, smear_files: list[Path], tmp_path: Path) -> None:
+def test_bad_file_becomes_error_row_and_run_continues(classifier: Classifier, smear_files: list[Path],
+                                                      tmp_path: Path) -> None:
     bad = tmp_path / "notes.png"
     bad.write_text("this is a text file, not an image")
     missing = tmp_path / "gone.png"

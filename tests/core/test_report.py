@@ -64,7 +64,8 @@ def test_error_image_counts_nothing() -> None:
 
 
 def test_edge_cells_counted_by_default_and_optionally_excluded() -> None:
-    r = make_result("e.png", ["parasitized", "uninfected", "parasitized", "uninfected"], edge=[True, True, False, False])
+    r = make_result("e.png", ["parasitized", "uninfected", "parasitized", "uninfected"],
+                    edge=[True, True, False, False])
     assert summarise_image(r).n_cells == 4
     s = summarise_image(r, count_edge_cells=False)
     assert (s.n_cells, s.n_parasitized) == (2, 1)
@@ -96,7 +97,8 @@ def test_slide_target_and_hyperparasitaemia_cutoff() -> None:
 
 
 def test_slide_from_summaries_equals_slide_from_results() -> None:
-    results = [make_result("a.png", ["parasitized", "uninfected"], edge=[False, True]), make_result("b.png", ["uninfected"])]
+    results = [make_result("a.png", ["parasitized", "uninfected"], edge=[False, True]),
+               make_result("b.png", ["uninfected"])]
     a = summarise_slide(results, count_edge_cells=False)
     b = summarise_slide([summarise_image(r, count_edge_cells=False) for r in results], count_edge_cells=False)
     assert a == b

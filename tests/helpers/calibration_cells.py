@@ -88,7 +88,8 @@ def tiny_vgg_model(input_size: int = SIZE, widths: tuple[int, ...] = (8, 16, 32)
               n("Relu", ["head_dense_pre"], ["head_dense"]),
               n("Gemm", ["head_dense", "prob_W", "prob_B"], ["prob_pre"]), n("Sigmoid", ["prob_pre"], ["prob"])]
     graph = helper.make_graph(
-        nodes, "tiny_vgg", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", input_size, input_size, 3])],
+        nodes, "tiny_vgg", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                          ["N", input_size, input_size, 3])],
         [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 1])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tests")
     model.ir_version = 8

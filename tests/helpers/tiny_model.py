@@ -11,7 +11,8 @@ that works across stain colours because it compares each pixel with *its own cel
 3. P(parasitized) = sigmoid(GAIN * (max drop - OFFSET)).
 
 On synthetic smears (``core/synthetic.py``) this separates parasitized from uninfected cells with a
-sensitivity ~1.0 and specificity ~0.98 with ground-truth masks (the false alarms are platelets lying on a cell, as on real slides).
+sensitivity ~1.0 and specificity ~0.98 with ground-truth masks (the false alarms are platelets lying on a
+cell, as on real slides).
 """
 
 from __future__ import annotations

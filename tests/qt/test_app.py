@@ -89,7 +89,8 @@ def test_whole_gui_run_opens_no_socket(qtbot, make_window, smear_dir, tmp_path, 
     window = make_window()
     window.open_paths([smear_dir])
     wait_idle(qtbot, window)
-    window.document.review.set_label(window.current_key, window.document.result(window.current_key).cells[0].cell.cell_id,
+    window.document.review.set_label(window.current_key,
+                                     window.document.result(window.current_key).cells[0].cell.cell_id,
                                      "parasitized")
     with qtbot.waitSignal(window.exported, timeout=30_000):
         window.export.export_to(tmp_path / "export")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 
-def write_nih_layout(root: Path, patients: int = 6, per_class: int = 8, seed: int = 0, prefix: str = "C{p}P{p}thinF") -> Path:
+def write_nih_layout(root: Path, patients: int = 6, per_class: int = 8, seed: int = 0,
+                     prefix: str = "C{p}P{p}thinF") -> Path:
     """Generated NIH-style crops: a pink cell on black; parasitized ones get a dark purple dot."""
     rng = np.random.default_rng(seed)
     for cls in ("Parasitized", "Uninfected"):

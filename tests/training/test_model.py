@@ -44,7 +44,8 @@ def test_full_width_conv_base_is_keras_vgg16() -> None:
     base = conv_base_layers(ours)
     assert [layer.name for layer in base] == [layer.name for layer in ref_layers]
     assert [layer.output.shape for layer in base] == [layer.output.shape for layer in ref_layers]
-    assert [[w.shape for w in layer.weights] for layer in base] == [[w.shape for w in layer.weights] for layer in ref_layers]
+    assert [[w.shape for w in layer.weights] for layer in base] == [
+        [w.shape for w in layer.weights] for layer in ref_layers]
 
 
 @pytest.mark.slow
