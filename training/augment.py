@@ -69,7 +69,8 @@ def _hue_matrices(delta: tf.Tensor) -> tf.Tensor:
     return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)  # (N, 3, 3)
 
 
-def augment_batch(images_uint8: tf.Tensor, step: tf.Tensor, seed: int, cfg: AugmentConfig = AugmentConfig()) -> tf.Tensor:
+def augment_batch(images_uint8: tf.Tensor, step: tf.Tensor, seed: int,
+                  cfg: AugmentConfig = AugmentConfig()) -> tf.Tensor:
     """uint8 (N, S, S, 3) -> augmented float32 in [0, 1] (the model's input scale)."""
     size = images_uint8.shape[1]
     x = tf.cast(images_uint8, tf.float32) / 255.0

@@ -159,7 +159,8 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
             keras_path.unlink()
             print(f"model.keras is over {KERAS_MAX_BYTES} bytes: not kept (fine-tune from the run folder instead)")
     print(f"exported {out}: threshold {threshold:.4f} ({rule_text}); validation accuracy "
-          f"{card['metrics']['validation']['accuracy']:.4f} AUC {card['metrics']['validation']['roc_auc']:.4f}", flush=True)
+          f"{card['metrics']['validation']['accuracy']:.4f} AUC {card['metrics']['validation']['roc_auc']:.4f}",
+          flush=True)
     return card_path
 
 

@@ -92,6 +92,10 @@ def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 256) 
     return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
+def learning_rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
 class RunState(keras.callbacks.Callback):
     """Per-epoch checkpoint (last + best by val AUC), state file for --resume, early stopping, time cap."""
 
@@ -113,7 +117,7 @@ class RunState(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         (self.out / "state.json").write_text(json.dumps(self.state, indent=2))
         print(f"epoch {epoch + 1}: val_auc {auc:.4f} val_loss {loss:.4f} best {self.state['best_auc']:.4f} "
-              f"@{self.state['best_epoch']} lr {float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)):.2e}",
+              f"@{self.state['best_epoch']} lr {learning_rate(self.model):.2e}",
               flush=True)
         if self.state["wait"] >= self.patience:
             print(f"early stop: no val AUC gain for {self.patience} epochs", flush=True)
@@ -132,7 +136,8 @@ def load_run_data(cfg: TrainConfig, out: Path, split_csv: Path | None = None):
         samples, names = read_split(split_csv)
         sha = file_sha256(split_csv)
     else:
-        samples = find_samples(roots, read_patient_map(Path(cfg.patient_map) if cfg.patient_map else None), cfg.unknown_group)
+        mapping = read_patient_map(Path(cfg.patient_map) if cfg.patient_map else None)
+        samples = find_samples(roots, mapping, cfg.unknown_group)
         assignment = split_patients(samples, cfg.fractions, cfg.seed)
         if cfg.keep_split:  # fine-tuning: patients of an earlier split keep their split, new ones are dealt
             old_samples, old_names = read_split(Path(cfg.keep_split))
@@ -169,7 +174,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     (out / "run_config.json").write_text(json.dumps(record, indent=2))
     tr, va = names == "train", names == "val"
     print(f"cells: train {tr.sum()} val {va.sum()} test {(names == 'test').sum()}; "
-          f"patients: {len({s.patient for s, n in zip(samples, names, strict=False) if n == 'train'})} train", flush=True)
+          f"patients: {len({s.patient for s, n in zip(samples, names, strict=False) if n == 'train'})} train",
+          flush=True)
 
     state = {"epoch": 0, "best_auc": -1.0, "best_loss": math.inf, "best_epoch": 0, "wait": 0}
     if resume and state_path.is_file() and (out / "last.keras").is_file():

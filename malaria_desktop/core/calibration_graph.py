@@ -13,6 +13,8 @@ validated the chain; the NumPy forward/backward there is the reference the tests
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -37,16 +39,21 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs) -> str | list[str]:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
+        """One node with one output; returns the output's name."""
+        return self.ops(op_type, inputs, 1, **attrs)[0]
+
+    def ops(self, op_type: str, inputs: list[str], n_out: int, **attrs: Any) -> list[str]:
+        """One node with ``n_out`` outputs (MaxPool's values and indices)."""
         outs = [self.name(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
-        return outs[0] if n_out == 1 else outs
+        return outs
 
 
 def _forward(b: _Builder, net: Net, x_nhwc: str) -> tuple[str, list[tuple]]:
     """Forward nodes in NCHW like the original graph; returns the logit (N,) name and per-layer tapes."""
     x = b.op("Transpose", [x_nhwc], perm=[0, 3, 1, 2])
-    tapes = []
+    tapes: list[tuple] = []  # (layer, input, output, MaxPool indices or None)
     for layer in net.layers:
         if layer.op == "Conv":
             y = b.op("Conv", [x, *layer.params], kernel_shape=list(net.params[layer.params[0]].shape[2:]),
@@ -54,7 +61,7 @@ def _forward(b: _Builder, net: Net, x_nhwc: str) -> tuple[str, list[tuple]]:
         elif layer.op == "Relu":
             y = b.op("Relu", [x])
         elif layer.op == "MaxPool":
-            y, idx = b.op("MaxPool", [x], 2, kernel_shape=[2, 2], strides=[2, 2])
+            y, idx = b.ops("MaxPool", [x], 2, kernel_shape=[2, 2], strides=[2, 2])
             tapes.append((layer, x, y, idx))
             x = y
             continue
@@ -123,7 +130,10 @@ def gradient_model(net: Net) -> onnx.ModelProto:
     loss, d = _loss(b, z)
     grads: dict[str, str] = {}
     for i, tape in enumerate(reversed(tapes)):
-        d = _backward_layer(b, net, tape, d, grads, need_dx=i < len(tapes) - 1)
+        dx = _backward_layer(b, net, tape, d, grads, need_dx=i < len(tapes) - 1)
+        if dx is None:  # the first layer: no gradient flows further back
+            break
+        d = dx
     b.nodes.append(helper.make_node("Identity", [z], ["logit"]))
     b.nodes.append(helper.make_node("Identity", [loss], ["loss"]))
     outputs = [helper.make_tensor_value_info("loss", TensorProto.FLOAT, []),

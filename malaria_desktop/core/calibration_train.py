@@ -58,7 +58,7 @@ class Figures:
 
 def _threads() -> int:
     try:
-        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
+        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined,unused-ignore]  # Linux only
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 

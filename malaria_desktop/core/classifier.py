@@ -24,7 +24,7 @@ _FIX = "Pass a valid model folder with --model DIR, or reinstall the app to rest
 def _threads() -> int:
     """Intra-op threads: every core this process may use (affinity-aware where the OS tells us)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
+        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined,unused-ignore]  # Linux only
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 

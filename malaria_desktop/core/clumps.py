@@ -120,7 +120,7 @@ def pale_centres(pallor: np.ndarray, dist: np.ndarray, d: float, min_solidity: f
     """Compact pale blobs well inside the foreground (one per cell with central pallor), as uint8."""
     pale = ((pallor > 0.35) & (dist > 0.22 * d)).astype(np.uint8)
     r = max(1, int(round(0.08 * d)))
-    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))  # type: ignore[assignment]
     n, lab, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=8)
     typical = np.pi * (d / 2.0) ** 2
     area = stats[:, cv2.CC_STAT_AREA]
@@ -172,7 +172,7 @@ def pale_centres_filled(mask: np.ndarray, pallor: np.ndarray, d: float, min_soli
         if od is not None and (mask > 0).any():
             level = float(np.percentile(od[::2, ::2][mask[::2, ::2] > 0], 75))
             mean = np.bincount(lab.ravel(), weights=od.ravel().astype(np.float64), minlength=n)
-            mean /= np.maximum(np.bincount(lab.ravel(), minlength=n), 1)
+            mean /= np.maximum(np.bincount(lab.ravel(), minlength=n), 1)  # type: ignore[misc]
             hit &= mean >= glass_frac * level
         hit[0] = False
         mask = mask | hit[lab].astype(np.uint8)

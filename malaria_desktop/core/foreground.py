@@ -281,7 +281,7 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     tmap, t = _local_threshold(ods, opts.threshold_scale, 2.0 * scale_px)
     mask = (ods > tmap).astype(np.uint8)
     k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k3)  # type: ignore[assignment]
     if opts.gap_od_frac > 0:
         # glass between packed cells: the smoothing above fills those small bright triangles, so look
         # again at a sharper copy and cut out what is clearly glass (round pale centres are filled below)
@@ -299,7 +299,7 @@ def foreground(rgb: np.ndarray, diameter: float | None, opts: "SegmentationOptio
     if diameter:  # remove thin things (scratches, hairs, fibrin, cell-to-cell bridges)
         r = max(1, int(round(opts.open_frac * diameter)))
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)  # type: ignore[assignment]
     else:
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k3)  # type: ignore[assignment]
     return od, mask, t

@@ -161,8 +161,9 @@ def _apply_exif(im: Image.Image, arr: np.ndarray) -> np.ndarray:
 def _tiff_is_deep_colour(im: Image.Image) -> bool:
     """True for TIFFs with >8 bits per sample and 3+ samples, which Pillow would cut to 8 bits."""
     try:
-        bits = im.tag_v2.get(258)
-        spp = int(im.tag_v2.get(277, 1))
+        tags = im.tag_v2  # type: ignore[attr-defined]  # TIFF images only (the caller checked the format)
+        bits = tags.get(258)
+        spp = int(tags.get(277, 1))
     except Exception:
         return False
     bits = bits if isinstance(bits, tuple) else (bits,)

@@ -152,7 +152,7 @@ def analyze_images(
 
         def progress(stage: str, done: int = 0, total: int = 0, _i: int = index, _p: Path = path) -> Progress:
             # reads `counted` when called, inside this iteration (it is the count before this image)
-            return Progress(_i, n, _p, stage, cells_done=done, cells_total=total, cells_counted=counted)  # noqa: B023  # type: ignore[arg-type]
+            return Progress(_i, n, _p, stage, cells_done=done, cells_total=total, cells_counted=counted)  # type: ignore[arg-type]  # noqa: B023
 
         if should_cancel():
             return True

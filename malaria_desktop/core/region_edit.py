@@ -65,14 +65,14 @@ def split_mask(mask: np.ndarray, n: int) -> np.ndarray:
     pts = np.column_stack([xs[inner], ys[inner]]).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 0.2)
     cv2.setRNGSeed(0)
-    _c, assign, _centres = cv2.kmeans(pts, n, None, criteria, 5, cv2.KMEANS_PP_CENTERS)
+    _c, assign, _centres = cv2.kmeans(pts, n, None, criteria, 5, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     markers = np.zeros(m.shape, np.int32)
     markers[m == 0] = n + 1  # background
     for (x, y), k in zip(pts.astype(int), assign.ravel(), strict=False):
         markers[y, x] = k + 1
-    relief = cv2.normalize(-dist, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    relief = cv2.normalize(-dist, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # type: ignore[call-overload]
     # pad by one pixel: cv2.watershed marks the image's own border as a boundary line
-    markers = cv2.copyMakeBorder(markers, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=n + 1)
+    markers = cv2.copyMakeBorder(markers, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=n + 1)  # type: ignore[assignment]
     relief = cv2.copyMakeBorder(relief, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
     labels = cv2.watershed(cv2.merge([relief, relief, relief]), markers)[1:-1, 1:-1]
     labels[(labels == n + 1) | (labels < 0) | (m == 0)] = 0
@@ -104,7 +104,7 @@ def split_region(key: ImageKey, result: ImageResult, review: ReviewState, cell_i
             raise RegionEditError(f"Splitting into {n} cells leaves a piece too small to be a cell.")
         pieces.append(_outline(part, x0, y0))
     with review.batch():
-        review.set_label(key, cell_id, NOT_CELL)  # type: ignore[arg-type]
+        review.set_label(key, cell_id, NOT_CELL)
         return [review.add_cell(key, bbox, label, outline=poly) for bbox, poly in pieces]  # type: ignore[arg-type]
 
 
@@ -123,7 +123,7 @@ def split_by_line(key: ImageKey, result: ImageResult, review: ReviewState, cell_
         raise RegionEditError("The line does not cut this region in two: draw it across the whole cell.")
     pieces = [_outline(p, x0, y0) for p in parts]
     with review.batch():
-        review.set_label(key, cell_id, NOT_CELL)  # type: ignore[arg-type]
+        review.set_label(key, cell_id, NOT_CELL)
         return [review.add_cell(key, bbox, label, outline=poly) for bbox, poly in pieces]  # type: ignore[arg-type]
 
 
@@ -145,7 +145,7 @@ def merge_regions(key: ImageKey, result: ImageResult, review: ReviewState, cell_
     for c in cells:
         x, y, w, h = c.bbox
         union[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= c.mask.astype(np.uint8)
-    union = cv2.morphologyEx(union, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))  # bridges a cut line
+    union = cv2.morphologyEx(union, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))  # type: ignore[assignment]  # bridges a cut line
     n, _ = cv2.connectedComponents(union)
     if n > 2:  # separate parts: the hull of all of them
         pts = cv2.findNonZero(union)
@@ -156,8 +156,8 @@ def merge_regions(key: ImageKey, result: ImageResult, review: ReviewState, cell_
     label = PARASITIZED if any(shown.get(cid) == PARASITIZED for cid in ids) else UNINFECTED
     with review.batch():
         for cid in ids:
-            review.set_label(key, cid, NOT_CELL)  # type: ignore[arg-type]
-        return review.add_cell(key, bbox, label, outline=poly)  # type: ignore[arg-type]
+            review.set_label(key, cid, NOT_CELL)
+        return review.add_cell(key, bbox, label, outline=poly)
 
 
 def region_at(key: ImageKey, result: ImageResult, review: ReviewState, x: float, y: float) -> int | None:
@@ -179,11 +179,11 @@ def region_at(key: ImageKey, result: ImageResult, review: ReviewState, x: float,
 def delete_region(key: ImageKey, result: ImageResult, review: ReviewState, cell_id: int) -> None:
     """Remove a region from the counts (``not_cell``; undoable like any label)."""
     region(key, result, review, cell_id)
-    review.set_label(key, cell_id, NOT_CELL)  # type: ignore[arg-type]
+    review.set_label(key, cell_id, NOT_CELL)
 
 
 def _shown_labels(key: ImageKey, result: ImageResult, review: ReviewState) -> dict[int, str]:
-    labels = {cr.cell.cell_id: review.label_of(key, cr) for cr in result.cells}
+    labels: dict[int, str] = {cr.cell.cell_id: review.label_of(key, cr) for cr in result.cells}
     labels.update({cid: a.label for cid, a in review.added_cells(key).items()})
     return labels
 

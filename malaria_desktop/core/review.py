@@ -258,7 +258,7 @@ class ReviewState:
             return
         for store in (self._overrides, self._added):
             if old in store:
-                store[new] = store.pop(old)
+                store[new] = store.pop(old)  # type: ignore[assignment]  # each store keeps its own value type
         self._bump(old)
         self._bump(new)
         self._undo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._undo]
@@ -378,7 +378,7 @@ def reviewed_result(key: ImageKey, result: ImageResult, review: ReviewState) -> 
         label = review.label_of(key, cr)
         if label == NOT_CELL:
             continue
-        cells.append(cr if label == cr.label else replace(cr, label=label))
+        cells.append(cr if label == cr.label else replace(cr, label=label))  # type: ignore[arg-type]  # not_cell skipped
     for cell_id, added in sorted(review.added_cells(key).items()):
         extra = added_cell_result(cell_id, added, result.image_shape)
         if extra is not None:

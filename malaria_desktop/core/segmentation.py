@@ -101,7 +101,7 @@ def _nuclei(od: np.ndarray, mask: np.ndarray, t: float, d: float, opts: Segmenta
     cell_od = float(np.median(od[::2, ::2][mask[::2, ::2] > 0])) if mask[::2, ::2].any() else t
     dark = (od > max(opts.nucleus_od_factor * cell_od, 2.0 * t)).astype(np.uint8)
     r = max(1, int(round(0.14 * d)))
-    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))  # type: ignore[assignment]
     n, lab, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     big = stats[:, cv2.CC_STAT_AREA] >= opts.wbc_nucleus_frac * np.pi * (d / 2.0) ** 2
     big[0] = False
@@ -360,6 +360,7 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
         if size is None or res.fit >= FIT_LOW:
             break
         d_orig *= res.fit / FIT_RIGHT
+    assert best is not None  # the loop runs at least once
     d_orig, s, res = best
     if size is not None and (not size.agree or res.fit < FIT_LOW):
         est = ", ".join(f"{k} {v:.0f}" for k, v in size.estimates.items())

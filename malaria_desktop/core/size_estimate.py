@@ -68,7 +68,7 @@ def _estimates(mask: np.ndarray, smallest: float) -> dict[str, float]:
     if n <= 1:
         return out
     radii = np.zeros(n, np.float32)
-    np.maximum.at(radii, lab[mask > 0], dist[mask > 0])
+    np.maximum.at(radii, lab[mask > 0], dist[mask > 0])  # type: ignore[arg-type]
     areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     ok = radii >= 1.5
     ok[0] = False

@@ -261,7 +261,7 @@ def _optics(od, rng, illumination, background, blur, noise) -> np.ndarray:
         cv2.GaussianBlur(img, (0, 0), blur, dst=img)
     grain = np.empty((h, w), np.float32)  # sensor noise, shared by the channels (a third of the cost)
     cv2.setRNGSeed(int(rng.integers(2**31 - 1)))  # cv2's RNG is much faster than numpy's here
-    cv2.randn(grain, 0.0, float(noise))
+    cv2.randn(grain, 0.0, float(noise))  # type: ignore[call-overload]
     img += grain[..., None]
     np.clip(img, 0.0, 255.0, out=img)
     return cv2.convertScaleAbs(img)  # rounding conversion to uint8

@@ -119,9 +119,9 @@ class CalibrateDialog(QDialog):
         for widget in (intro, self.use_current, QLabel("Saved sessions and exported crop folders:"), self.sources):
             layout.addWidget(widget)
         layout.addLayout(source_buttons)
-        for widget in (QLabel("New model folder:"), self.out_edit, self.force, self.progress, self.status,
-                       self.figures, buttons):
-            layout.addWidget(widget)
+        for part in (QLabel("New model folder:"), self.out_edit, self.force, self.progress, self.status,
+                     self.figures, buttons):
+            layout.addWidget(part)
         self._update_buttons()
 
     def _add_sessions(self) -> None:

@@ -10,7 +10,7 @@ through ``core.review`` like everywhere.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,10 +41,11 @@ CELL_W, CELL_H = THUMB_PX + 14, THUMB_PX + 30
 class GalleryDelegate(QStyledItemDelegate):
     """Thumbnail framed in the verdict's colour; probability and verdict letter under it; a tick if reviewed."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
         return QSize(CELL_W, CELL_H)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
         rect = option.rect
         pal = option.palette
@@ -246,7 +247,7 @@ class CellGallery(QWidget):
                     auto = next((c.label for c in result.cells if c.cell.cell_id == cell_id), None) if result else None
                     if drawn or auto is None or review.is_edited(key, cell_id):
                         continue
-                    review.set_label(key, cell_id, auto)  # type: ignore[arg-type]
+                    review.set_label(key, cell_id, auto)
                 else:
                     review.set_label(key, cell_id, label)  # type: ignore[arg-type]
                 done += 1

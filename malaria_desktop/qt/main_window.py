@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = build_menu_bar(self.menuBar(), self.action_map)
         self._build_controllers()
         self._connect()
-        if geometry is not None:
+        if isinstance(geometry, (QByteArray, bytes)):
             self.restoreGeometry(geometry)  # where the technician left the window last time
         self.document.new_session(self.sessions.new_session_settings())
         self.sessions.offer_recovery()  # another instance crashed with unsaved work: ask (non-modal)

@@ -22,6 +22,7 @@ from PySide6.QtGui import QBrush, QColor
 from malaria_desktop.core.results import ImageResult, Progress
 from malaria_desktop.core.review import ImageKey, ReviewChange, ReviewState, apply_threshold, image_key
 from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
+from malaria_desktop.core.settings import ReportSettings
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.count_cache import CountCache
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
@@ -303,7 +304,8 @@ class SlideDocument(QObject):
 
     # --- whole session -----------------------------------------------------------------------------
     def new_session(self, settings: Mapping[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
-        session = Session(settings=settings or default_settings(), model=dict(model or {}))
+        session = Session(settings=ReportSettings.from_mapping(settings) if settings else default_settings(),
+                          model=dict(model or {}))
         self.load(session, None)
 
     def load(self, session: Session, path: Path | None) -> list[Path]:

@@ -27,8 +27,8 @@ COLOURS: dict[str, QColor] = {
 }
 SELECTED_COLOUR = QColor("#ffd400")
 REVIEWED_COLOUR = QColor("#ffffff")
-LABEL_TEXT = {PARASITIZED: "Parasitized", UNINFECTED: "Uninfected", NOT_CELL: "Not a cell"}
-CELL_ITEM_TYPE = QGraphicsItem.UserType + 17
+LABEL_TEXT: dict[str, str] = {PARASITIZED: "Parasitized", UNINFECTED: "Uninfected", NOT_CELL: "Not a cell"}
+CELL_ITEM_TYPE = QGraphicsItem.UserType + 17  # type: ignore[attr-defined]  # missing from PySide6's stubs
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ def is_uncertain(probability: float | None, threshold: float, margin: float,
     return abs(probability - threshold) <= margin
 
 
+def _box(bbox: tuple[int, ...] | list[int]) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(v) for v in bbox)
+    return x, y, w, h
+
+
 def build_marks(
     result: ImageResult,
     labels: Mapping[int, str],
@@ -88,12 +93,12 @@ def build_marks(
         cid = cr.cell.cell_id
         marks.append(CellMark(
             cell_id=cid, label=labels.get(cid, cr.label), auto_label=cr.label, probability=float(cr.probability),
-            bbox=tuple(int(v) for v in cr.cell.bbox), contour=cr.cell.contour, edited=cid in edited_ids,
+            bbox=_box(cr.cell.bbox), contour=cr.cell.contour, edited=cid in edited_ids,
             uncertain=is_uncertain(cr.probability, threshold, margin, band)))
     for cid, bbox, label, *rest in added:
         outline = np.asarray(rest[0], np.int32) if rest and rest[0] else None
         marks.append(CellMark(cell_id=cid, label=labels.get(cid, label), auto_label=None, probability=None,
-                              bbox=tuple(int(v) for v in bbox), contour=outline, edited=True, uncertain=False))
+                              bbox=_box(bbox), contour=outline, edited=True, uncertain=False))
     return marks
 
 
@@ -112,9 +117,9 @@ def mark_path(mark: CellMark) -> QPainterPath:
     if mark.contour is not None and len(mark.contour) >= 3:
         pts = np.asarray(mark.contour, dtype=np.int32).reshape(-1, 1, 2)
         if len(pts) > 24:  # drawing only: drop points that lie within half a pixel of the outline
-            pts = cv2.approxPolyDP(pts, 0.5, True)
-        pts = pts.reshape(-1, 2).astype(float) + 0.5
-        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts.tolist()]))
+            pts = cv2.approxPolyDP(pts, 0.5, True)  # type: ignore[assignment]
+        pts = pts.reshape(-1, 2).astype(float) + 0.5  # type: ignore[assignment]
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts.tolist()]))  # type: ignore[call-overload]
         path.closeSubpath()
     else:
         x, y, w, h = mark.bbox

@@ -132,7 +132,7 @@ class AppSettings(QObject):
         value = self._store.value("recent/sessions", [])
         if isinstance(value, str):
             value = [value] if value else []
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def add_recent_session(self, path: Path | str) -> None:
         entry = str(Path(path))

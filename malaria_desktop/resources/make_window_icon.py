@@ -14,8 +14,9 @@ SOURCE = HERE.parents[1] / "resources" / "make_icons.py"
 
 if __name__ == "__main__":
     spec = importlib.util.spec_from_file_location("make_icons", SOURCE)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    spec.loader.exec_module(module)
     from PIL import Image
 
     module.draw_icon().resize((256, 256), Image.Resampling.LANCZOS).save(HERE / "icon.png", optimize=True)
