@@ -8,11 +8,11 @@ furthest below its target share of cells, which keeps cell counts close to the r
 from __future__ import annotations
 
 import csv
-import hashlib
 import random
 from collections import defaultdict
 from pathlib import Path
 
+from malaria_desktop.core.digest import sha256_of_file
 from training.data import Sample
 
 SPLITS = ("train", "val", "test")
@@ -79,4 +79,4 @@ def read_split(path: Path) -> tuple[list[Sample], list[str]]:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return sha256_of_file(path)

@@ -19,7 +19,6 @@ How (docs/calibration.md):
 from __future__ import annotations
 
 import copy
-import hashlib
 import shutil
 import time
 from collections.abc import Callable, Generator
@@ -33,6 +32,7 @@ import onnx
 
 from malaria_desktop.core.calibration_data import ReviewedCells, SessionCells, load_reviewed
 from malaria_desktop.core.calibration_train import Figures, FitOptions, Trainer, choose_threshold, figures_at
+from malaria_desktop.core.digest import sha256_of_file
 from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
 from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
 
@@ -96,14 +96,6 @@ def load_replay(base_dir: Path, size: int) -> tuple[np.ndarray, np.ndarray] | No
         raise CalibrationRefused(f"{REPLAY_FILE} beside the base model holds {crops.shape} {crops.dtype} crops; "
                                  f"the model needs uint8 crops of {size}x{size}x3. Recreate or remove it.")
     return crops, labels
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_data(cells: ReviewedCells, options: CalibrationOptions) -> None:
@@ -235,7 +227,7 @@ def _card(base_card, base_path: Path, cells: ReviewedCells, options: Calibration
                           "predictions of the reviewed cells (grouped cross-validation)",
     })
     data["calibration"] = {
-        "base_model": {"name": base_card.name, "onnx_file": base_path.name, "onnx_sha256": file_sha256(base_path),
+        "base_model": {"name": base_card.name, "onnx_file": base_path.name, "onnx_sha256": sha256_of_file(base_path),
                        "threshold": base_card.threshold},
         "reviewed": {"cells": len(cells), "parasitized": cells.n_parasitized,
                      "uninfected": len(cells) - cells.n_parasitized, "fields": len(set(cells.fields)),

@@ -20,7 +20,6 @@ changed since, with ``ImageChangedError`` (item 8). Deep images are scaled in ro
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .digest import sha256_of_file
 from .errors import ImageChangedError, ImageLoadError
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"})
@@ -62,14 +62,10 @@ def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (hex), read in 1 MB blocks; ImageLoadError when it cannot be read."""
     path = Path(path)
     check_regular_file(path)
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_of_file(path)
     except OSError as exc:
         raise ImageLoadError(f"'{path.name}': cannot read the file ({exc.strerror or exc}).") from exc
-    return digest.hexdigest()
 
 
 def load_image(path: str | Path, max_pixels: int | None = None, expect_sha256: str = "") -> np.ndarray:

@@ -8,7 +8,6 @@ say whether the folder still holds exactly one consistent run (the fault-injecti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -18,17 +17,10 @@ from typing import Any
 
 from malaria_desktop import __version__
 from malaria_desktop.core.atomic import write_text
+from malaria_desktop.core.digest import sha256_of_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "malaria-desktop-report-manifest"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[str]:
@@ -52,7 +44,7 @@ def write_manifest(folder: Path | str, kind: str, **info: Any) -> Path:
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "app_version": __version__,
         **info,
-        "files": {rel: _sha256(folder / rel) for rel in _files(folder)},
+        "files": {rel: sha256_of_file(folder / rel) for rel in _files(folder)},
     }
     return write_text(folder / MANIFEST_NAME, json.dumps(data, indent=1, ensure_ascii=True) + "\n")
 
@@ -79,7 +71,8 @@ def verify_folder(folder: Path | str) -> list[str]:
     present = set(_files(folder))
     problems = [f"missing: {rel}" for rel in sorted(set(listed) - present)]
     problems += [f"not from this run: {rel}" for rel in sorted(present - set(listed))]
-    problems += [f"changed: {rel}" for rel in sorted(set(listed) & present) if _sha256(folder / rel) != listed[rel]]
+    kept = sorted(set(listed) & present)
+    problems += [f"changed: {rel}" for rel in kept if sha256_of_file(folder / rel) != listed[rel]]
     return problems
 
 

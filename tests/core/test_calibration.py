@@ -13,7 +13,6 @@ from malaria_desktop.core.calibration import (
     CalibrationOptions,
     CalibrationRefused,
     calibrate,
-    file_sha256,
     group_folds,
     write_model,
 )
@@ -22,6 +21,7 @@ from malaria_desktop.core.calibration_graph import gradient_model
 from malaria_desktop.core.calibration_net import Net, UnsupportedModel
 from malaria_desktop.core.calibration_train import FitOptions, Trainer, auc, choose_threshold, figures_at, ort_session
 from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.digest import sha256_of_file as file_sha256
 from malaria_desktop.core.errors import AnalysisCancelled, UnsafeTargetError
 from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells, tiny_vgg_model
 
