@@ -23,9 +23,14 @@ import numpy as np
 NIH_GROUP = "nih"
 
 
+def lab_of(group: str) -> str:
+    """Lab of a cell from its patient/field id: ``lab:field`` for other labs, NIH patient ids otherwise."""
+    return group.split(":", 1)[0] if ":" in group else NIH_GROUP
+
+
 def cell_groups(patients: list[str]) -> np.ndarray:
-    """Lab of each cell from its patient/field id: ``lab:field`` for other labs, NIH ids otherwise."""
-    return np.array([p.split(":", 1)[0] if ":" in p else NIH_GROUP for p in patients])
+    """Lab of each cell (``lab_of``) as an array."""
+    return np.array([lab_of(p) for p in patients])
 
 
 def healthy_groups(labels: np.ndarray, patients: list[str]) -> dict[str, np.ndarray]:

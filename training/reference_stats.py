@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from malaria_desktop.core.domain_check import FEATURES, REFERENCE_VERSION, RESPONSE_QUANTILE, summarise_cells
+from training.operating_point import lab_of
 from training.stain import cell_colour_stats
 
 MARGIN = 1.25
@@ -49,11 +50,6 @@ def field_of(file_name: str, group: str) -> str:
     if ":" in group:
         return group
     return _CELL_SUFFIX.sub("", Path(file_name).stem)
-
-
-def lab_of(group: str) -> str:
-    """Lab of a crop from its patient/group id (``lab:field`` for other labs, NIH patient ids otherwise)."""
-    return group.split(":", 1)[0] if ":" in group else "nih"
 
 
 def native_sizes(paths: Sequence[Path | str]) -> np.ndarray:

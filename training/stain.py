@@ -15,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from malaria_desktop.core.domain_check import crop_colour_stats
+
 STATS_COLUMNS = ("L_mean", "a_mean", "b_mean", "L_std", "a_std", "b_std")
 MIN_STD = 1.0  # L*a*b* units (OpenCV 8-bit scale); guards flat cells against division blow-up
 
@@ -29,17 +31,11 @@ def _lab(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def cell_colour_stats(crops: np.ndarray) -> np.ndarray:
     """Per-crop L*a*b* mean and std over the cell's pixels: ``(N, 6)`` float32 (see ``STATS_COLUMNS``).
 
-    Crops without any cell pixel get NaN rows, so callers can drop them explicitly.
+    Crops with fewer than 4 cell pixels get NaN rows, so callers can drop them explicitly. The app's
+    "unlike the training data" check (``core.domain_check``) computes the same statistic; this is that
+    function, so the card's reference and the app's measurement are one computation.
     """
-    out = np.full((len(crops), 6), np.nan, np.float32)
-    for i, crop in enumerate(crops):
-        lab, mask = _lab(np.ascontiguousarray(crop))
-        if mask.sum() < 4:
-            continue
-        pix = lab[mask]
-        out[i, :3] = pix.mean(axis=0)
-        out[i, 3:] = pix.std(axis=0)
-    return out
+    return crop_colour_stats(np.asarray(crops))
 
 
 def transfer_colour(crops: np.ndarray, targets: np.ndarray, source_std: np.ndarray | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ median; clumps and fragments are not what training crops look like), each cut wi
 model's input size, exactly like the training crops:
 
 - colour: median over cells of the per-cell L*a*b* mean and std (OpenCV 8-bit scale; the same numbers as
-  ``training.stain.cell_colour_stats``), compared by Mahalanobis distance with each lab's distribution of
+  ``crop_colour_stats``), compared by Mahalanobis distance with each lab's distribution of
   per-field medians; beyond the lab's ``colour_limit`` = unlike that lab's stain/lamp/camera;
 - size: median native cell size (max(bbox width, height) in pixels) outside the lab's ``size_px`` range =
   another magnification or camera resolution;
@@ -146,8 +146,8 @@ def _parse_lab(name: str, lab: Any) -> LabReference:
 def crop_colour_stats(crops: np.ndarray) -> np.ndarray:
     """Per-crop L*a*b* mean and std over the cell's (not pure black) pixels: ``(N, 6)`` float32, NaN if < 4 px.
 
-    The same numbers as ``training.stain.cell_colour_stats`` (a test checks it), computed for the whole
-    batch at once so the check costs milliseconds per field.
+    Computed for the whole batch at once so the check costs milliseconds per field; training uses the same
+    function (``training.stain.cell_colour_stats``), so card references and field checks cannot drift.
     """
     crops = np.ascontiguousarray(crops, dtype=np.uint8)
     out = np.full((len(crops), 6), np.nan, np.float32)
@@ -164,17 +164,6 @@ def crop_colour_stats(crops: np.ndarray) -> np.ndarray:
     var = np.einsum("np,npc->nc", mask, lab * lab) / safe - mean * mean
     out[ok, :3] = mean[ok]
     out[ok, 3:] = np.sqrt(np.maximum(var[ok], 0.0))
-    return out
-    n, h, w, _ = crops.shape
-    lab = cv2.cvtColor(crops.reshape(n * h, w, 3), cv2.COLOR_RGB2LAB).reshape(n, h * w, 3).astype(np.float32)
-    mask = crops.reshape(n, h * w, 3).max(axis=2) > 0
-    count = mask.sum(axis=1)
-    ok = count >= 4
-    weight = mask[..., None].astype(np.float32)
-    mean = (lab * weight).sum(axis=1) / np.maximum(count, 1)[:, None]
-    var = (((lab - mean[:, None, :]) ** 2) * weight).sum(axis=1) / np.maximum(count, 1)[:, None]
-    out[ok, :3] = mean[ok]
-    out[ok, 3:] = np.sqrt(var[ok])
     return out
 
 
