@@ -19,6 +19,7 @@ The markdown table goes to ``docs/benchmarks/cross_lab.md`` (``--md``) so figure
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -65,8 +66,12 @@ def sens_at_spec(labels: np.ndarray, probs: np.ndarray, spec: float) -> float:
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
-def nih_test(model_dir: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """NIH TEST crops of the bundled split (labels, crops, patients) and NIH TRAIN healthy-cell Lab std."""
+@functools.lru_cache(maxsize=2)
+def nih_test(size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """NIH TEST crops of the bundled split (labels, crops, patients) and NIH TRAIN healthy-cell Lab std.
+
+    The same for every model of one input size: decoded once per run of the benchmark.
+    """
     samples, names = read_split(ROOT / "trained_model" / "split.csv")
     test = [s for s, n in zip(samples, names, strict=False) if n == "test" and s.root == 0]
     crops = decode_crops([NIH / s.rel for s in test], size)
@@ -98,7 +103,7 @@ def field_rates(classifier: Classifier, lab: str) -> tuple[float, float, int]:
 def evaluate(model_dir: Path, foreign_root: Path, with_fields: bool) -> list[dict]:
     classifier = Classifier.load(model_dir)
     size, t = classifier.card.input_size, classifier.threshold
-    labels, crops, patients, ref_std = nih_test(model_dir, size)
+    labels, crops, patients, ref_std = nih_test(size)
     probs = classifier.predict(crops)
     m = binary_metrics(labels, probs, t)
     pats = np.array(patients)
