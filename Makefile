@@ -1,24 +1,60 @@
-# Two commands on a fresh clone: `make run` and `make test`. Both install into .venv when needed.
+# Two commands on a fresh clone: `make run` and `make test`. Both install into .venv when needed, from the lock
+# (requirements/lock.txt: every dependency of the app and the train/dev/cluster extras, exact versions with
+# hashes). `make lock` refreshes it; `make check-latest` tries the newest allowed versions. docs/dependencies.md.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements/lock.txt
+EXTRAS := --extra train --extra dev --extra cluster
+UV ?= $(if $(wildcard $(BIN)/uv),$(BIN)/uv,uv)
+LOCK_ARGS := pyproject.toml $(EXTRAS) --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" -q
 
-.PHONY: install run test lint bundle bundle-clean bundle-archive clean
+.PHONY: install run test test-fast lint bundle bundle-clean bundle-archive clean lock lock-upgrade check-latest
 
-$(STAMP): pyproject.toml
+# The lock is checked before anything is installed (a missing or damaged lock: a clear message, exit 2), and
+# pip's --require-hashes resolves and verifies every file before it installs any. The stamp is written last,
+# so a failed install is retried on the next make instead of leaving a half-installed environment in use.
+$(STAMP): $(LOCK) pyproject.toml
+	$(PYTHON) requirements/check_lock.py $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[train,dev]"
+	rm -f $(STAMP)
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh the lock after changing a range in pyproject.toml (keeps every other pin); lock-upgrade moves every
+# pin to the newest allowed version (a deliberate step: run `make check-latest` first, then the full suite).
+lock:
+	$(UV) pip compile $(LOCK_ARGS) -o $(LOCK)
+
+lock-upgrade:
+	$(UV) pip compile $(LOCK_ARGS) --upgrade -o $(LOCK)
+
+# Not in CI: the newest versions pyproject.toml allows, in a throw-away environment, with the suite run on them
+# and what changed against the lock printed first. Needs the registry.
+check-latest: $(STAMP)
+	rm -rf build/latest && mkdir -p build/latest
+	$(UV) pip compile pyproject.toml $(EXTRAS) --python-version 3.11 --upgrade -q -o build/latest/requirements.txt
+	$(BIN)/python requirements/diff_locks.py $(LOCK) build/latest/requirements.txt
+	$(PYTHON) -m venv build/latest/venv
+	build/latest/venv/bin/python -m pip install -q -r build/latest/requirements.txt
+	build/latest/venv/bin/python -m pip install -q --no-deps -e .
+	QT_QPA_PLATFORM=offscreen build/latest/venv/bin/python -m pytest -q -ra -p no:cacheprovider -m "not bundle"
 
 run: $(STAMP)
 	$(BIN)/malaria-desktop
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra
+
+# The edit-test loop (under a minute on 2 cores): no training, no frozen build, nothing marked slow.
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -x -m "not slow and not bundle" --ignore=tests/training
 
 # Lint and types, configured in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint: $(STAMP)
@@ -33,7 +69,9 @@ BUNDLE_INPUTS := build.spec $(shell find malaria_desktop resources -type f -not 
 
 bundle: $(BUNDLE_EXE)
 
-$(BUNDLE_EXE): $(STAMP) $(BUNDLE_INPUTS)
+# Built in the lock-installed .venv: the bundle carries exactly the locked versions (recorded in its
+# build_info.json; tests/test_bundle.py compares them with the lock).
+$(BUNDLE_EXE): $(STAMP) $(BUNDLE_INPUTS) $(LOCK)
 	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build build.spec
 	$(BIN)/python benchmarks/bundle_size.py dist/malaria-desktop --top 10
 	touch $@

@@ -28,9 +28,21 @@ def source_fingerprint(package_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def installed_packages() -> dict[str, str]:
+    """Every distribution installed in the build environment (normalised name -> version).
+
+    The build environment is installed from ``requirements/lock.txt``, so this is the lock as the bundle got
+    it; the frozen app reports these (``malaria_desktop.versions``: About, each report's manifest.json)."""
+    from importlib import metadata
+
+    return {d.metadata["Name"].lower().replace("_", "-").replace(".", "-"): d.version
+            for d in metadata.distributions() if d.metadata["Name"]}
+
+
 def write_build_info(target: Path, version: str, package_dir: Path, pruned: list[str] | None = None) -> Path:
     """``pruned``: libraries the spec removed, so the smoke test can check nothing left needs them."""
-    info = {"version": version, "fingerprint": source_fingerprint(package_dir), "pruned": list(pruned or [])}
+    info = {"version": version, "fingerprint": source_fingerprint(package_dir), "pruned": list(pruned or []),
+            "packages": dict(sorted(installed_packages().items()))}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(info, indent=2), encoding="utf-8")
     return target

@@ -16,6 +16,8 @@ because ``.ci/run`` builds it first (whenever a model is committed: without one 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import stat
@@ -214,6 +216,28 @@ def test_frozen_analyze_matches_source_checkout(installed: Path, user_env: dict[
         assert frozen_csv.count("\n") >= 2, f"{name} has no data rows"
         assert frozen_csv == (source_out / name).read_text(encoding="utf-8-sig"), f"{name} differs"
     assert "field 11.png" in (frozen_out / "cells.csv").read_text(encoding="utf-8-sig")
+    # Both reports name the same engine: the frozen one from its build_info, the source one from the venv.
+    frozen_engine = json.loads((frozen_out / "manifest.json").read_text(encoding="utf-8"))["engine"]
+    assert frozen_engine == json.loads((source_out / "manifest.json").read_text(encoding="utf-8"))["engine"]
+    assert frozen_engine["opencv-python-headless"] != "not installed"
+
+
+def test_bundle_carries_the_locked_versions_the_tests_ran_on() -> None:
+    """`make bundle` builds from the lock-installed venv: every locked package the bundle recorded has the
+    version this test run uses (tests/test_lock.py checks the test run uses the lock)."""
+    from malaria_desktop.versions import installed_distributions
+
+    spec = importlib.util.spec_from_file_location("build_info", ROOT / "resources" / "build_info.py")
+    assert spec and spec.loader
+    build_info = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_info)
+    recorded = build_info.read_build_info(BUNDLE / "_internal").get("packages")
+    assert recorded, "build_info.json records no package versions: rebuild with `make bundle`"
+    here = installed_distributions()
+    lock = (ROOT / "requirements" / "lock.txt").read_text(encoding="utf-8")
+    for name in ("numpy", "opencv-python-headless", "onnxruntime", "pillow", "pyside6-essentials", "pyinstaller"):
+        assert recorded[name] == here[name], f"{name}: bundle {recorded[name]} vs tests {here[name]}"
+        assert f"\n{name}=={recorded[name]}" in lock, f"{name}=={recorded[name]} is not the locked version"
 
 
 def test_frozen_classify_matches_source_checkout(installed: Path, user_env: dict[str, str], crops: Path,
