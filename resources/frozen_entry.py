@@ -51,6 +51,9 @@ def _drop_finder_arguments() -> None:
 
 
 def main() -> int:
+    from malaria_desktop.offline import stay_offline
+
+    stay_offline()  # telemetry switches first, before anything can load ONNX Runtime (issue 24)
     multiprocessing.freeze_support()  # no-op unless a child process re-executes the frozen program
     _drop_finder_arguments()
     _fix_streams()
