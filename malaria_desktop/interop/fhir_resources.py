@@ -1,0 +1,158 @@
+"""The resources of one slide's FHIR result as plain JSON-shaped dicts (validated by ``interop.fhir``).
+
+Why dicts first: each resource reads like the FHIR specification's own JSON examples, so a reviewer can
+compare them line by line; ``interop.fhir`` then validates every one with the ``fhir.resources`` models.
+The figures are the slide summary's, formatted with the digits ``slide.csv`` uses (``format_number``), so
+a LIS reading the Bundle and a person reading the CSV see the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from malaria_desktop import INTENDED_USE
+from malaria_desktop.core.text import display_text
+from malaria_desktop.interop import fhir_codes as codes
+
+if TYPE_CHECKING:
+    from malaria_desktop.core.report.counts import SlideSummary
+
+APP_NAME = "Malaria Desktop"
+PCT_DIGITS, PER_UL_DIGITS = 3, 0  # as slide.csv writes them (core.report.counts.slide_row)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model behind the figures: card name, the threshold used, the card's SHA-256, calibrated or not."""
+
+    name: str
+    threshold: float
+    card_sha256: str = ""
+    calibrated: bool = False
+
+
+@dataclass(frozen=True)
+class SlideReport:
+    """Everything one slide's Bundle says; plain data, so the CLI and the window build it the same way.
+
+    ``summary`` holds the figures reported (the reviewed ones once a person reviewed the slide);
+    ``automatic`` the model's own figures when they differ from ``summary``. ``collected`` is the slide date
+    as typed (used only when it is an ISO date). IDs are the pseudonyms the technician typed. ``reviewed``
+    means the review is complete (``interop.fhir_session`` says by which rule).
+    """
+
+    summary: SlideSummary
+    model: ModelInfo
+    app_version: str
+    issued: datetime
+    patient_id: str = ""
+    slide_id: str = ""
+    collected: str = ""
+    reviewed: bool = False
+    reviewer: str = ""
+    automatic: SlideSummary | None = None
+    n_reviewed: int = 0  # cells a person labelled (a review may be under way without being complete)
+
+
+def plain(value: object) -> str:
+    """Typed text as FHIR ``string`` data: valid UTF-8, control characters removed, outer spaces trimmed.
+
+    Everything else (accents, other scripts, quotes, ``<script>``) stays as typed: JSON escaping makes it
+    data, and a LIS must show it as text. Undecodable bytes become ``\\xNN`` (``core.text``).
+    """
+    text = display_text(str(value))
+    text = "".join(" " if ch in "\t\r\n" else ch for ch in text if ch in "\t\r\n" or unicodedata.category(ch) != "Cc")
+    return text.strip()
+
+
+def decimal(value: float | None, digits: int) -> Decimal | None:
+    """``value`` rounded as the CSV rounds it (``None`` stays ``None``: undefined, not 0)."""
+    from malaria_desktop.core.report.counts import format_number
+
+    text = format_number(value, digits)
+    return Decimal(text) if text else None
+
+
+def status(report: SlideReport) -> str:
+    """``final`` once a person reviewed the slide, ``preliminary`` while the result is automatic."""
+    return "final" if report.reviewed else "preliminary"
+
+
+def subject(report: SlideReport) -> dict[str, Any] | None:
+    """The patient by the pseudonymous ID only (a logical reference: no Patient resource, no other data)."""
+    pid = plain(report.patient_id)
+    return {"identifier": {"system": codes.PATIENT_ID, "value": pid}} if pid else None
+
+
+def performer(report: SlideReport) -> list[dict[str, Any]] | None:
+    """The reviewer, for a reviewed result (FHIR R4 performers are people or organisations, not devices)."""
+    if not report.reviewed:
+        return None
+    name = plain(report.reviewer)
+    if not name:
+        return [{"display": "Reviewing technician (name not recorded)"}]
+    return [{"identifier": {"system": codes.OPERATOR_ID, "value": name}, "display": name}]
+
+
+def collected_date(report: SlideReport) -> str | None:
+    """The slide date when it is a real ISO date (YYYY-MM-DD); anything else is left out, never guessed."""
+    text = plain(report.collected)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return None
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
+
+
+def specimen(report: SlideReport) -> dict[str, Any]:
+    """The thin film, identified by the slide ID the technician typed."""
+    resource: dict[str, Any] = {
+        "resourceType": "Specimen",
+        "status": "available",
+        "type": {"coding": [codes.coding(*codes.BLOOD_SPECIMEN)], "text": "Giemsa-stained thin blood film"},
+    }
+    sid = plain(report.slide_id)
+    if sid:
+        resource["identifier"] = [{"system": codes.SLIDE_ID, "value": sid}]
+        resource["accessionIdentifier"] = {"system": codes.SLIDE_ID, "value": sid}
+    if (who := subject(report)) is not None:
+        resource["subject"] = who
+    if (when := collected_date(report)) is not None:
+        resource["collection"] = {"collectedDateTime": when}
+    return resource
+
+
+def device(report: SlideReport) -> dict[str, Any]:
+    """The app and its model: names, versions, model card hash, calibrated or not, decision threshold."""
+    model = report.model
+    yes_no = "yes" if model.calibrated else "no"
+    resource: dict[str, Any] = {
+        "resourceType": "Device",
+        "status": "active",
+        "deviceName": [{"name": APP_NAME, "type": "user-friendly-name"},
+                       {"name": plain(model.name) or "unknown model", "type": "model-name"}],
+        "type": {"text": "Software: automated screening of Giemsa thin-film images for malaria parasites"},
+        "version": [{"type": {"text": "application"}, "value": plain(report.app_version) or "unknown"},
+                    {"type": {"text": "model"}, "value": plain(model.name) or "unknown"}],
+        "property": [
+            {"type": codes.concept("decision-threshold"),
+             "valueQuantity": [codes.ucum(Decimal(f"{model.threshold:.4f}"), "1")]},
+            {"type": codes.concept("calibrated"),
+             "valueCode": [{"coding": [codes.local(yes_no)], "text": codes.LOCAL_CODES[yes_no]}]},
+        ],
+        "note": [{"text": INTENDED_USE}],
+    }
+    if model.card_sha256:
+        resource["identifier"] = [{"system": codes.MODEL_CARD_SHA256, "value": model.card_sha256}]
+    return resource
+
+
+__all__ = ["ModelInfo", "SlideReport", "collected_date", "decimal", "device", "performer", "plain", "specimen",
+           "status", "subject"]
