@@ -81,3 +81,15 @@ def user_data_dir() -> Path:
     base = Path(override).expanduser() if override else _platform_data_base() / APP_NAME
     base.mkdir(parents=True, exist_ok=True)
     return base
+
+
+S3_SCHEME = "s3://"
+
+
+def is_s3_uri(path: object) -> bool:
+    """True for ``s3://bucket/key`` given as text (archives on object storage; ``Path`` would fold its ``//``).
+
+    Here, stdlib-only, because the CLI (in every build) and the cluster package (never in the desktop
+    bundle) must agree on what is remote.
+    """
+    return isinstance(path, str) and path.lower().startswith(S3_SCHEME)

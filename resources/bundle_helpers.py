@@ -56,7 +56,11 @@ EXCLUDES = (
     "numpy.f2py", "numpy.distutils", "charset_normalizer", "readline", "pdb", "pydoc", "doctest",
     "ssl", "_ssl", "_hashlib", "xmlrpc", "ftplib", "http.server", "curses", "lib2to3", "idlelib",
     "turtle", "turtledemo",
+    # the reference-lab archive engine (issue 23): object storage and Ray are for servers, never a clinic PC
+    *("malaria_desktop.cluster", "ray", "boto3", "botocore", "s3transfer", "moto", "aiobotocore", "s3fs", "fsspec"),
 )
+# App sub-packages that stay out of the bundle with their dependencies (``pip install malaria-desktop[cluster]``).
+SERVER_ONLY_PACKAGES = ("cluster",)
 OPTIONAL_HEAVY = ("scipy", "skimage")
 
 
@@ -82,12 +86,13 @@ def package_modules(pkg_dir: Path) -> list[str]:
     """Every module of the app package, from its files (not from an installed copy).
 
     cli.py imports the GUI and the engine lazily; listing them all as hidden imports keeps the build
-    independent of import style. ``resources/`` holds data, not app modules.
+    independent of import style. ``resources/`` holds data, not app modules; ``SERVER_ONLY_PACKAGES``
+    (S3 + Ray, which the clinic build never runs) are left out with their dependencies.
     """
     modules = []
     for path in sorted(pkg_dir.rglob("*.py")):
         rel = path.relative_to(pkg_dir.parent).with_suffix("")
-        if "__pycache__" in rel.parts or "resources" in rel.parts:
+        if "__pycache__" in rel.parts or "resources" in rel.parts or rel.parts[1] in SERVER_ONLY_PACKAGES:
             continue
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         modules.append(".".join(parts))
