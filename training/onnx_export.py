@@ -33,6 +33,25 @@ def _fold_conv(conv: keras.layers.Conv2D, bn: keras.layers.BatchNormalization | 
     return kernel.transpose(3, 2, 0, 1).astype(np.float32), bias.astype(np.float32)
 
 
+def _group_norm(gn: keras.layers.GroupNormalization, cur: str, name: str) -> tuple[list, list, str]:
+    """GroupNorm as ONNX opset-17 ops: reshape to (N, groups, -1), InstanceNormalization, reshape, scale, shift."""
+    gamma, beta = (w.astype(np.float32) for w in gn.get_weights())
+    groups = gn.groups
+    inits = [numpy_helper.from_array(np.array([0, groups, -1], np.int64), f"{name}_gshape"),
+             numpy_helper.from_array(np.ones(groups, np.float32), f"{name}_ones"),
+             numpy_helper.from_array(np.zeros(groups, np.float32), f"{name}_zeros"),
+             numpy_helper.from_array(gamma.reshape(-1, 1, 1), f"{name}_gamma"),
+             numpy_helper.from_array(beta.reshape(-1, 1, 1), f"{name}_beta")]
+    nodes = [helper.make_node("Shape", [cur], [f"{name}_shape"]),
+             helper.make_node("Reshape", [cur, f"{name}_gshape"], [f"{name}_grouped"]),
+             helper.make_node("InstanceNormalization", [f"{name}_grouped", f"{name}_ones", f"{name}_zeros"],
+                              [f"{name}_normed"], epsilon=float(gn.epsilon)),
+             helper.make_node("Reshape", [f"{name}_normed", f"{name}_shape"], [f"{name}_back"]),
+             helper.make_node("Mul", [f"{name}_back", f"{name}_gamma"], [f"{name}_scaled"]),
+             helper.make_node("Add", [f"{name}_scaled", f"{name}_beta"], [f"{name}_gn"])]
+    return nodes, inits, f"{name}_gn"
+
+
 def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
     """Translate a model built by ``training.model.build_vgg16`` (inference mode) to ONNX."""
     size = model.input_shape[1]
@@ -50,7 +69,12 @@ def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
             inits += [numpy_helper.from_array(weight, f"{name}_W"), numpy_helper.from_array(bias, f"{name}_B")]
             nodes.append(helper.make_node("Conv", [cur, f"{name}_W", f"{name}_B"], [f"{name}_out"],
                                           kernel_shape=[3, 3], pads=[1, 1, 1, 1], name=name))
-            nodes.append(helper.make_node("Relu", [f"{name}_out"], [f"{name}_relu"]))
+            pre = f"{name}_out"
+            if f"{name}_gn" in names:
+                gn_nodes, gn_inits, pre = _group_norm(names[f"{name}_gn"], pre, name)
+                nodes += gn_nodes
+                inits += gn_inits
+            nodes.append(helper.make_node("Relu", [pre], [f"{name}_relu"]))
             cur = f"{name}_relu"
         elif isinstance(layer, keras.layers.MaxPooling2D):
             nodes.append(helper.make_node("MaxPool", [cur], [name], kernel_shape=[2, 2], strides=[2, 2], name=name))
@@ -73,8 +97,8 @@ def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
             nodes.append(helper.make_node(op, [pre], [out]))
             cur = out
         elif isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.BatchNormalization,
-                                keras.layers.Activation)):
-            continue  # folded into the conv, identity at inference, or the ReLU emitted above
+                                keras.layers.GroupNormalization, keras.layers.Activation)):
+            continue  # folded into the conv, emitted with it, identity at inference, or the ReLU above
         else:
             raise ValueError(f"layer {name} ({type(layer).__name__}) is not part of the supported architecture")
     if cur != OUTPUT_NAME:

@@ -22,7 +22,7 @@ import tensorflow as tf
 from training.augment import AugmentConfig, augment_batch
 from training.colour_transfer import ColourTransfer
 from training.data import cached_crops, find_samples, read_patient_map
-from training.model import ModelConfig, build_vgg16, load_vgg16_weights
+from training.model import ModelConfig, build_vgg16, copy_matching_weights, load_vgg16_weights
 from training.split import file_sha256, split_patients, write_split
 
 
@@ -49,6 +49,8 @@ class TrainConfig:
     max_minutes: float | None = None
     workers: int = 2
     colour_transfer: float = 0.0  # share of training cells re-rendered in a training lab's colours
+    colour_transfer_parasitized: float | None = None  # the same for parasitized cells (None: colour_transfer)
+    colour_spread: float = 0.0  # parasitized cells' targets mixed between/beyond labs (training.colour_transfer)
     command: str = ""
 
 
@@ -79,7 +81,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, root
         x, y, r = batch
         if transfer is not None:
             shape = x.shape
-            x = tf.numpy_function(transfer, [x, r, step], tf.uint8, stateful=False)
+            x = tf.numpy_function(transfer, [x, r, step, y], tf.uint8, stateful=False)
             x.set_shape(shape)
         return augment_batch(x, step, seed, aug), y
 
@@ -185,7 +187,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     else:
         if cfg.init:
             model = keras.models.load_model(Path(cfg.init) / "model.keras")
-            if model.input_shape[1] != cfg.model.input_size:
+            if cfg.model.group_norm and not any(layer.name.endswith("_gn") for layer in model.layers):
+                fresh = build_vgg16(cfg.model)  # batch norm -> GroupNorm: conv/dense weights and BN scale/offset
+                print(f"--init: {copy_matching_weights(model, fresh)} layers copied into the GroupNorm network",
+                      flush=True)
+                model = fresh
+            elif model.input_shape[1] != cfg.model.input_size:
                 # convolutions + global pooling do not depend on the input side: same weights, new size
                 resized = build_vgg16(cfg.model)
                 try:
@@ -210,8 +217,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
     roots = np.array([s.root for s in samples], np.int32)
-    transfer = ColourTransfer(crops[tr], labels[tr], roots[tr], cfg.colour_transfer, cfg.seed) \
-        if cfg.colour_transfer > 0 else None
+    transfer = ColourTransfer(crops[tr], labels[tr], roots[tr], cfg.colour_transfer, cfg.seed,
+                              cfg.colour_transfer_parasitized, cfg.colour_spread) \
+        if cfg.colour_transfer > 0 or cfg.colour_transfer_parasitized else None
     model.fit(train_dataset(crops[tr], labels[tr], cfg, roots[tr], transfer), steps_per_epoch=steps, epochs=cfg.epochs,
               initial_epoch=state["epoch"], validation_data=eval_dataset(crops[va], labels[va]),
               callbacks=callbacks, verbose=2)
