@@ -5,14 +5,24 @@ instance's live file aside, then the last writer won, and crash data survived a 
 never offered. Now:
 
 - each instance writes ``autosave/autosave-<start>-<pid>-<token>.mdsession`` and holds a ``QLockFile``
-  beside it for as long as it runs; each save first shifts the previous file to ``.1`` (``.2``, ``.3``),
-  so a damaged latest file still leaves the one before;
+  beside it for as long as it runs; the previous versions are kept as ``.1`` (``.2``, ``.3``), so a
+  damaged latest file still leaves the one before;
 - at start, files whose lock is free belong to an instance that crashed: ``crashed()`` lists them (the
   window asks whether to recover them), and their locks are taken so a third instance cannot recover
   the same data at the same time;
 - a clean close moves the instance's file to ``autosave/closed/`` (still offered by File > Recover);
   recovered and discarded files are moved to ``recovered/`` and ``discarded/``. Each of those folders
   keeps its newest ``KEEP`` files, so nothing grows without bound and nothing is lost at once.
+
+Recovery always has a file (issue 24, high): each save used to rename the current file to ``.1`` before
+writing the new one, so a kill in that window left nothing to offer (5/5 kills), and on a nearly full disk
+every save after the third failed with the current file already moved away. Now a save writes the new
+version whole beside the old one (``<name>.next.mdsession``, itself written atomically), then shifts the
+generations (``.1`` becomes a hard link to the current file: no copy, no extra space) and only then renames
+the new version over the current one. At every instant the newest whole version is on disk under a name
+recovery reads (``.next``, the current file, ``.1`` ..., in that order). A save that fails leaves the
+last good file in place and offered; when the disk is full the old generations (never the current file)
+are dropped and the save tried once more, so generations never fill the disk.
 
 The location belongs to the GUI (the CLI never autosaves): ``autosave_dir()`` is here, not in core.
 
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import os
 import secrets
 import threading
@@ -36,10 +47,16 @@ from pathlib import Path
 from PySide6.QtCore import QLockFile, QObject, Signal, SignalInstance
 
 from malaria_desktop import paths
-from malaria_desktop.core.atomic import clean_stale_temps_in
+from malaria_desktop.core.atomic import clean_stale_temps_in, fsync_dir
 from malaria_desktop.core.errors import MalariaDesktopError
-from malaria_desktop.core.review import ReviewState
-from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, save_session
+from malaria_desktop.core.review.session import (
+    SESSION_SUFFIX,
+    Session,
+    SessionError,
+    load_session,
+    save_session,
+)
+from malaria_desktop.core.review.state import ReviewState
 
 PREFIX = "autosave-"
 GENERATIONS = 3  # previous versions kept beside the current one
@@ -55,6 +72,35 @@ def autosave_dir() -> Path:
 
 def _generation(path: Path, n: int) -> Path:
     return path if n == 0 else path.with_name(f"{path.stem}.{n}{SESSION_SUFFIX}")
+
+
+def _staged(path: Path) -> Path:
+    """The new version, complete on disk, before it is renamed over ``path`` (newer than ``path``)."""
+    return path.with_name(f"{path.stem}.next{SESSION_SUFFIX}")
+
+
+def _family(path: Path) -> list[Path]:
+    """Every name a version of ``path`` may have, newest first: staged, current, .1 .. .GENERATIONS."""
+    return [_staged(path)] + [_generation(path, n) for n in range(GENERATIONS + 1)]
+
+
+def _main_of(path: Path) -> Path | None:
+    """The current-file name a family member belongs to (``x.2.mdsession`` -> ``x.mdsession``)."""
+    stem = path.name[: -len(SESSION_SUFFIX)] if path.name.endswith(SESSION_SUFFIX) else ""
+    base, _, tag = stem.rpartition(".")
+    if base and (tag == "next" or (tag.isdigit() and 1 <= int(tag) <= GENERATIONS)):
+        stem = base
+    candidate = path.with_name(stem + SESSION_SUFFIX)
+    return candidate if stem and _is_main(candidate) else None
+
+
+def _newest_member(path: Path) -> Path | None:
+    return next((p for p in _family(path) if p.is_file()), None)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
 def _lock_path(path: Path) -> Path:
@@ -84,18 +130,37 @@ class AutosaveStore:
 
     # ------------------------------------------------------------------ this instance
     def save(self, session: Session) -> Path:
-        """Write the session (SessionError on failure); the previous versions shift to .1 .. .GENERATIONS."""
-        if self.path.is_file():
-            for n in range(GENERATIONS, 0, -1):
-                older = _generation(self.path, n - 1)
-                if older.is_file():
-                    os.replace(older, _generation(self.path, n))
-        return save_session(session, self.path)
+        """Write the session (SessionError on failure, the last good file kept); the new version is whole on
+        disk before the previous ones shift to .1 .. .GENERATIONS (module docstring)."""
+        staged = _staged(self.path)
+        try:
+            save_session(session, staged)
+        except SessionError as exc:
+            if not (_disk_full(exc) and self._remove_generations(self.path)):
+                raise
+            save_session(session, staged)  # old generations gave their space back: once more
+        self._rotate()
+        os.replace(staged, self.path)
+        fsync_dir(self.folder)
+        return self.path
+
+    def _rotate(self) -> None:
+        """Shift .1 .. to .2 ..; .1 becomes a second name of the current file (renamed over just after)."""
+        if not self.path.is_file():
+            return
+        for n in range(GENERATIONS, 1, -1):
+            older = _generation(self.path, n - 1)
+            if older.is_file():
+                os.replace(older, _generation(self.path, n))
+        first = _generation(self.path, 1)
+        with contextlib.suppress(OSError):
+            first.unlink()
+        with contextlib.suppress(OSError):  # no hard links here (FAT, some shares): one generation fewer
+            os.link(self.path, first)
 
     def close(self) -> None:
         """Clean exit: keep the last autosave in closed/ (File > Recover), drop generations, unlock."""
-        if self.path.is_file():
-            self._archive(self.path, "closed")
+        self._archive(self.path, "closed")
         self._remove_generations(self.path)
         for lock in self._held.values():
             lock.unlock()
@@ -108,27 +173,27 @@ class AutosaveStore:
     def crashed(self) -> list[Path]:
         """Autosaves whose instance is gone (newest first); their locks are now held by this instance."""
         found = []
-        for path in self.folder.glob(f"*{SESSION_SUFFIX}"):
-            if path == self.path or not _is_main(path) or path in self._held:
+        mains = {_main_of(p) for p in self.folder.glob(f"*{SESSION_SUFFIX}")}  # a lone .next or .1 counts too
+        for path in sorted(p for p in mains if p is not None):
+            if path == self.path or path in self._held:
                 continue
             lock = QLockFile(str(_lock_path(path)))
             lock.setStaleLockTime(0)
             if lock.tryLock(0):  # free, or stale (its process is gone)
                 self._held[path] = lock
                 found.append(path)
-        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+        return sorted(found, key=_mtime, reverse=True)
 
     def latest(self) -> Path | None:
         """The newest recoverable file: a crashed instance's, else the last cleanly closed one."""
         candidates = list(self._held) or sorted((self.folder / "closed").glob(f"*{SESSION_SUFFIX}"))
-        existing = [p for p in candidates if p.is_file()]
-        return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+        existing = [p for p in candidates if _newest_member(p) is not None]
+        return max(existing, key=_mtime) if existing else None
 
     def load(self, path: Path) -> Session:
         """The newest readable generation of ``path`` (SessionError when none can be read)."""
         error: MalariaDesktopError | None = None
-        for n in range(GENERATIONS + 1):
-            candidate = _generation(path, n)
+        for candidate in _family(path):
             if candidate.is_file():
                 try:
                     return load_session(candidate)
@@ -156,26 +221,43 @@ class AutosaveStore:
     def _drop_stale_locks(self) -> None:
         """Lock files of instances that died before their first autosave (nothing to recover)."""
         for lock_path in self.folder.glob(f"{PREFIX}*.lock"):
-            if lock_path == _lock_path(self.path) or lock_path.with_suffix(SESSION_SUFFIX).exists():
+            if lock_path == _lock_path(self.path) or _newest_member(lock_path.with_suffix(SESSION_SUFFIX)):
                 continue
             lock = QLockFile(str(lock_path))
             lock.setStaleLockTime(0)
             if lock.tryLock(0):
                 lock.unlock()  # removes the file
+
     def _archive(self, path: Path, kind: str) -> None:
+        """Move the newest version of ``path`` (staged, current or a generation) to ``kind/<name>``."""
+        newest = _newest_member(path)
+        if newest is None:
+            return
         target = self.folder / kind
         target.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
-            os.replace(path, target / path.name)
-        for old in sorted(target.glob(f"*{SESSION_SUFFIX}"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+            os.replace(newest, target / path.name)
+        for old in sorted(target.glob(f"*{SESSION_SUFFIX}"), key=_mtime)[:-KEEP]:
             with contextlib.suppress(OSError):
                 old.unlink()
 
     @staticmethod
-    def _remove_generations(path: Path) -> None:
-        for n in range(1, GENERATIONS + 1):
+    def _remove_generations(path: Path) -> bool:
+        """Remove the older versions (and a staged one) of ``path``, never ``path``; True if any went."""
+        removed = False
+        for victim in [_staged(path)] + [_generation(path, n) for n in range(1, GENERATIONS + 1)]:
             with contextlib.suppress(OSError):
-                _generation(path, n).unlink()
+                victim.unlink()
+                removed = True
+        return removed
+
+
+def _mtime(path: Path) -> float:
+    newest = _newest_member(path)
+    try:
+        return newest.stat().st_mtime if newest is not None else 0.0
+    except OSError:
+        return 0.0
 
 
 def snapshot(session: Session) -> Session:
