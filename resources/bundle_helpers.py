@@ -56,9 +56,16 @@ EXCLUDES = (
     "numpy.f2py", "numpy.distutils", "charset_normalizer", "readline", "pdb", "pydoc", "doctest",
     "ssl", "_ssl", "_hashlib", "xmlrpc", "ftplib", "http.server", "curses", "lib2to3", "idlelib",
     "turtle", "turtledemo",
+    # optional to the FHIR export (see FHIR_MODEL_PACKAGE below): YAML output and the FHIR STU3 models
+    "yaml", "_yaml", "fhir.resources.STU3",
     # the reference-lab archive engine (issue 23): object storage and Ray are for servers, never a clinic PC
     *("malaria_desktop.cluster", "ray", "boto3", "botocore", "s3transfer", "moto", "aiobotocore", "s3fs", "fsspec"),
 )
+# The FHIR export (malaria_desktop.interop, docs/fhir.md) uses fhir.resources' R4B models. They resolve their
+# element types by name at run time (fhir_core's ``import_string``), which PyInstaller cannot follow, so the
+# R4B modules are hidden imports (``fhir_modules``). PyYAML is optional to fhir_core (YAML output, unused)
+# and to numpy (``show_config``), and its C extension is ~3 MB: excluded.
+FHIR_MODEL_PACKAGE = "fhir.resources.R4B"
 # App sub-packages that stay out of the bundle with their dependencies (``pip install malaria-desktop[cluster]``).
 SERVER_ONLY_PACKAGES = ("cluster",)
 OPTIONAL_HEAVY = ("scipy", "skimage")
@@ -97,6 +104,17 @@ def package_modules(pkg_dir: Path) -> list[str]:
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         modules.append(".".join(parts))
     return modules
+
+
+def fhir_modules(package: str = FHIR_MODEL_PACKAGE) -> list[str]:
+    """The FHIR model modules the export may load by name (all of them: each is small), from the installed files."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError(f"build.spec: {package} is not installed (the FHIR export needs fhir.resources)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return [package, *sorted(f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__")]
 
 
 # --------------------------------------------------------------------------- what goes in
