@@ -241,8 +241,9 @@ class AtomicFolder:
 
     Files go into a hidden staging sibling of ``target``; a clean exit swaps it in and removes the old
     folder, an exception removes the staging folder and leaves ``target`` as it was. ``allowed`` (names)
-    guards a folder that is not ours: if ``target`` holds any other entry (hidden files aside) the write
-    is refused before anything is touched, so pointing a report at a Documents folder cannot wipe it.
+    guards a folder that is not ours: if ``target`` holds any other entry, hidden ones included (a ``.git/`` or
+    ``.notes.md`` was deleted with the folder, issue 24), the write is refused before anything is touched,
+    so pointing a report at a Documents folder or a repository cannot wipe it.
     ``foreign`` (optional) does the same check deeper: it returns the entries of ``target`` that the
     previous run did not write (e.g. from its manifest).
     """
@@ -267,7 +268,7 @@ class AtomicFolder:
             return
         foreign = []
         if self.allowed is not None:
-            foreign = sorted(e for e in os.listdir(self.target) if e not in self.allowed and not e.startswith("."))
+            foreign = sorted(e for e in os.listdir(self.target) if e not in self.allowed)
         if not foreign and self.foreign is not None:
             foreign = self.foreign(self.target)
         if foreign:
