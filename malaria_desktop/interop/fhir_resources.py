@@ -143,7 +143,7 @@ def device(report: SlideReport) -> dict[str, Any]:
                     {"type": {"text": "model"}, "value": plain(model.name) or "unknown"}],
         "property": [
             {"type": codes.concept("decision-threshold"),
-             "valueQuantity": [codes.ucum(Decimal(f"{model.threshold:.4f}"), "1")]},
+             "valueQuantity": [codes.ucum(Decimal(f"{model.threshold:.6f}").normalize(), "1")]},
             {"type": codes.concept("calibrated"),
              "valueCode": [{"coding": [codes.local(yes_no)], "text": codes.LOCAL_CODES[yes_no]}]},
         ],
