@@ -28,7 +28,9 @@ Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF
   not_cell cells are skipped. Each crop is ``crops.crop_cell(image, bbox, mask, max(w, h))`` — the same
   function and masking the app and training use, black outside the cell like the NIH crops.
   Name: ``<group>_<NN>_<image stem>_cell<id>.png``. ``<group>`` is ``C`` + 9 digits, a stable pseudonym
-  derived (SHA-256) from the session's patient ID (else slide ID, else its image paths): training's patient
+  derived (HMAC-SHA256 under this installation's secret, ``core.pseudonym``: a bare hash gave the patient
+  ID back from a list of likely IDs) from the session's patient ID (else slide ID, else its image paths,
+  undecodable file-name bytes included): training's patient
   parser (``^C\\d+``) then keeps every cell of one patient in the same split, the 9 digits never clash with
   the NIH ids (C1…C2xx), and the patient ID itself is not written into training file names.
   ``crops/manifest.csv`` lists every crop (path, label, patient_id = group, source_field, cell_id,
@@ -50,7 +52,6 @@ PNG or crops, so no crop is ever cut from another picture; ``ExportSummary.missi
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -66,6 +67,7 @@ from malaria_desktop.core import report
 from malaria_desktop.core.annotate import draw_annotations, encode_png
 from malaria_desktop.core.atomic import AtomicFolder, write_bytes, write_text
 from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.pseudonym import pseudonym
 from malaria_desktop.core.errors import ImageChangedError, MalariaDesktopError
 from malaria_desktop.core.manifest import MANIFEST_NAME, unlisted_files, write_manifest
 from malaria_desktop.core.results import CellResult, ImageResult
@@ -114,8 +116,7 @@ def patient_group(session: Session) -> str:
     meta = session.metadata
     seed = meta.patient_id.strip() or meta.slide_id.strip()
     seed = f"patient:{seed}" if seed else "images:" + "|".join(sorted(str(p) for p in session.image_paths))
-    digest = int(hashlib.sha256(seed.encode("utf-8")).hexdigest(), 16)
-    return f"C{100_000_000 + digest % 900_000_000}"
+    return pseudonym(seed)
 
 
 def safe_name(text: str, limit: int = 60) -> str:
