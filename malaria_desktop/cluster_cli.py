@@ -56,6 +56,11 @@ def wants_cluster(paths: Sequence[Path | str], engine: str = "local") -> bool:
     return engine == "ray" or any(is_s3(p) for p in paths)
 
 
+def join(out: Path | str, name: str) -> str:
+    """``out / name`` for a local folder or an ``s3://`` prefix (what the CLI prints)."""
+    return f"{str(out).rstrip('/')}/{name}" if is_s3(out) else str(Path(out) / name)
+
+
 def _run() -> Any:
     try:
         from malaria_desktop.cluster import run
@@ -73,8 +78,9 @@ def _usage(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise ClusterUsageError(str(exc)) from exc
 
 
-def inputs(paths: Sequence[Path | str], problems: list[tuple[Path | str, str]]) -> list[Path | str]:
-    """Local files/folders and ``s3://`` prefixes -> files to analyse; unreadable ones go to ``problems``."""
+def inputs(paths: Sequence[Any], problems: list[Any]) -> list[Any]:
+    """Local files/folders and ``s3://`` prefixes -> files to analyse (``Path`` or ``s3://`` text); a folder,
+    bucket or prefix that cannot be read goes to ``problems`` as ``(input, reason)``."""
     return list(_usage(lambda r: r.inputs, paths, problems))
 
 
@@ -91,5 +97,5 @@ def events(files: Sequence[Path | str], classifier: "Classifier", threshold: flo
                   cpus_per_worker=args.cpus_per_worker)
 
 
-__all__ = ["ClusterUsageError", "add_arguments", "events", "inputs", "is_s3", "path_or_uri", "report_folder",
+__all__ = ["ClusterUsageError", "add_arguments", "events", "inputs", "is_s3", "join", "path_or_uri", "report_folder",
            "wants_cluster"]
