@@ -45,8 +45,10 @@ PARASITEMIA_LOINC = (LOINC, "101343-2", "Erythrocytes.parasite sp infected/cells
 LOCAL_CODES: dict[str, str] = {
     "slide-result": "Malaria parasites seen on the thin film (automated screen)",
     "parasitemia": "Parasitized red cells per 100 red cells counted (thin film), %",
-    "parasitemia-ci-low": "Parasitemia, lower bound of the confidence interval, %",
-    "parasitemia-ci-high": "Parasitemia, upper bound of the confidence interval, %",
+    "parasitemia-estimate": "Parasitemia corrected for the model's error rates (Rogan-Gladen), %",
+    "parasitemia-ci-low": "True parasitemia, lower bound of the 95 % interval, %",
+    "parasitemia-ci-high": "True parasitemia, upper bound of the 95 % interval, %",
+    "detection-limit": "Parasitemia this slide's cell count detects 95 % of the time, %",
     "parasites-per-ul": "Parasitized red cells per microlitre of blood, estimated from parasitemia",
     "assumed-rbc-per-ul": "Red cells per microlitre used for the estimate (assumed unless measured)",
     "rbc-examined": "Red cells counted on the thin film images",

@@ -1,8 +1,10 @@
 """The Observations and the DiagnosticReport of one slide, as JSON-shaped dicts.
 
-One Observation per figure a LIS files on its own (slide result, parasitemia with its interval,
-parasites per microlitre with the red-cell count it assumes, red cells examined), all pointing at the same
-specimen, device and patient; the DiagnosticReport groups them and says the result in words.
+One Observation per figure a LIS files on its own (slide result, parasitemia with its estimate and
+interval, parasites per microlitre with the red-cell count it assumes, red cells examined), all pointing at
+the same specimen, device and patient; the DiagnosticReport groups them and says the result in words.
+Every number is read from the slide summary's ``slide.csv`` row (``fhir_resources.csv_row``); the slide
+result, the corrected estimate, its interval and the detection limit appear when the summary has them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from typing import Any
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.interop import fhir_codes as codes
 from malaria_desktop.interop.fhir_resources import (
-    PCT_DIGITS,
-    PER_UL_DIGITS,
     SlideReport,
     collected_date,
-    decimal,
+    csv_row,
+    number,
     performer,
     plain,
     status,
@@ -25,11 +26,9 @@ from malaria_desktop.interop.fhir_resources import (
 
 METHOD = ("Automated image analysis of Giemsa-stained thin-film field images: red cells segmented and "
           "classified by a convolutional network (Malaria Desktop)")
-
-
-def _optional(summary: Any, name: str) -> Any:
-    """A slide-summary field that not every version of the summary has (None when absent)."""
-    return getattr(summary, name, None)
+# parasitemia components: slide.csv column -> local code (present when the summary has the column)
+PARASITEMIA_PARTS = {"parasitemia_estimate_pct": "parasitemia-estimate", "parasitemia_ci_low_pct": "parasitemia-ci-low",
+                     "parasitemia_ci_high_pct": "parasitemia-ci-high", "detection_limit_pct": "detection-limit"}
 
 
 def _base(report: SlideReport, code: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
@@ -57,9 +56,18 @@ def _absent(obs: dict[str, Any], why: str) -> dict[str, Any]:
     return obs
 
 
+def _why_absent(row: dict[str, str]) -> str:
+    if row.get("rbc_counted", "0") in ("", "0"):
+        return "no red cells were counted"
+    result = row.get("slide_result", "")
+    if result and result != "parasites_seen":
+        return f"not given when the slide result is {result.replace('_', ' ')} (below the detection limit)"
+    return "not given for this slide"
+
+
 def slide_result(report: SlideReport, refs: dict[str, str]) -> dict[str, Any] | None:
     """Parasites seen / not seen / indeterminate, when the slide summary states it."""
-    value = _optional(report.summary, "slide_result")
+    value = csv_row(report.summary).get("slide_result", "")
     if value not in codes.SLIDE_RESULTS:
         return None
     code, display, words = codes.SLIDE_RESULTS[value]
@@ -69,48 +77,47 @@ def slide_result(report: SlideReport, refs: dict[str, str]) -> dict[str, Any] | 
 
 
 def parasitemia(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
-    """Parasitemia in % (UCUM ``%``), with the confidence interval as two components when there is one."""
-    s = report.summary
+    """Parasitemia in % (UCUM ``%``): the counted figure; estimate, interval and detection limit as components."""
+    row = csv_row(report.summary)
     obs = _base(report, codes.concept("parasitemia", codes.PARASITEMIA_LOINC), refs)
-    value = decimal(s.parasitemia_pct, PCT_DIGITS)
+    value = number(row, "parasitemia_pct")
     if value is None:
-        return _absent(obs, "no red cells were counted")
+        return _absent(obs, _why_absent(row))
     obs["valueQuantity"] = codes.ucum(value, "%")
-    low = decimal(_optional(s, "parasitemia_ci_low_pct"), PCT_DIGITS)
-    high = decimal(_optional(s, "parasitemia_ci_high_pct"), PCT_DIGITS)
-    if low is not None and high is not None:
-        obs["component"] = [{"code": codes.concept("parasitemia-ci-low"), "valueQuantity": codes.ucum(low, "%")},
-                            {"code": codes.concept("parasitemia-ci-high"), "valueQuantity": codes.ucum(high, "%")}]
+    parts = [{"code": codes.concept(code), "valueQuantity": codes.ucum(part, "%")}
+             for column, code in PARASITEMIA_PARTS.items() if (part := number(row, column)) is not None]
+    if parts:
+        obs["component"] = parts
     auto = report.automatic
-    if auto is not None and auto.parasitemia_pct is not None:
-        obs["note"] = [{"text": f"Automatic figure before review: {decimal(auto.parasitemia_pct, PCT_DIGITS)} % "
+    if auto is not None and (before := number(csv_row(auto), "parasitemia_pct")) is not None:
+        obs["note"] = [{"text": f"Automatic figure before review: {before} % "
                                 f"({auto.n_parasitized} of {auto.rbc_counted} red cells)."}]
     return obs
 
 
 def parasites_per_ul(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     """Parasites per microlitre (UCUM ``/uL``); the red-cell count it assumes is a component and a note."""
-    s = report.summary
+    row = csv_row(report.summary)
     obs = _base(report, codes.concept("parasites-per-ul"), refs)
-    rbc = decimal(s.rbc_per_ul, PER_UL_DIGITS)
+    rbc = number(row, "rbc_per_ul")
     obs["component"] = [{"code": codes.concept("assumed-rbc-per-ul"), "valueQuantity": codes.ucum(rbc, "/uL")}]
     obs["note"] = [{"text": f"Estimated as parasitemia x {rbc} red cells/uL; this red-cell count is assumed "
                             "(the app's setting), not measured on this specimen, unless the laboratory entered "
                             "the patient's own count."}]
-    value = decimal(s.parasites_per_ul, PER_UL_DIGITS)
+    value = number(row, "parasites_per_ul")
     if value is None:
-        return _absent(obs, "no red cells were counted")
+        return _absent(obs, _why_absent(row))
     obs["valueQuantity"] = codes.ucum(value, "/uL")
     return obs
 
 
 def rbc_examined(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     """Red cells examined (UCUM ``{cells}``), with the parasitized ones among them as a component."""
-    s = report.summary
+    s, row = report.summary, csv_row(report.summary)
     obs = _base(report, codes.concept("rbc-examined"), refs)
-    obs["valueQuantity"] = codes.ucum(s.rbc_counted, "cells", "{cells}")
+    obs["valueQuantity"] = codes.ucum(number(row, "rbc_counted"), "cells", "{cells}")
     obs["component"] = [{"code": codes.concept("rbc-parasitized"),
-                         "valueQuantity": codes.ucum(s.n_parasitized, "cells", "{cells}")}]
+                         "valueQuantity": codes.ucum(number(row, "n_parasitized"), "cells", "{cells}")}]
     words = f"{s.n_images_ok} of {s.n_images} field images analysed; target {s.target_cells} red cells " + (
         "reached." if s.target_reached else "NOT reached.")
     obs["note"] = [{"text": words}]
@@ -123,25 +130,34 @@ def observations(report: SlideReport, refs: dict[str, str]) -> list[dict[str, An
     return [obs for obs in made if obs is not None]
 
 
+def _figures_in_words(row: dict[str, str]) -> str:
+    pct = number(row, "parasitemia_pct")
+    if pct is None:
+        return "No red cells were counted: no parasitemia can be given."
+    words = f"Parasitemia {pct} % ({row['n_parasitized']} parasitized of {row['rbc_counted']} red cells counted)"
+    low, high = number(row, "parasitemia_ci_low_pct"), number(row, "parasitemia_ci_high_pct")
+    estimate = number(row, "parasitemia_estimate_pct")
+    if estimate is not None:
+        words += f"; corrected for the model's error rates {estimate} %"
+    if low is not None and high is not None:
+        words += f" (95 % interval {low}-{high} %)"
+    per_ul = number(row, "parasites_per_ul")
+    if per_ul is not None:
+        words += f"; about {per_ul} parasites/uL assuming {number(row, 'rbc_per_ul')} red cells/uL"
+    if (limit := number(row, "detection_limit_pct")) is not None:
+        words += f"; detection limit {limit} %"
+    return words + "."
+
+
 def conclusion(report: SlideReport) -> str:
     """The result in words, as a clinician reads it on the LIS screen."""
-    s = report.summary
+    row = csv_row(report.summary)
     parts = []
-    value = _optional(s, "slide_result")
-    if value in codes.SLIDE_RESULTS:
+    if (value := row.get("slide_result", "")) in codes.SLIDE_RESULTS:
         parts.append(codes.SLIDE_RESULTS[value][2] + ".")
-    pct = decimal(s.parasitemia_pct, PCT_DIGITS)
-    if pct is None:
-        parts.append("No red cells were counted: no parasitemia can be given.")
-    else:
-        low = decimal(_optional(s, "parasitemia_ci_low_pct"), PCT_DIGITS)
-        high = decimal(_optional(s, "parasitemia_ci_high_pct"), PCT_DIGITS)
-        interval = f" (confidence interval {low}-{high} %)" if low is not None and high is not None else ""
-        parts.append(f"Parasitemia {pct} %{interval}: {s.n_parasitized} parasitized of {s.rbc_counted} red cells "
-                     f"counted; about {decimal(s.parasites_per_ul, PER_UL_DIGITS)} parasites/uL assuming "
-                     f"{decimal(s.rbc_per_ul, PER_UL_DIGITS)} red cells/uL.")
-    if s.flags:
-        parts.append("Flags: " + ", ".join(s.flags) + ".")
+    parts.append(_figures_in_words(row))
+    if report.summary.flags:
+        parts.append("Flags: " + ", ".join(report.summary.flags) + ".")
     if report.reviewed:
         name = plain(report.reviewer)
         parts.append(f"Reviewed by a person ({name})." if name else "Reviewed by a person.")

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from malaria_desktop import INTENDED_USE
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from malaria_desktop.core.report.counts import SlideSummary
 
 APP_NAME = "Malaria Desktop"
-PCT_DIGITS, PER_UL_DIGITS = 3, 0  # as slide.csv writes them (core.report.counts.slide_row)
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,26 @@ def plain(value: object) -> str:
     return text.strip()
 
 
-def decimal(value: float | None, digits: int) -> Decimal | None:
-    """``value`` rounded as the CSV rounds it (``None`` stays ``None``: undefined, not 0)."""
-    from malaria_desktop.core.report.counts import format_number
+def csv_row(summary: SlideSummary) -> dict[str, str]:
+    """The slide summary as ``slide.csv`` writes it (column -> text): the Bundle states these numbers.
 
-    text = format_number(value, digits)
-    return Decimal(text) if text else None
+    Reading the CSV's own row (``core.report.counts.slide_row``) keeps the two equal by construction: the
+    same rounding, and a figure the CSV leaves empty (undefined, or withheld below the detection limit) is
+    absent from the Bundle too.
+    """
+    from malaria_desktop.core.report.counts import SLIDE_COLUMNS, slide_row
+
+    return {col: "" if value is None else str(value)
+            for col, value in zip(SLIDE_COLUMNS, slide_row(summary), strict=True)}
+
+
+def number(row: dict[str, str], column: str) -> Decimal | None:
+    """A figure of ``csv_row`` as a Decimal (None when the CSV has none, or no such column)."""
+    text = row.get(column, "").strip()
+    try:
+        return Decimal(text) if text else None
+    except InvalidOperation:
+        return None
 
 
 def status(report: SlideReport) -> str:
@@ -154,5 +167,5 @@ def device(report: SlideReport) -> dict[str, Any]:
     return resource
 
 
-__all__ = ["ModelInfo", "SlideReport", "collected_date", "decimal", "device", "performer", "plain", "specimen",
-           "status", "subject"]
+__all__ = ["ModelInfo", "SlideReport", "collected_date", "csv_row", "device", "number", "performer", "plain",
+           "specimen", "status", "subject"]

@@ -148,26 +148,49 @@ def test_no_cells_counted_gives_absent_values_not_zero() -> None:
     assert obs["rbc-examined"]["valueQuantity"]["value"] == 0
 
 
-def test_slide_result_and_interval_when_the_summary_has_them() -> None:
-    from dataclasses import dataclass
+ESTIMATE_COLUMNS = ("slide_result", "parasitemia_estimate_pct", "parasitemia_ci_low_pct", "parasitemia_ci_high_pct",
+                    "detection_limit_pct")
 
-    @dataclass(frozen=True)
-    class WithResult(SlideSummary):  # the fields issue 19 adds to the slide summary
-        slide_result: str = "parasites_seen"
-        parasitemia_ci_low_pct: float | None = 1.2
-        parasitemia_ci_high_pct: float | None = 2.3456
 
-    s = summary()
-    rich = WithResult(**{f: getattr(s, f) for f in s.__dataclass_fields__})
-    _, by_type = parsed(bundle_json(report(summary=rich)))
+def with_estimate(monkeypatch: pytest.MonkeyPatch, extra: list[str], per_ul: str | None = None) -> None:
+    """slide.csv as issue 19 extends it (verdict, estimate, interval, detection limit; no density when not seen)."""
+    from malaria_desktop.core.report import counts
+
+    plain_row = counts.slide_row
+
+    def row(s: SlideSummary) -> list:
+        values = plain_row(s)
+        if per_ul is not None:
+            values[counts.SLIDE_COLUMNS.index("parasites_per_ul")] = per_ul
+        return values + extra
+
+    monkeypatch.setattr(counts, "slide_row", row)
+    monkeypatch.setattr(counts, "SLIDE_COLUMNS", counts.SLIDE_COLUMNS + ESTIMATE_COLUMNS)
+
+
+def test_slide_result_estimate_and_interval_when_slide_csv_has_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_estimate(monkeypatch, ["parasites_seen", "1.500", "1.200", "2.346", "0.800"])
+    _, by_type = parsed(bundle_json(report()))
     obs = obs_by_code(by_type)
     result = obs["slide-result"]
     assert result["code"]["coding"][0]["code"] == "51587-4"
     assert result["valueCodeableConcept"]["coding"][0] == {"system": codes.SNOMED, "code": "260373001",
                                                             "display": "Detected"}
     comps = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in obs["parasitemia"]["component"]}
-    assert comps == {"parasitemia-ci-low": 1.2, "parasitemia-ci-high": 2.346}
-    assert "confidence interval 1.200-2.346 %" in by_type["DiagnosticReport"][0]["conclusion"]
+    assert comps == {"parasitemia-estimate": 1.5, "parasitemia-ci-low": 1.2, "parasitemia-ci-high": 2.346,
+                     "detection-limit": 0.8}
+    assert obs["parasitemia"]["valueQuantity"]["value"] == 1.762  # the counted figure, as slide.csv
+    conclusion = by_type["DiagnosticReport"][0]["conclusion"]
+    assert conclusion.startswith("Malaria parasites seen.") and "(95 % interval 1.200-2.346 %)" in conclusion
+
+
+def test_no_density_below_the_detection_limit_when_slide_csv_gives_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_estimate(monkeypatch, ["not_seen", "0.000", "0.000", "0.900", "1.100"], per_ul="")
+    _, by_type = parsed(bundle_json(report()))
+    obs = obs_by_code(by_type)
+    assert obs["slide-result"]["valueCodeableConcept"]["coding"][0]["code"] == "260415000"
+    assert "valueQuantity" not in obs["parasites-per-ul"]
+    assert "not seen" in obs["parasites-per-ul"]["dataAbsentReason"]["text"]
 
 
 # ----------------------------------------------------------------------------- writing
