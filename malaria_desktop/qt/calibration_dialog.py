@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -36,6 +36,7 @@ from malaria_desktop import paths
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import plain_label
 from malaria_desktop.qt.worker import GeneratorRunner, ModelLoader
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,8 @@ class CalibrateDialog(QDialog):
         self.runner.errored.connect(self._on_error)
         self.runner.finished.connect(self._update_buttons)
         n_current = sum(len(cells) for *_, cells in current.images) if current is not None else 0
-        intro = QLabel("The model is fine-tuned on cells a technician reviewed in this lab, judged by "
-                       "cross-validation against the model in use, and saved as a new model folder.")
+        intro = plain_label("The model is fine-tuned on cells a technician reviewed in this lab, judged by "
+                            "cross-validation against the model in use, and saved as a new model folder.")
         intro.setWordWrap(True)
         self.use_current = QCheckBox(f"Reviewed cells of this slide ({n_current})")
         self.use_current.setChecked(n_current > 0)
@@ -101,9 +102,10 @@ class CalibrateDialog(QDialog):
         self.out_edit = QLineEdit(str(default_output_folder()))
         self.force = QCheckBox("Save the model even if it is not better")
         self.progress = QProgressBar()
-        self.status = QLabel("")
+        self.status = plain_label()  # progress and errors name files: never markup (issue 24)
         self.status.setWordWrap(True)
         self.figures = QLabel("")
+        self.figures.setTextFormat(Qt.TextFormat.RichText)  # a table built here, every name escaped
         self.figures.setWordWrap(True)
         self.start_button = QPushButton("Calibrate")
         self.start_button.clicked.connect(self.start)
@@ -116,10 +118,11 @@ class CalibrateDialog(QDialog):
         for button in (self.start_button, self.cancel_button, self.activate_button):
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
         layout = QVBoxLayout(self)
-        for widget in (intro, self.use_current, QLabel("Saved sessions and exported crop folders:"), self.sources):
+        for widget in (intro, self.use_current, plain_label("Saved sessions and exported crop folders:"),
+                       self.sources):
             layout.addWidget(widget)
         layout.addLayout(source_buttons)
-        for part in (QLabel("New model folder:"), self.out_edit, self.force, self.progress, self.status,
+        for part in (plain_label("New model folder:"), self.out_edit, self.force, self.progress, self.status,
                      self.figures, buttons):
             layout.addWidget(part)
         self._update_buttons()

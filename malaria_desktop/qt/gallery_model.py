@@ -28,6 +28,7 @@ from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review import NOT_CELL, ImageKey
 from malaria_desktop.core.thumbnails import image_thumbnails
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 
 GalleryFilter = Literal["all", "parasitized", "uncertain", "reviewed", "not_reviewed"]
 FILTERS: dict[str, str] = {"all": "All cells", "parasitized": "Parasitized", "uncertain": "Uncertain",
@@ -276,7 +277,8 @@ class CellGalleryModel(QAbstractListModel):
             return self.thumbnails.get(item, self._boxes.get(item.key, []))
         if role == Qt.ItemDataRole.ToolTipRole:
             p = "drawn by you" if math.isnan(item.probability) else f"P(parasitized) {item.probability:.2f}"
-            return f"{Path(item.key).name}, cell {item.cell_id}: {self.label_of(item).replace('_', ' ')} ({p})"
+            label = self.label_of(item).replace("_", " ")  # plain: a file name is never markup (issue 24)
+            return plain_tooltip(f"{shown_name(Path(item.key).name)}, cell {item.cell_id}: {label} ({p})")
         if role == LabelRole:
             return self.label_of(item)
         if role == ReviewedRole:
