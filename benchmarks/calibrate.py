@@ -26,13 +26,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core.calibration import CalibrationOptions, calibrate, write_model  # noqa: E402
-from malaria_desktop.core.calibration_data import ReviewedCells  # noqa: E402
-from malaria_desktop.core.calibration_train import auc, figures_at  # noqa: E402
-from malaria_desktop.core.classifier import Classifier  # noqa: E402
-from malaria_desktop.core.crops import crop_cell  # noqa: E402
+from malaria_desktop.core.calibration.calibrate import CalibrationOptions, calibrate, write_model  # noqa: E402
+from malaria_desktop.core.calibration.data import ReviewedCells  # noqa: E402
+from malaria_desktop.core.calibration.train import auc, figures_at  # noqa: E402
+from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.classification.crops import crop_cell  # noqa: E402
 from malaria_desktop.core.image_io import load_image  # noqa: E402
-from malaria_desktop.core.segmentation import segment_cells  # noqa: E402
+from malaria_desktop.core.segmentation.engine import segment_cells  # noqa: E402
 from training.data import decode_crops  # noqa: E402
 from training.split import read_split  # noqa: E402
 from training.stain import cell_colour_stats, sample_targets, transfer_colour  # noqa: E402

@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core.classifier import Classifier  # noqa: E402
-from malaria_desktop.core.crop_io import read_crop  # noqa: E402
-from malaria_desktop.core.model_card import load_model_card  # noqa: E402
+from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.classification.crop_io import read_crop  # noqa: E402
+from malaria_desktop.core.classification.model_card import load_model_card  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/nih_cells/cell_images")
 

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from training.data import decode_crops  # noqa: E402
 from training.metrics import binary_metrics, roc_curve  # noqa: E402
 from training.split import read_split  # noqa: E402

@@ -2,11 +2,11 @@
 
 Why (issue 13 item 3): each CSV was atomic but the set was not, so a kill between files left a new
 ``cells.csv`` beside an old ``slide.csv``. This loop runs the real command (``python -m malaria_desktop
-analyze``) and the export the GUI runs (``core.export.export_session``) in child processes, kills each
+analyze``) and the export the GUI runs (``core.report.export.export_session``) in child processes, kills each
 child with SIGKILL after a random delay (every third run is let finish, so the folder's content keeps
 changing), and after every kill checks the folder:
 
-- it is absent only before the first run ever finished; otherwise ``core.manifest.verify_folder`` is
+- it is absent only before the first run ever finished; otherwise ``core.report.manifest.verify_folder`` is
   clean (every file listed, none extra, hashes equal) and the files agree with each other (images.csv
   counts = cells.csv rows per image = slide.csv total; export: slide.csv patient = session copy's,
   annotated PNGs and crops = what the CSVs and crop manifest list);
@@ -37,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core.manifest import read_manifest, verify_folder  # noqa: E402
+from malaria_desktop.core.report.manifest import read_manifest, verify_folder  # noqa: E402
 
 EXPORT_CHILD = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from malaria_desktop.core.export import export_session
-from malaria_desktop.core.session import load_session
+from malaria_desktop.core.report.export import export_session
+from malaria_desktop.core.review.session import load_session
 session = load_session(sys.argv[2])
 session.metadata.patient_id = sys.argv[4]
 keep = set(sys.argv[5].split("|"))
@@ -155,9 +155,9 @@ def analyze_loop(work: Path, model: Path, fields: list[Path], runs: int, rng: ra
 
 
 def export_loop(work: Path, model: Path, fields: list[Path], runs: int, rng: random.Random) -> dict[str, float]:
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.pipeline import analyze_images, iter_results
-    from malaria_desktop.core.session import Session, save_session
+    from malaria_desktop.core.review.session import Session, save_session
 
     session = Session()
     for result in iter_results(analyze_images(fields, Classifier.load(model))):

@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.pipeline import analyze_images, expand_inputs, iter_results  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "data" / "chula_rbc12" / "images"

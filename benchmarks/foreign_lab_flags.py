@@ -5,7 +5,7 @@ RBC-12 and BCCD, and groups the NIH/NLM uninfected crops by their source field (
 not available; their crops are cut by NIH's segmentation, the statistic is the same). Then, leave one lab
 out: a reference (``training.reference_stats.compute_reference``) is computed from half of the fields of
 the labs it includes (NIH: half of the patients; other labs: even-numbered fields, with the app's crops)
-and judged (``core.domain_check.judge``) on the OTHER half of every lab, so a lab "in" the reference is
+and judged (``core.classification.domain_check.judge``) on the OTHER half of every lab, so a lab "in" the reference is
 tested on fields it did not see. Reported: share of test fields flagged ``unlike_training_data``,
 ``many_uncertain_cells`` or either; what the app itself says with the model's card (or built-in defaults);
 the slide flags on pseudo-slides of 10 fields; and greyscale / noise versions of fields.
@@ -27,14 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from malaria_desktop.core import domain_check as dc  # noqa: E402
-from malaria_desktop.core.classifier import Classifier  # noqa: E402
-from malaria_desktop.core.crop_io import read_crop  # noqa: E402
-from malaria_desktop.core.crops import crop_cell  # noqa: E402
+from malaria_desktop.core.classification import domain_check as dc  # noqa: E402
+from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
+from malaria_desktop.core.classification.crop_io import read_crop  # noqa: E402
+from malaria_desktop.core.classification.crops import crop_cell  # noqa: E402
+from malaria_desktop.core.classification.plausibility import image_warnings, warning_kind  # noqa: E402
 from malaria_desktop.core.image_io import load_image  # noqa: E402
 from malaria_desktop.core.pipeline import analyze_images, expand_inputs, iter_results  # noqa: E402
-from malaria_desktop.core.plausibility import image_warnings, warning_kind  # noqa: E402
-from malaria_desktop.core.report import summarise_slide  # noqa: E402
+from malaria_desktop.core.report.counts import summarise_slide  # noqa: E402
 from training.reference_stats import MARGIN, compute_reference, field_of  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -76,7 +76,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.pipeline import analyze_images
     from malaria_desktop.core.synthetic import write_synthetic_smear
     from malaria_desktop.qt.app import create_app

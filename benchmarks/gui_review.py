@@ -154,7 +154,7 @@ def truth_label(smear, cell) -> str:
 
 def load_model(arg: str | None, scratch: Path):
     from malaria_desktop import paths
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
 
     if arg == "tiny" or (arg is None and not (paths.default_model_dir() / "model_card.json").is_file()):
         from tests.helpers.tiny_model import make_tiny_model
@@ -229,7 +229,7 @@ def screenshots(window, out: Path, fields: list[Path], classifier) -> list[Path]
     """The app's pictures for docs/: gallery, report page 1, 1280x720 window, dark theme."""
     from PySide6.QtWidgets import QApplication
 
-    from malaria_desktop.core.printable_report import build_report
+    from malaria_desktop.core.report.printable import build_report
     from malaria_desktop.qt.app import create_app
     from malaria_desktop.qt.print_report import render_first_page
     from malaria_desktop.qt.settings import AppSettings

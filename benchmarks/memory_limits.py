@@ -48,7 +48,7 @@ from malaria_desktop.cli import main
 main(["analyze", sys.argv[3], "--out", sys.argv[4], "--model", sys.argv[5]])
 """
 LOAD_SESSION = """
-from malaria_desktop.core.session import SessionError, load_session
+from malaria_desktop.core.review.session import SessionError, load_session
 try:
     load_session(sys.argv[3])
 except SessionError as exc:

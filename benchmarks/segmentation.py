@@ -9,7 +9,7 @@ Sets (``--sets``, default all four):
   detected diameter vs median box size, share of fields whose estimate is > 25 % off the box median)
   and box recall as a sanity figure.
 
-Scoring of synthetic sets is one-to-one (``core/seg_scoring.py``): a merged clump finds one cell, not
+Scoring of synthetic sets is one-to-one (``core/segmentation/scoring.py``): a merged clump finds one cell, not
 five; cells marked ``clump`` are not counted. For Chula a labelled point counts when it lies inside
 exactly one counted cell (as before, so 0.983 stays comparable); "one-to-one" also requires that
 detection to hold no other labelled point. Writes the table to docs/benchmarks/segmentation.md.
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from malaria_desktop.core.image_io import load_image  # noqa: E402
-from malaria_desktop.core.seg_scoring import score  # noqa: E402
-from malaria_desktop.core.segmentation import segment_cells  # noqa: E402
+from malaria_desktop.core.segmentation.engine import segment_cells  # noqa: E402
+from malaria_desktop.core.segmentation.scoring import score  # noqa: E402
 from malaria_desktop.core.synthetic import generate_dense_smear, generate_smear  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -33,7 +33,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from malaria_desktop.core.image_io import load_image
-from malaria_desktop.core.segmentation import segment_cells
+from malaria_desktop.core.segmentation.engine import segment_cells
 path, repeats = sys.argv[2], int(sys.argv[3])
 totals, segs, cpus = [], [], []
 for _ in range(repeats):

@@ -46,10 +46,9 @@ def _print_figures(result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from malaria_desktop.core.calibration import CalibrationOptions, CalibrationRefused, calibrate, write_model
-    from malaria_desktop.core.calibration_data import load_reviewed
+    from malaria_desktop.core import calibration as cal
+    from malaria_desktop.core.classification import load_model_card
     from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError
-    from malaria_desktop.core.model_card import load_model_card
     from malaria_desktop.paths import default_model_dir
 
     err = sys.stderr
@@ -60,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         card = load_model_card(base_dir)
         print(f"Reading reviewed cells from {len(args.reviewed)} input(s)...", file=err)
-        cells = load_reviewed(args.reviewed, card.input_size)
+        cells = cal.load_reviewed(args.reviewed, card.input_size)
         for note in cells.skipped[:10]:
             print(f"  skipped: {note}", file=err)
         print(f"{len(cells)} reviewed cells ({cells.n_parasitized} parasitized) from {len(set(cells.fields))} "
               f"field(s) of {len(set(cells.slides))} slide(s).", file=err)
-        options = CalibrationOptions(force=args.force, min_sensitivity=args.min_sensitivity)
+        options = cal.CalibrationOptions(force=args.force, min_sensitivity=args.min_sensitivity)
         show = bool(args.progress) or err.isatty()
-        gen = calibrate(cells, Path(base_dir), options)
+        gen = cal.calibrate(cells, Path(base_dir), options)
         try:
             while True:
                 ev = next(gen)
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except AnalysisCancelled as exc:
         print(str(exc), file=err)
         return 130
-    except CalibrationRefused as exc:
+    except cal.CalibrationRefused as exc:
         print(f"malaria-desktop calibrate: not calibrated: {exc}", file=err)
         return EXIT_REFUSED
     except MalariaDesktopError as exc:
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
               "Review more cells, or pass --force to write it anyway.")
         return EXIT_NOT_BETTER
     try:
-        out = write_model(result, args.out)
+        out = cal.write_model(result, args.out)
     except (MalariaDesktopError, OSError) as exc:
         print(f"malaria-desktop calibrate: error: {exc}", file=err)
         return EXIT_REFUSED

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from malaria_desktop.core.atomic import AtomicFolder
-    from malaria_desktop.core.classifier import Classifier
-    from malaria_desktop.core.report import ImageSummary, SlideSummary
+    from malaria_desktop.core.classification.classifier import Classifier
+    from malaria_desktop.core.report.counts import ImageSummary, SlideSummary
     from malaria_desktop.core.settings import ReportSettings
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -156,7 +156,7 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 
 
 def _load_classifier(model_dir: Path | None) -> "Classifier":
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.errors import ModelError
 
     try:
@@ -169,7 +169,7 @@ def _report_folder(out: Path) -> "AtomicFolder":
     """The report folder, written as a unit; refused early when it is a file or holds other files."""
     from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.errors import UnsafeTargetError
-    from malaria_desktop.core.manifest import unlisted_files
+    from malaria_desktop.core.report.manifest import unlisted_files
 
     folder = AtomicFolder(out, allowed=REPORT_FILES, foreign=unlisted_files)
     try:
@@ -206,8 +206,8 @@ def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from malaria_desktop.core.manifest import write_manifest
-    from malaria_desktop.core.report import write_images_csv, write_slide_csv
+    from malaria_desktop.core.report.counts import write_images_csv, write_slide_csv
+    from malaria_desktop.core.report.manifest import write_manifest
 
     problems: list[tuple[Path, str]] = []
     files = _inputs(args.paths, problems)
@@ -253,7 +253,7 @@ def _analyze_into(cells_path: Path, files: list[Path], classifier: "Classifier",
                   args: argparse.Namespace) -> list["ImageSummary"]:
     """Run the pipeline, streaming cells.csv; returns one summary per file."""
     from malaria_desktop.core.pipeline import analyze_images
-    from malaria_desktop.core.report import CELL_COLUMNS, AtomicCsvWriter, cell_rows, summarise_image
+    from malaria_desktop.core.report.counts import CELL_COLUMNS, AtomicCsvWriter, cell_rows, summarise_image
     from malaria_desktop.core.results import ImageResult, Progress
 
     bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "images")
@@ -273,23 +273,23 @@ def _analyze_into(cells_path: Path, files: list[Path], classifier: "Classifier",
 
 
 def _unreadable_folder(path: Path, reason: str) -> "ImageSummary":
-    from malaria_desktop.core.report import ImageSummary
+    from malaria_desktop.core.report.counts import ImageSummary
 
     return ImageSummary(str(path), "error", f"cannot read this folder ({reason}); its images were not analysed",
                         0, 0, None, None)
 
 
 def _summarise(summaries: list["ImageSummary"], settings: "ReportSettings") -> "SlideSummary":
-    from malaria_desktop.core.report import summarise_slide
+    from malaria_desktop.core.report.counts import summarise_slide
 
     return summarise_slide(summaries, **settings.summary_kwargs())
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from malaria_desktop.core.atomic import check_target
-    from malaria_desktop.core.crop_io import iter_crop_batches
+    from malaria_desktop.core.classification.crop_io import iter_crop_batches
     from malaria_desktop.core.errors import UnsafeTargetError
-    from malaria_desktop.core.report import write_csv_atomic
+    from malaria_desktop.core.report.counts import write_csv_atomic
 
     files = _inputs(args.paths)
     if not args.csv.parent.is_dir():

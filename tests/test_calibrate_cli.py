@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from malaria_desktop.cli import main
-from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.classification.classifier import Classifier
 from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells
 
 

@@ -17,8 +17,8 @@ from PIL import Image
 
 from malaria_desktop import __version__
 from malaria_desktop.cli import main
-from malaria_desktop.core.crops import crop_cell
-from malaria_desktop.core.report import CELL_COLUMNS, IMAGE_COLUMNS, SLIDE_COLUMNS
+from malaria_desktop.core.classification.crops import crop_cell
+from malaria_desktop.core.report.counts import CELL_COLUMNS, IMAGE_COLUMNS, SLIDE_COLUMNS
 from malaria_desktop.core.synthetic import generate_smear, write_synthetic_smear
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def test_mixed_folder_one_row_per_file_no_traceback(mixed_folder, tiny_model_dir
     assert int(slide["rbc_counted"]) == sum(int(r["n_cells"]) for r in rows)
     assert sorted(os.listdir(out)) == ["cells.csv", "images.csv", "manifest.json", "slide.csv"]  # no temp files
     assert os.listdir(out.parent) == ["report"]  # no staging folder left beside it
-    from malaria_desktop.core.manifest import verify_folder
+    from malaria_desktop.core.report.manifest import verify_folder
 
     assert verify_folder(out) == []
 
@@ -216,7 +216,7 @@ def test_classify_nih_crops(tiny_model_dir: Path, tmp_path: Path, capsys) -> Non
 
 def test_classify_crop_matches_crop_cell(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The CLI's decoding path gives exactly crop_cell(img, (0,0,w,h), None, size)."""
-    from malaria_desktop.core.crop_io import read_crop
+    from malaria_desktop.core.classification.crop_io import read_crop
 
     img = np.zeros((50, 40, 3), np.uint8)
     img[5:45, 5:35] = (200, 120, 150)
@@ -250,7 +250,7 @@ def test_gui_unavailable_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) -> Non
 
 def test_classify_fast_path_equals_load_image_path(tmp_path: Path) -> None:
     """OpenCV fast decoding and load_image agree; odd or damaged crops take the careful path."""
-    from malaria_desktop.core.crop_io import read_crop
+    from malaria_desktop.core.classification.crop_io import read_crop
     from malaria_desktop.core.errors import ImageLoadError
     from malaria_desktop.core.image_io import load_image
 
@@ -314,7 +314,7 @@ def test_rerun_leaves_no_file_of_the_older_run(tiny_model_dir: Path, tmp_path: P
 def test_failed_run_keeps_the_previous_report_whole(tiny_model_dir: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Item 3: out of disk after cells.csv: the old images.csv/slide.csv must not meet a new cells.csv."""
-    from malaria_desktop.core import report
+    from malaria_desktop.core.report import counts as report
 
     files = [tmp_path / "a.png"]
     write_synthetic_smear(files[0], seed=3, width=320, height=240)
@@ -326,7 +326,7 @@ def test_failed_run_keeps_the_previous_report_whole(tiny_model_dir: Path, tmp_pa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(report, "write_slide_csv", full)
-    monkeypatch.setattr("malaria_desktop.core.report.write_slide_csv", full)
+    monkeypatch.setattr("malaria_desktop.core.report.counts.write_slide_csv", full)
     assert _analyze(files, out, tiny_model_dir, "--rbc-per-ul", "4000000") == 1
     assert "No space" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

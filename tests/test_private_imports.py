@@ -47,9 +47,10 @@ def private_uses(source: str) -> list[str]:
 
 
 def test_detector_catches_both_forms() -> None:
-    src = ("from malaria_desktop.core.report import _num\nfrom malaria_desktop.core import report\n"
+    src = ("from malaria_desktop.core.report.counts import _num\n"
+           "from malaria_desktop.core.report import counts as report\n"
            "x = report._counted\nfrom .foreground import resize as _resize\n")
-    assert private_uses(src) == ["from malaria_desktop.core.report import _num", "report._counted"]
+    assert private_uses(src) == ["from malaria_desktop.core.report.counts import _num", "report._counted"]
 
 
 def test_no_module_imports_another_modules_privates() -> None:

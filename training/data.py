@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.crop_io import read_crop
+from malaria_desktop.core.classification.crop_io import read_crop
 
 CLASS_DIRS = {"parasitized": 1, "uninfected": 0}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}

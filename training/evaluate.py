@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.model_card import CARD_FILE
+from malaria_desktop.core.classification.model_card import CARD_FILE
 from training.export import split_probs
 from training.metrics import binary_metrics, per_patient, reliability, roc_curve
 from training.operating_point import NIH_GROUP, cell_groups, healthy_groups

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from malaria_desktop.core.model_card import CARD_FILE, FORMAT_VERSION, NEGATIVE_CLASS, POSITIVE_CLASS
+from malaria_desktop.core.classification.model_card import CARD_FILE, FORMAT_VERSION, NEGATIVE_CLASS, POSITIVE_CLASS
 from training.metrics import binary_metrics, choose_threshold
 from training.model import ModelConfig, build_vgg16, count_flops
 from training.onnx_export import save_onnx
@@ -60,7 +60,7 @@ def split_summary(run: Path) -> dict:
 
 def split_probs(run: Path, model_dir: Path, split_name: str):
     """(labels, P(parasitized), patients) of one split, predicted by the app's Classifier on ``model_dir``."""
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
     from training.train import config_from_dict, load_run_data
 
     cfg = config_from_dict(json.loads((run / "run_config.json").read_text()))
@@ -109,7 +109,7 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
                          f"channel width x{config.width:g}{', batch norm' if config.batch_norm else ''}, "
                          f"global average pool + dense {config.head_units} + sigmoid; {config.input_size} px RGB"),
         "input_size": config.input_size,
-        "preprocessing": {"crop": "malaria_desktop.core.crops.crop_cell", "scale": 1.0 / 255.0,
+        "preprocessing": {"crop": "malaria_desktop.core.classification.crops.crop_cell", "scale": 1.0 / 255.0,
                           "channel_order": "RGB", "layout": "NHWC", "dtype": "float32"},
         "output": {"kind": "sigmoid"},
         "class_names": [NEGATIVE_CLASS, POSITIVE_CLASS],
@@ -176,7 +176,7 @@ def run_reference(run: Path, model_dir: Path, band: tuple[float, float]) -> dict
 
 def onnx_keras_max_diff(model_dir: Path, crops: np.ndarray) -> float:
     """Largest |ONNX - Keras| probability on ``crops`` (uint8) — the export's agreement check."""
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
 
     keras_model = keras.models.load_model(Path(model_dir) / "model.keras", compile=False)
     ref = keras_model.predict(crops.astype(np.float32) / 255.0, verbose=0)[:, 0]

@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.image_io import load_image
 from malaria_desktop.core.pipeline import expand_inputs
-from malaria_desktop.core.segmentation import segment_cells
+from malaria_desktop.core.segmentation.engine import segment_cells
 
 MIN_AREA_RATIO, MAX_AREA_RATIO = 0.5, 1.8
 

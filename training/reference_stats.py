@@ -1,6 +1,6 @@
 """The model card's ``reference``: what the training labs' fields look like, for the app's "unlike" warning.
 
-Why: ``core.domain_check`` warns when a field's cells look like none of the labs the model learned from.
+Why: ``core.classification.domain_check`` warns when a field's cells look like none of the labs the model learned from.
 It needs, per lab, the spread of per-field statistics (median cell colour in L*a*b*, cell size, share of
 uncertain cells). This module computes them from the training crops, with NumPy and OpenCV only (no
 TensorFlow), so ``training.export`` can call it and a benchmark can call it without the lab it tests.
@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from malaria_desktop.core.domain_check import FEATURES, REFERENCE_VERSION, RESPONSE_QUANTILE, summarise_cells
+from malaria_desktop.core.classification.domain_check import (
+    FEATURES,
+    REFERENCE_VERSION,
+    RESPONSE_QUANTILE,
+    summarise_cells,
+)
 from training.operating_point import lab_of
 from training.stain import cell_colour_stats
 
@@ -139,7 +144,7 @@ def compute_reference(
     min_cells: int = 5,
     margin: float = MARGIN,
 ) -> dict[str, Any]:
-    """The model card's ``reference`` object (see ``core.domain_check``) from training crops.
+    """The model card's ``reference`` object (see ``core.classification.domain_check``) from training crops.
 
     crops: ``(N, S, S, 3)`` uint8 model-input crops (``crop_cell``/``read_crop`` at the card's input size).
     labs, fields: lab name and field (source image) of each crop (``lab_of``/``field_of`` help).
@@ -185,7 +190,7 @@ def reference_for_run(samples: Sequence[Any], split_names: Sequence[str], crops:
     probabilities of the ``probability_splits`` crops (cells it did not train on); uncertain_band: the
     card's (low, high).
     """
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
 
     groups = [s.patient for s in samples]
     probs = np.full(len(samples), np.nan)

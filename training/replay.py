@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.calibration import REPLAY_FILE
-from malaria_desktop.core.model_card import load_model_card
+from malaria_desktop.core.calibration.calibrate import REPLAY_FILE
+from malaria_desktop.core.classification.model_card import load_model_card
 from training.data import decode_crops
 from training.split import read_split
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from malaria_desktop.core.domain_check import crop_colour_stats
+from malaria_desktop.core.classification.domain_check import crop_colour_stats
 
 STATS_COLUMNS = ("L_mean", "a_mean", "b_mean", "L_std", "a_std", "b_std")
 MIN_STD = 1.0  # L*a*b* units (OpenCV 8-bit scale); guards flat cells against division blow-up
@@ -32,7 +32,7 @@ def cell_colour_stats(crops: np.ndarray) -> np.ndarray:
     """Per-crop L*a*b* mean and std over the cell's pixels: ``(N, 6)`` float32 (see ``STATS_COLUMNS``).
 
     Crops with fewer than 4 cell pixels get NaN rows, so callers can drop them explicitly. The app's
-    "unlike the training data" check (``core.domain_check``) computes the same statistic; this is that
+    "unlike the training data" check (``core.classification.domain_check``) computes the same statistic; this is that
     function, so the card's reference and the app's measurement are one computation.
     """
     return crop_colour_stats(np.asarray(crops))

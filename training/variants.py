@@ -96,8 +96,8 @@ def trained_rows(run: Path, model_dir: Path, repeats: int) -> list[dict]:
     """Float vs int8 of the trained model on the run's test patients, at the card's threshold."""
     import shutil
 
-    from malaria_desktop.core.classifier import Classifier
-    from malaria_desktop.core.model_card import load_model_card
+    from malaria_desktop.core.classification.classifier import Classifier
+    from malaria_desktop.core.classification.model_card import load_model_card
     from training.metrics import binary_metrics
     from training.train import config_from_dict, load_run_data
 

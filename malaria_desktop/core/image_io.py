@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .digest import sha256_of_file
-from .errors import ImageChangedError, ImageLoadError
+from malaria_desktop.core.digest import sha256_of_file
+from malaria_desktop.core.errors import ImageChangedError, ImageLoadError
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"})
 _FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "DIB": "BMP"}

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.classifier import DEFAULT_BATCH_SIZE, Classifier
-from malaria_desktop.core.crops import crop_cell
-from malaria_desktop.core.domain_check import check_field
+from malaria_desktop.core.classification.classifier import DEFAULT_BATCH_SIZE, Classifier
+from malaria_desktop.core.classification.crops import crop_cell
+from malaria_desktop.core.classification.domain_check import check_field
+from malaria_desktop.core.classification.plausibility import image_warnings, is_noise
 from malaria_desktop.core.errors import describe_error
 from malaria_desktop.core.image_io import SUPPORTED_SUFFIXES, file_sha256, load_image
-from malaria_desktop.core.plausibility import image_warnings, is_noise
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, CellResult, ImageResult, Progress
-from malaria_desktop.core.segmentation import SegmentationOptions, segment_cells
+from malaria_desktop.core.segmentation.engine import SegmentationOptions, segment_cells
 
 Event = Progress | ImageResult
 

@@ -84,3 +84,9 @@ class Progress:
     cells_done: int = 0  # cells classified so far in this image
     cells_total: int = 0  # cells found in this image
     cells_counted: int = 0  # cells counted over all finished images of this run
+
+
+def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
+    """(cells, parasitized) that enter the counts of one ok image (the one rule for CSVs, GUI and review)."""
+    cells = [c for c in result.cells if (count_edge_cells or not c.cell.on_edge) and not c.cell.clump]
+    return len(cells), sum(1 for c in cells if c.label == PARASITIZED)  # clumps: several cells, never one

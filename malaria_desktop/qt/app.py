@@ -92,7 +92,7 @@ def create_app(classifier: Any = None, model_dir: Path | None = None, settings: 
                exec_app: bool = False) -> MainWindow:
     """Build and show the main window.
 
-    classifier: an already loaded ``core.classifier.Classifier`` (tests); None loads ``model_dir`` (None: the
+    classifier: an already loaded ``core.classification.Classifier`` (tests); None loads ``model_dir`` (None: the
         bundled model) in the background after the window is shown.
     settings: an ``AppSettings`` (tests pass one on a temporary INI file); None uses the user's.
     exec_app: run the event loop until the window closes.

@@ -1,6 +1,6 @@
 """Analysis ▸ Calibrate to This Lab…, Load Model…, Use the Bundled Model: which model reads the slides.
 
-The work is ``core.calibration.calibration_job`` (a generator) relayed by ``worker.GeneratorRunner``; the
+The work is ``core.calibration.calibrate.calibration_job`` (a generator) relayed by ``worker.GeneratorRunner``; the
 dialog only gathers the sources (this slide's reviewed cells, saved sessions, exported crop folders),
 shows progress and the before/after figures, and asks the controller to activate the new folder.
 Switching models re-analyses the slide's images with the new one; review edits are kept because they
@@ -69,13 +69,13 @@ class CalibrateDialog(QDialog):
     """Choose the reviewed cells and a folder, calibrate in the background, then activate the result."""
 
     activateRequested = Signal(object)  # Path of the new model folder
-    outcomeReady = Signal(object)  # core.calibration.CalibrationOutcome
+    outcomeReady = Signal(object)  # core.calibration.calibrate.CalibrationOutcome
 
     def __init__(self, base_dir: Path, current: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Calibrate to This Lab")
         self.base_dir = Path(base_dir)
-        self.current = current  # core.calibration_data.SessionCells of the open slide, or None
+        self.current = current  # core.calibration.data.SessionCells of the open slide, or None
         self.outcome: Any = None
         self.runner = GeneratorRunner(self)
         self.runner.yielded.connect(self._on_item)
@@ -146,7 +146,7 @@ class CalibrateDialog(QDialog):
 
     def start(self) -> int:
         """Run the calibration in the worker thread; returns the run's generation."""
-        from malaria_desktop.core.calibration import CalibrationOptions, calibration_job
+        from malaria_desktop.core.calibration.calibrate import CalibrationOptions, calibration_job
 
         inputs, out = self.source_paths(), Path(self.out_edit.text().strip())
         sessions = (self.current,) if self.current is not None and self.use_current.isChecked() else ()
@@ -171,7 +171,7 @@ class CalibrateDialog(QDialog):
 
     @Slot(object)
     def _on_item(self, item: Any) -> None:
-        from malaria_desktop.core.calibration import CalibrationOutcome
+        from malaria_desktop.core.calibration.calibrate import CalibrationOutcome
 
         if isinstance(item, CalibrationOutcome):
             self.outcome = item
@@ -232,7 +232,7 @@ class ModelSwitcher(QObject):
         self.actions[ActionId.CALIBRATE].setEnabled(self.model.classifier is not None)
 
     def open_dialog(self) -> CalibrateDialog | None:
-        from malaria_desktop.core.calibration_data import session_cells
+        from malaria_desktop.core.calibration.data import session_cells
 
         classifier = self.model.classifier
         if classifier is None:

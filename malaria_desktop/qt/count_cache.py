@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from malaria_desktop.core.results import ImageResult
-from malaria_desktop.core.review import Counts, ImageKey, ReviewedCounts, ReviewState, reviewed_counts
+from malaria_desktop.core.review.state import Counts, ImageKey, ReviewedCounts, ReviewState, reviewed_counts
 
 
 def review_signature(review: ReviewState, key: ImageKey) -> tuple:

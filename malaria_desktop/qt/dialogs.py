@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from malaria_desktop import INTENDED_USE, __version__
-from malaria_desktop.core.model_card import ModelCard
+from malaria_desktop.core.classification.model_card import ModelCard
 from malaria_desktop.qt.plain_text import plain_text_labels
 
 
@@ -93,7 +93,7 @@ class SettingsDialog(QDialog):
 
     def band_text(self) -> str:
         """The uncertain band the current values give, in plain words."""
-        from malaria_desktop.core.model_card import margin_band
+        from malaria_desktop.core.classification.model_card import margin_band
 
         threshold, margin = self.threshold.value(), self.margin.value()
         band = self.card.uncertain_band(threshold, margin) if self.card is not None else margin_band(threshold, margin)

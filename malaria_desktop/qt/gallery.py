@@ -5,7 +5,7 @@ the model's verdict — on all selected cells at once (Shift/Ctrl+click or Shift
 as one undo step, then the cursor moves on to the next cell. **A** accepts the model's verdict for the
 selected cells *not reviewed yet* (correct the wrong calls first, then Shift+Home, A confirms the rest).
 **Enter** or a double-click asks the window to show the cell in its image (``showCellRequested``). Edits go
-through ``core.review`` like everywhere.
+through ``core.review.state`` like everywhere.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED
-from malaria_desktop.core.review import NOT_CELL
+from malaria_desktop.core.review.state import NOT_CELL
 from malaria_desktop.qt.gallery_model import FILTERS, THUMB_PX, CellGalleryModel, LabelRole, ReviewedRole, UncertainRole
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import COLOURS, LABEL_TEXT

@@ -24,9 +24,9 @@ from typing import Literal
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from malaria_desktop.core.report.thumbnails import image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
-from malaria_desktop.core.review import NOT_CELL, ImageKey
-from malaria_desktop.core.thumbnails import image_thumbnails
+from malaria_desktop.core.review.state import NOT_CELL, ImageKey
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from malaria_desktop import paths
-from malaria_desktop.core.model_card import UncertainBand
+from malaria_desktop.core.classification.model_card import UncertainBand
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId, create_actions
 from malaria_desktop.qt.calibration_dialog import ModelSwitcher
@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
     overlaysDrawn = Signal(str)  # image key whose overlays were just drawn
     errorShown = Signal(str)
     autosaved = Signal(str)  # path of the autosave file just written
-    exported = Signal(object)  # core.export's summary
+    exported = Signal(object)  # core.report.export's summary
 
     def __init__(self, settings: AppSettings, classifier: Any = None, model_dir: Path | None = None,
                  parent: QWidget | None = None) -> None:

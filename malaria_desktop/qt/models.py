@@ -20,8 +20,14 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor
 
 from malaria_desktop.core.results import ImageResult, Progress
-from malaria_desktop.core.review import ImageKey, ReviewChange, ReviewState, apply_threshold, image_key
-from malaria_desktop.core.session import Session, SessionMetadata, default_settings, missing_images, summary_options
+from malaria_desktop.core.review.session import (
+    Session,
+    SessionMetadata,
+    default_settings,
+    missing_images,
+    summary_options,
+)
+from malaria_desktop.core.review.state import ImageKey, ReviewChange, ReviewState, apply_threshold, image_key
 from malaria_desktop.core.settings import ReportSettings
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.count_cache import CountCache
@@ -124,7 +130,7 @@ class SlideDocument(QObject):
         return not self.entries
 
     def counts(self):
-        """Automatic and reviewed counts per image and in total (core.review.reviewed_counts)."""
+        """Automatic and reviewed counts per image and in total (core.review.state.reviewed_counts)."""
         edges = summary_options(self.session.settings)["count_edge_cells"]  # same rule as the summary panel
         return self._count_cache.counts(self.session.results, self.session.review, edges)
 

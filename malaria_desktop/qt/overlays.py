@@ -18,7 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygon
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, ImageResult
-from malaria_desktop.core.review import NOT_CELL
+from malaria_desktop.core.review.state import NOT_CELL
 
 COLOURS: dict[str, QColor] = {
     PARASITIZED: QColor("#e0102a"),

@@ -1,6 +1,6 @@
 """File ▸ Print / Export PDF…: lays the core report out on A4 pages with ``QTextDocument`` + ``QPdfWriter``.
 
-Qt's own printing, no new dependency: the HTML and figures come from ``core.printable_report``; this
+Qt's own printing, no new dependency: the HTML and figures come from ``core.report.printable``; this
 module adds the thumbnail pixels as document resources, paginates, and writes the file atomically
 (temporary file + rename, so a failed write never leaves half a PDF under the chosen name).
 """
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QWidget
 
 from malaria_desktop.core.atomic import write_bytes
 from malaria_desktop.core.errors import UnsafeTargetError
-from malaria_desktop.core.printable_report import PrintableReport, report_html
+from malaria_desktop.core.report.printable import PrintableReport, report_html
 from malaria_desktop.core.safe_names import export_folder_name
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.models import SlideDocument
@@ -131,7 +131,7 @@ class PdfReportController(QObject):
 
     def write_to(self, path: Path, reviewer: str = "") -> Path | None:
         """Build the report from the document and write it (thumbnails read the images: a second or so)."""
-        from malaria_desktop.core.printable_report import build_report
+        from malaria_desktop.core.report.printable import build_report
 
         self.commit_metadata()
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)

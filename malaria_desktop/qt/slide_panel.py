@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from malaria_desktop.core.session import SessionMetadata
+from malaria_desktop.core.review.session import SessionMetadata
 from malaria_desktop.qt.models import SlideDocument, SlideListModel
 
 

@@ -1,6 +1,6 @@
 """Right side of the window: the slide's figures in big type, automatic vs reviewed, and the flags.
 
-All numbers come from ``core.report`` (the same formulas as the CSV export); this panel only lays them out.
+All numbers come from ``core.report.counts`` (the same formulas as the CSV export); this panel only lays them out.
 Colours come from ``qt.theme`` (readable on light and dark desktops) and follow palette changes.
 """
 
@@ -15,9 +15,9 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from malaria_desktop import INTENDED_USE
-from malaria_desktop.core.printable_report import flag_words, rbc_assumption
+from malaria_desktop.core.report.printable import flag_words, rbc_assumption
 from malaria_desktop.core.results import ImageResult
-from malaria_desktop.core.review import ImageKey, ReviewState, reviewed_result
+from malaria_desktop.core.review.state import ImageKey, ReviewState, reviewed_result
 from malaria_desktop.qt import theme
 
 
@@ -29,7 +29,7 @@ class Figures:
     parasitized: int
     parasitemia_pct: float | None
     parasites_per_ul: float | None
-    flags: tuple[str, ...]  # core.report flag codes
+    flags: tuple[str, ...]  # core.report.counts flag codes
 
 
 _SUMMARIES: dict[tuple[int, bool], tuple[ImageResult, tuple, Any]] = {}  # (id(result), reviewed) -> summary
@@ -42,7 +42,7 @@ def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | Non
     Why: the panel is refreshed after every result and every key press; summarising all cells of a
     1,000-image slide each time made adding images superlinear (issue 11 item 8).
     """
-    from malaria_desktop.core.report import summarise_image
+    from malaria_desktop.core.report.counts import summarise_image
     from malaria_desktop.qt.count_cache import review_signature
 
     signature = (review_signature(review, key) if review is not None else None, options["rbc_per_ul"],
@@ -61,8 +61,8 @@ def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | Non
 
 def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping) -> Figures:
     """Slide figures from ``core.report.summarise_slide``; ``review`` given -> the reviewed figures."""
-    from malaria_desktop.core.report import summarise_slide
-    from malaria_desktop.core.session import summary_options
+    from malaria_desktop.core.report.counts import summarise_slide
+    from malaria_desktop.core.review.session import summary_options
 
     options = summary_options(settings)
     items = [_image_summary(k, r, review, options) for k, r in results.items()]

@@ -202,7 +202,7 @@ class ModelLoader(GeneratorRunner):
 
     def load(self, model_dir: Path | None) -> int:
         def factory(_should_cancel: Callable[[], bool]) -> Iterable[Any]:
-            from malaria_desktop.core.classifier import Classifier
+            from malaria_desktop.core.classification.classifier import Classifier
 
             yield Classifier.load(model_dir)
 

@@ -9,18 +9,18 @@ import numpy as np
 import onnx
 import pytest
 
-from malaria_desktop.core.calibration import (
+from malaria_desktop.core.calibration.calibrate import (
     CalibrationOptions,
     CalibrationRefused,
     calibrate,
     group_folds,
     write_model,
 )
-from malaria_desktop.core.calibration_data import ReviewedCells
-from malaria_desktop.core.calibration_graph import gradient_model
-from malaria_desktop.core.calibration_net import Net, UnsupportedModel
-from malaria_desktop.core.calibration_train import FitOptions, Trainer, auc, choose_threshold, figures_at, ort_session
-from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.calibration.data import ReviewedCells
+from malaria_desktop.core.calibration.graph import gradient_model
+from malaria_desktop.core.calibration.net import Net, UnsupportedModel
+from malaria_desktop.core.calibration.train import FitOptions, Trainer, auc, choose_threshold, figures_at, ort_session
+from malaria_desktop.core.classification.classifier import Classifier
 from malaria_desktop.core.digest import sha256_of_file as file_sha256
 from malaria_desktop.core.errors import AnalysisCancelled, UnsafeTargetError
 from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells, tiny_vgg_model
@@ -234,7 +234,7 @@ def test_replay_file_beside_the_base_model_is_used_and_checked(base_dir: Path, h
                                                               tmp_path: Path) -> None:
     import shutil
 
-    from malaria_desktop.core.calibration import REPLAY_FILE
+    from malaria_desktop.core.calibration.calibrate import REPLAY_FILE
 
     base = tmp_path / "base with replay"
     shutil.copytree(base_dir, base)

@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.calibration_data import CalibrationInputError, field_of, load_reviewed, slide_of
-from malaria_desktop.core.crops import crop_cell
-from malaria_desktop.core.export import export_session
+from malaria_desktop.core.calibration.data import CalibrationInputError, field_of, load_reviewed, slide_of
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.image_io import file_sha256, load_image
+from malaria_desktop.core.report.export import export_session
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import image_key
-from malaria_desktop.core.session import Session, SessionMetadata, save_session
+from malaria_desktop.core.review.session import Session, SessionMetadata, save_session
+from malaria_desktop.core.review.state import image_key
 from malaria_desktop.core.synthetic import generate_smear
 
 SIZE = 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.classification.classifier import Classifier
 from malaria_desktop.core.errors import ModelError
 from tests.helpers.tiny_model import make_tiny_model, reference_probability
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.crop_io import MAX_CROP_PIXELS, iter_crop_batches, read_crop
+from malaria_desktop.core.classification.crop_io import MAX_CROP_PIXELS, iter_crop_batches, read_crop
 from malaria_desktop.core.errors import ImageLoadError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def _png_header(path: Path, width: int, height: int, bit_depth: int = 16, colour
 
 
 def test_crop_io_does_not_pull_in_the_field_pipeline() -> None:
-    code = ("import sys; import malaria_desktop.core.crop_io; "
+    code = ("import sys; import malaria_desktop.core.classification.crop_io; "
             "print(sorted(m for m in sys.modules if m.startswith('malaria_desktop.core.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert "pipeline" not in out and "segmentation" not in out

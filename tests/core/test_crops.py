@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.synthetic import generate_smear
 
 

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.report import CELL_COLUMNS, cell_rows, counted
+from malaria_desktop.core.report.counts import CELL_COLUMNS, cell_rows, counted
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.seg_scoring import score
-from malaria_desktop.core.segmentation import SegmentationOptions, segment_cells
-from malaria_desktop.core.size_estimate import SizeEstimate
+from malaria_desktop.core.segmentation.engine import SegmentationOptions, segment_cells
+from malaria_desktop.core.segmentation.scoring import score
+from malaria_desktop.core.segmentation.size_estimate import SizeEstimate
 from malaria_desktop.core.synthetic import generate_dense_smear
 
 DENSE = [

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.annotate import COLORS, draw_annotations
-from malaria_desktop.core.export import export_session, patient_group, safe_name
+from malaria_desktop.core.report.annotate import COLORS, draw_annotations
+from malaria_desktop.core.report.export import export_session, patient_group, safe_name
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.session import Session, SessionMetadata, load_session
+from malaria_desktop.core.review.session import Session, SessionMetadata, load_session
 
 H, W, R = 120, 320, 16
 CENTRES = [(30, 40), (80, 40), (130, 40), (180, 40), (230, 40), (280, 80)]
@@ -164,7 +164,7 @@ def test_reexport_moves_relabelled_crops(session: Session, tmp_path: Path) -> No
 
 
 def test_reexport_refuses_a_folder_holding_files_it_did_not_write(session: Session, tmp_path: Path) -> None:
-    from malaria_desktop.core.export import ExportError
+    from malaria_desktop.core.report.export import ExportError
 
     export_session(session, tmp_path / "out", annotate=False)
     stray = tmp_path / "out" / "crops" / "Uninfected" / "my_own_file.png"
@@ -227,7 +227,7 @@ def test_draw_annotations_colours_and_shape(tmp_path: Path) -> None:
 
 
 def test_unwritable_destination_is_export_error(session: Session, tmp_path: Path) -> None:
-    from malaria_desktop.core.export import ExportError
+    from malaria_desktop.core.report.export import ExportError
 
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -242,7 +242,7 @@ def test_unwritable_destination_is_export_error(session: Session, tmp_path: Path
 
 def test_reexport_of_another_patient_keeps_nothing_of_the_first(session: Session, tmp_path: Path) -> None:
     """Item 3: a re-export into a used folder kept the previous patient's annotated/*.png."""
-    from malaria_desktop.core.manifest import verify_folder
+    from malaria_desktop.core.report.manifest import verify_folder
 
     out = tmp_path / "out"
     export_session(session, out)
@@ -258,8 +258,8 @@ def test_reexport_of_another_patient_keeps_nothing_of_the_first(session: Session
 def test_failed_export_leaves_the_previous_export_whole(session: Session, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 3: a failed export left patient A's slide.csv beside patient B's cells."""
-    from malaria_desktop.core import export as export_mod
-    from malaria_desktop.core.export import ExportError
+    from malaria_desktop.core.report import export as export_mod
+    from malaria_desktop.core.report.export import ExportError
 
     out = tmp_path / "out"
     export_session(session, out)
@@ -303,7 +303,7 @@ def test_image_changed_since_analysis_gets_no_outlines_or_crops(session: Session
 
 def test_out_of_image_box_is_an_export_error_not_a_value_error(session: Session, tmp_path: Path) -> None:
     """Item 13: an added box outside the image crashed export with a raw ValueError."""
-    from malaria_desktop.core.export import ExportError
+    from malaria_desktop.core.report.export import ExportError
 
     session.review.add_cell(keys(session)[0], (300, 100, 60, 60), "parasitized")  # 320 x 120 image
     with pytest.raises(ExportError, match="outside"):

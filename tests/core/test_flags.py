@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core import domain_check as dc
-from malaria_desktop.core.classifier import Classifier
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification import domain_check as dc
+from malaria_desktop.core.classification.classifier import Classifier
+from malaria_desktop.core.classification.crops import crop_cell
+from malaria_desktop.core.classification.model_card import parse_model_card
+from malaria_desktop.core.classification.plausibility import count_kinds, image_warnings, warning_kind
 from malaria_desktop.core.errors import ModelError
-from malaria_desktop.core.model_card import parse_model_card
 from malaria_desktop.core.pipeline import analyze_image
-from malaria_desktop.core.plausibility import count_kinds, image_warnings, warning_kind
-from malaria_desktop.core.report import SLIDE_COLUMNS, summarise_image, summarise_slide, write_slide_csv
+from malaria_desktop.core.report.counts import SLIDE_COLUMNS, summarise_image, summarise_slide, write_slide_csv
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
 from malaria_desktop.core.synthetic import generate_smear
 
@@ -207,7 +207,7 @@ def test_crop_colour_stats_match_the_training_statistic() -> None:
 
 
 def analyze_image_cells(image: np.ndarray):
-    from malaria_desktop.core.segmentation import segment_cells
+    from malaria_desktop.core.segmentation.engine import segment_cells
 
     return [CellResult(c, 0.1, "uninfected") for c in segment_cells(image).cells]
 

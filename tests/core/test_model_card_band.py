@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from malaria_desktop.core.classification.model_card import margin_band, parse_model_card
 from malaria_desktop.core.errors import ModelError
-from malaria_desktop.core.model_card import margin_band, parse_model_card
 from tests.helpers.tiny_model import tiny_card
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import malaria_desktop.core.pipeline as pipeline
-from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.classification.classifier import Classifier
 from malaria_desktop.core.pipeline import analyze_image, analyze_images, expand_inputs, iter_results
 from malaria_desktop.core.results import ImageResult, Progress
 from malaria_desktop.core.synthetic import SyntheticSmear, generate_smear, write_synthetic_smear

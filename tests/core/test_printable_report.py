@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.printable_report import build_report, flag_words, rbc_assumption, report_html
-from malaria_desktop.core.session import Session, SessionMetadata
+from malaria_desktop.core.report.printable import build_report, flag_words, rbc_assumption, report_html
+from malaria_desktop.core.review.session import Session, SessionMetadata
 from tests.core.test_review import make_result
 
 

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from malaria_desktop.core.region_edit import (
+from malaria_desktop.core.results import Cell, CellResult, ImageResult
+from malaria_desktop.core.review.region_edit import (
     RegionEditError,
     delete_region,
     merge_regions,
@@ -18,8 +19,7 @@ from malaria_desktop.core.region_edit import (
     split_mask,
     split_region,
 )
-from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import ReviewState, reviewed_counts, reviewed_result
+from malaria_desktop.core.review.state import ReviewState, reviewed_counts, reviewed_result
 
 
 def clump_result() -> ImageResult:
@@ -108,7 +108,7 @@ def test_delete_and_errors() -> None:
 
 
 def test_region_at_finds_the_shown_cell() -> None:
-    from malaria_desktop.core.region_edit import region_at
+    from malaria_desktop.core.review.region_edit import region_at
 
     result = clump_result()
     review = ReviewState()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import malaria_desktop.core.report as report
+import malaria_desktop.core.report.counts as report
 from malaria_desktop.core import atomic
-from malaria_desktop.core.report import (
+from malaria_desktop.core.report.counts import (
     CELL_COLUMNS,
     IMAGE_COLUMNS,
     SLIDE_COLUMNS,

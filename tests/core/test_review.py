@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import (
+from malaria_desktop.core.review.state import (
     ADDED_CELL_ID_BASE,
     ReviewState,
     apply_threshold,
     image_key,
-    next_uncertain,
     reviewed_counts,
     reviewed_result,
-    uncertain_order,
 )
+from malaria_desktop.core.review.walk import next_uncertain, uncertain_order
 
 
 def disk_cell(cell_id: int, cx: int, cy: int, r: int) -> Cell:

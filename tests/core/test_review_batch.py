@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from malaria_desktop.core.review import ReviewState, reviewed_counts, reviewed_result
+from malaria_desktop.core.review.state import ReviewState, reviewed_counts, reviewed_result
 from tests.core.test_review import make_result
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from malaria_desktop.core.review import ReviewState, image_key
-from malaria_desktop.core.review_queues import next_in_queue, queue_counts, queue_of
+from malaria_desktop.core.review.queues import next_in_queue, queue_counts, queue_of
+from malaria_desktop.core.review.state import ReviewState, image_key
 from tests.core.test_review_walk import _pos, grid_result
 
 BAND = (0.3, 0.99)  # a calibrated band reaching almost to 1, like the bundled model's

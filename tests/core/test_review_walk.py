@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from malaria_desktop.core.results import CellResult, ImageResult
-from malaria_desktop.core.review import ReviewState, image_key
-from malaria_desktop.core.review_walk import next_in_slide, reading_order, row_step, step_cell
+from malaria_desktop.core.review.state import ReviewState, image_key
+from malaria_desktop.core.review.walk import next_in_slide, reading_order, row_step, step_cell
 from tests.core.test_review import disk_cell
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from malaria_desktop.core.segmentation import (
+from malaria_desktop.core.segmentation.engine import (
     SegmentationOptions,
     coverage_maps,
     estimate_cell_diameter,

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from malaria_desktop.core import atomic
-from malaria_desktop.core import session as session_mod
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import ReviewState, image_key
-from malaria_desktop.core.session import (
+from malaria_desktop.core.review import session as session_mod
+from malaria_desktop.core.review.session import (
     SESSION_VERSION,
     Session,
     SessionError,
@@ -26,6 +25,7 @@ from malaria_desktop.core.session import (
     save_session,
     session_to_dict,
 )
+from malaria_desktop.core.review.state import ReviewState, image_key
 
 
 def blob_cell(cell_id: int, x: int, y: int, hole: bool = False) -> Cell:
@@ -215,10 +215,10 @@ def test_empty_session_round_trip(tmp_path: Path) -> None:
 
 def test_real_analysis_round_trip_and_export(tmp_path: Path, tiny_model_dir: Path) -> None:
     """Segmenter + test-made model output survives save→load exactly, and its crops feed training's path."""
-    from malaria_desktop.core.classifier import Classifier
-    from malaria_desktop.core.crops import crop_cell
-    from malaria_desktop.core.export import export_session
-    from malaria_desktop.core.segmentation import segment_cells
+    from malaria_desktop.core.classification.classifier import Classifier
+    from malaria_desktop.core.classification.crops import crop_cell
+    from malaria_desktop.core.report.export import export_session
+    from malaria_desktop.core.segmentation.engine import segment_cells
     from malaria_desktop.core.synthetic import generate_smear
 
     classifier = Classifier.load(tiny_model_dir)

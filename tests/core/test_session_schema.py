@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from malaria_desktop.core.results import Cell, CellResult, ImageResult
-from malaria_desktop.core.review import image_key
-from malaria_desktop.core.session import Session, SessionError, load_session, save_session, session_to_dict
+from malaria_desktop.core.review.session import Session, SessionError, load_session, save_session, session_to_dict
+from malaria_desktop.core.review.state import image_key
 from tests.core.test_session import make_session
 
 
@@ -159,7 +159,7 @@ def test_deep_nesting_is_a_session_error_not_recursion_error(tmp_path: Path) -> 
 
 
 def test_session_file_that_is_a_fifo_or_too_large_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from malaria_desktop.core import session_schema
+    from malaria_desktop.core.review import session_schema
 
     if hasattr(os, "mkfifo"):
         fifo = tmp_path / "pipe.mdsession"

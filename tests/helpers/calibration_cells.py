@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.synthetic import generate_smear
 
 SIZE = 32
@@ -113,7 +113,7 @@ def write_model_folder(directory: Path, model: onnx.ModelProto, threshold: float
 
 def pretrained_base(directory: Path, crops: np.ndarray, labels: np.ndarray) -> Path:
     """Train the tiny VGG on home-lab cells (the calibration trainer, no pull) and save it as a model folder."""
-    from malaria_desktop.core.calibration_train import FitOptions, Trainer, choose_threshold
+    from malaria_desktop.core.calibration.train import FitOptions, Trainer, choose_threshold
 
     trainer = Trainer(tiny_vgg_model(crops.shape[1]), 1 / 255)
     fit = trainer.fit(crops, labels, np.zeros(len(labels), np.float32),

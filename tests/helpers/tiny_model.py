@@ -1,6 +1,6 @@
 """A tiny but meaningful ONNX model built at test time with the ``onnx`` helper API (no TensorFlow).
 
-It follows the model contract (``core/model_card.py``): float32 NHWC RGB input scaled by 1/255, dynamic
+It follows the model contract (``core/classification/model_card.py``): float32 NHWC RGB input scaled by 1/255, dynamic
 batch dimension, output ``(N, 1)`` sigmoid or ``(N, 2)`` softmax. It is a hand-wired parasite detector
 that works across stain colours because it compares each pixel with *its own cell*:
 

@@ -60,7 +60,7 @@ def no_leaked_windows(qapp: QApplication):
 
 @pytest.fixture(scope="session")
 def classifier(tiny_model_dir: Path):
-    from malaria_desktop.core.classifier import Classifier
+    from malaria_desktop.core.classification.classifier import Classifier
 
     return Classifier.load(tiny_model_dir)
 

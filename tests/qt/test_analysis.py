@@ -9,7 +9,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
-from malaria_desktop.core.report import summarise_slide
+from malaria_desktop.core.report.counts import summarise_slide
 from malaria_desktop.qt.actions import ActionId
 from malaria_desktop.qt.worker import GeneratorRunner
 from tests.qt.waits import wait_idle, wait_threads

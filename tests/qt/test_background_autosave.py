@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from malaria_desktop.core.session import Session, SessionMetadata, load_session
+from malaria_desktop.core.review.session import Session, SessionMetadata, load_session
 from malaria_desktop.qt.autosave import AutosaveStore, BackgroundSaver, snapshot
 
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QObject, QPoint, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
-from malaria_desktop.core.session import load_session
+from malaria_desktop.core.review.session import load_session
 from malaria_desktop.qt.actions import ACTIONS, ActionId, create_actions
 from malaria_desktop.qt.controllers.analysis import AnalysisController
 from malaria_desktop.qt.controllers.export import ExportController

@@ -1,10 +1,10 @@
 """CountCache (the slide list, progress and summary ask it after every result and key press) must equal
-``core.review.reviewed_counts`` exactly, while recounting only what changed."""
+``core.review.state.reviewed_counts`` exactly, while recounting only what changed."""
 
 from __future__ import annotations
 
-from malaria_desktop.core import review as review_mod
-from malaria_desktop.core.review import ReviewState, reviewed_counts
+from malaria_desktop.core.review import state as review_mod
+from malaria_desktop.core.review.state import ReviewState, reviewed_counts
 from malaria_desktop.qt.count_cache import CountCache
 from tests.core.test_review import make_result
 

@@ -7,7 +7,7 @@ import shutil
 
 import cv2
 
-from malaria_desktop.core.session import load_session
+from malaria_desktop.core.review.session import load_session
 from tests.qt.waits import wait_idle
 
 
@@ -78,7 +78,7 @@ def test_dates_are_never_rewritten(qtbot, make_window, tmp_path) -> None:
     """Item 12: an empty or invalid date became today's on save and export."""
     from pathlib import Path
 
-    from malaria_desktop.core.session import Session, SessionMetadata, save_session
+    from malaria_desktop.core.review.session import Session, SessionMetadata, save_session
 
     window = make_window()
     window.slide_panel.metadata.commit()

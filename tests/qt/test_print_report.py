@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.printable_report import build_report, figure_rows
-from malaria_desktop.core.review import image_key
-from malaria_desktop.core.session import Session, SessionMetadata
+from malaria_desktop.core.report.printable import build_report, figure_rows
+from malaria_desktop.core.review.session import Session, SessionMetadata
+from malaria_desktop.core.review.state import image_key
 from malaria_desktop.qt.print_report import render_first_page, report_document, write_pdf
 from tests.core.test_review import make_result
 from tests.qt.pdf_text import pdf_objects, pdf_pages, squash

@@ -131,7 +131,7 @@ def test_add_mode_button_draws_without_shift(qtbot, reviewed_window):
 
 
 def test_f3_walks_this_images_uncertain_cells_in_reading_order(qtbot, reviewed_window):
-    from malaria_desktop.core.review_walk import reading_order
+    from malaria_desktop.core.review.walk import reading_order
 
     window = reviewed_window
     window.settings.update(uncertain_margin=0.5)  # the widest band: every cell of the small test field
@@ -151,7 +151,7 @@ def test_f3_walks_this_images_uncertain_cells_in_reading_order(qtbot, reviewed_w
 
 
 def test_arrows_and_tab_walk_cells_in_reading_order(qtbot, reviewed_window):
-    from malaria_desktop.core.review_walk import reading_order
+    from malaria_desktop.core.review.walk import reading_order
 
     window = reviewed_window
     key = window.current_key

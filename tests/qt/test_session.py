@@ -6,7 +6,7 @@ import shutil
 
 from PySide6.QtWidgets import QApplication, QPushButton
 
-from malaria_desktop.core.session import load_session
+from malaria_desktop.core.review.session import load_session
 from malaria_desktop.qt.actions import ActionId
 from malaria_desktop.qt.settings import AppSettings
 from tests.qt.waits import wait_idle

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from malaria_desktop.core.model_card import parse_model_card
+from malaria_desktop.core.classification.model_card import parse_model_card
 from malaria_desktop.qt.dialogs import SettingsDialog
 from tests.helpers.tiny_model import tiny_card
 

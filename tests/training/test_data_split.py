@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.image_io import load_image
 from tests.training.conftest import write_nih_layout
 from training.data import Sample, cached_crops, find_samples, patient_id, read_patient_map

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from malaria_desktop.core.classifier import Classifier
+from malaria_desktop.core.classification.classifier import Classifier
 from tests.training.conftest import write_nih_layout
 from training.cli import build_parser, main
 from training.export import onnx_keras_max_diff

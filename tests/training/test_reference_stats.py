@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from malaria_desktop.core import domain_check as dc
-from malaria_desktop.core.crop_io import read_crop
+from malaria_desktop.core.classification import domain_check as dc
+from malaria_desktop.core.classification.crop_io import read_crop
 from training.data import find_samples
 from training.reference_stats import field_of, lab_of, reference_for_run
 

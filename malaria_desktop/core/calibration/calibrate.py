@@ -30,11 +30,11 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from malaria_desktop.core.calibration_data import ReviewedCells, SessionCells, load_reviewed
-from malaria_desktop.core.calibration_train import Figures, FitOptions, Trainer, choose_threshold, figures_at
+from malaria_desktop.core.calibration.data import ReviewedCells, SessionCells, load_reviewed
+from malaria_desktop.core.calibration.train import Figures, FitOptions, Trainer, choose_threshold, figures_at
+from malaria_desktop.core.classification.model_card import CARD_FILE, CROP_FUNCTION, load_model_card, parse_model_card
 from malaria_desktop.core.digest import sha256_of_file
 from malaria_desktop.core.errors import AnalysisCancelled, MalariaDesktopError, UnsafeTargetError
-from malaria_desktop.core.model_card import CARD_FILE, load_model_card, parse_model_card
 
 REPLAY_FILE = "replay.npz"  # optional, beside a base model: crops + labels of its training data (never shipped)
 METHOD = ("fine-tuning of every layer on the reviewed cells (8 rotations/mirrors), Adam with an L2 pull "
@@ -219,7 +219,7 @@ def _card(base_card, base_path: Path, cells: ReviewedCells, options: Calibration
     data.update({
         "format_version": 1, "name": f"{base_card.name}-calibrated-{now:%Y%m%d-%H%M}",
         "architecture": base_card.architecture, "input_size": base_card.input_size,
-        "preprocessing": {"crop": "malaria_desktop.core.crops.crop_cell", "scale": base_card.scale,
+        "preprocessing": {"crop": CROP_FUNCTION, "scale": base_card.scale,
                           "channel_order": "RGB", "layout": "NHWC", "dtype": "float32"},
         "output": {"kind": "sigmoid"}, "class_names": list(base_card.class_names), "threshold": threshold,
         "onnx_file": "model.onnx",

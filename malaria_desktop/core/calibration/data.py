@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.image_io import SUPPORTED_SUFFIXES, load_image
 from malaria_desktop.core.results import PARASITIZED
-from malaria_desktop.core.review import reviewed_result
+from malaria_desktop.core.review.state import reviewed_result
 
 CLASS_FOLDERS = {"parasitized": 1, "uninfected": 0}
 
@@ -108,7 +108,7 @@ class SessionCells:
 
 
 def session_cells(session, name: str) -> SessionCells:
-    """The reviewed cells (labelled, confirmed or drawn; not_cell left out) of a ``core.session.Session``."""
+    """The reviewed cells (labelled, confirmed or drawn; not_cell left out) of a ``core.review.session.Session``."""
     review = session.review
     images = []
     for key, result in session.results.items():
@@ -141,7 +141,7 @@ def crop_session_cells(source: SessionCells, size: int, skipped: list[str]) -> l
 
 
 def _from_session(path: Path, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
-    from malaria_desktop.core.session import SessionError, load_session
+    from malaria_desktop.core.review.session import SessionError, load_session
 
     try:
         session = load_session(path)

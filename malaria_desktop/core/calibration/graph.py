@@ -7,7 +7,7 @@ the eight operators of our exported graphs all have backward passes made of ordi
 MaxPool's is MaxUnpool at the saved indices), so the inference runtime can compute the gradients itself.
 
 The gradient model takes the crops, soft targets and per-cell weights plus every parameter as inputs
-and returns the weighted binary cross-entropy and one gradient per parameter. ``calibration_net.Net``
+and returns the weighted binary cross-entropy and one gradient per parameter. ``net.Net``
 validated the chain; the NumPy forward/backward there is the reference the tests compare against.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from malaria_desktop.core.calibration_net import Net
+from malaria_desktop.core.calibration.net import Net
 
 OPSET = 17
 

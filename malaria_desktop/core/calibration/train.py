@@ -2,7 +2,7 @@
 
 ``Trainer.fit`` is a generator: each yield reports the step and is a cancel point, so the calibration
 generator can relay it to the CLI's progress bar or the GUI worker. Gradients come from ONNX Runtime
-(``calibration_graph``); the update is Adam with an L2 pull towards the base weights (L2-SP, Li et al.
+(``graph``); the update is Adam with an L2 pull towards the base weights (L2-SP, Li et al.
 2018) and the targets are softened towards the base model's own outputs (learning without forgetting,
 Li & Hoiem 2016), so a few hundred cells move the model to a lab's colours without unlearning the rest.
 Everything random comes from one seeded generator: the same cells give the same model.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from malaria_desktop.core.calibration_graph import gradient_model
-from malaria_desktop.core.calibration_net import Adam, Net
+from malaria_desktop.core.calibration.graph import gradient_model
+from malaria_desktop.core.calibration.net import Adam, Net
 
 
 @dataclass(frozen=True)

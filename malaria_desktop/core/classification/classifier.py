@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from malaria_desktop.core.classification.model_card import ModelCard, load_model_card
 from malaria_desktop.core.errors import ModelError
-from malaria_desktop.core.model_card import ModelCard, load_model_card
 
 DEFAULT_BATCH_SIZE = 256
 _FIX = "Pass a valid model folder with --model DIR, or reinstall the app to restore the bundled model."

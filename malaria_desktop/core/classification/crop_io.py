@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from malaria_desktop.core.classifier import DEFAULT_BATCH_SIZE
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.classifier import DEFAULT_BATCH_SIZE
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.errors import describe_error
 from malaria_desktop.core.image_io import check_regular_file, load_image
 

@@ -41,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from malaria_desktop.core.crops import crop_cell
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.results import CellResult
 
 REFERENCE_VERSION = 1
@@ -254,7 +254,7 @@ def check_field(image: np.ndarray, cells: Sequence[CellResult], input_size: int,
 # No uncertain-share limit: that one depends on the model and is only known from its own validation cells.
 DEFAULT_REFERENCE_DATA: dict[str, Any] = {
     "version": REFERENCE_VERSION, "features": list(FEATURES), "uncertain_band": None,
-    "rule": "built-in NIH/NLM reference (model card without 'reference'); see core.domain_check",
+    "rule": "built-in NIH/NLM reference (model card without 'reference'); see core.classification.domain_check",
     "labs": {"nih": {
         "fields": 768, "cells": 8204,
         "colour_median": [165.554, 143.7, 132.824, 27.393, 3.526, 2.223],

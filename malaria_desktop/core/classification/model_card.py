@@ -19,7 +19,7 @@ Contract (format_version 1)::
       "uncertain_band": {"low": 0.05, "high": 0.6,     # optional: probabilities in [low, high] are shown
                          "rule": "..."},               #   as uncertain; "rule" says how they were chosen
       "reference": {"version": 1, "labs": {...}, ...}, # optional: training labs' cell statistics for the
-                                                       #   "unlike the training data" warning (core.domain_check)
+                                                       #   "unlike the training data" warning (domain_check)
       ... anything else (training data, metrics, versions, command) is kept in ``extra``.
     }
 
@@ -33,13 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from malaria_desktop.core.domain_check import DEFAULT_REFERENCE, Reference, parse_reference
+from malaria_desktop.core.classification.domain_check import DEFAULT_REFERENCE, Reference, parse_reference
 from malaria_desktop.core.errors import ModelError
 
 CARD_FILE = "model_card.json"
 FORMAT_VERSION = 1
 POSITIVE_CLASS = "parasitized"
 NEGATIVE_CLASS = "uninfected"
+CROP_FUNCTION = "malaria_desktop.core.classification.crops.crop_cell"  # the one crop the app makes
+# Names older cards use for the same function (before core became sub-packages; short form in test cards):
+# cards name their crop so a model trained on other crops is refused, and a module move must not refuse them.
+CROP_ALIASES = frozenset({CROP_FUNCTION, "malaria_desktop.core.crops.crop_cell", "crop_cell"})
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
     scale = _require(pre, "scale", (int, float), where)
     if not 0 < scale <= 1:
         raise ModelError(f"Model card {where}: preprocessing.scale {scale} must be in (0, 1].")
+    crop = pre.get("crop", CROP_FUNCTION)
+    if crop not in CROP_ALIASES:
+        raise ModelError(f"Model card {where}: preprocessing.crop {crop!r} is not this app's crop ({CROP_FUNCTION}).")
     output = _require(data, "output", dict, where)
     kind = _require(output, "kind", str, where)
     if kind not in ("sigmoid", "softmax"):

@@ -32,8 +32,13 @@ from typing import Any
 
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.core.atomic import atomic_open
-from malaria_desktop.core.plausibility import IMPLAUSIBLE_FLAG, IMPLAUSIBLE_PARASITEMIA_PCT, count_kinds, warning_kind
-from malaria_desktop.core.results import PARASITIZED, ImageResult
+from malaria_desktop.core.classification.plausibility import (
+    IMPLAUSIBLE_FLAG,
+    IMPLAUSIBLE_PARASITEMIA_PCT,
+    count_kinds,
+    warning_kind,
+)
+from malaria_desktop.core.results import ImageResult, counted
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text
 
@@ -47,7 +52,7 @@ IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasi
 SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
                  "n_parasitized", "parasitemia_pct", "parasites_per_ul", "rbc_per_ul",
                  "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use", "image_warnings")
-# slide flags raised by per-image warnings of these kinds (core.domain_check / core.plausibility)
+# slide flags raised by per-image warnings of these kinds (classification.domain_check / .plausibility)
 UNLIKE_KINDS = frozenset({"unlike_training_data", "many_uncertain_cells"})
 IMPLAUSIBLE_IMAGE_KINDS = frozenset({"greyscale", "random_noise"})
 
@@ -84,12 +89,6 @@ class SlideSummary:
     flags: tuple[str, ...] = ()
     edge_cells_counted: bool = True
     image_warnings: tuple[tuple[str, int], ...] = ()  # (warning kind, number of images with it), by kind
-
-
-def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
-    """(cells, parasitized) that enter the counts of one ok image (the one rule for CSVs, GUI and review)."""
-    cells = [c for c in result.cells if (count_edge_cells or not c.cell.on_edge) and not c.cell.clump]
-    return len(cells), sum(1 for c in cells if c.label == PARASITIZED)  # clumps: several cells, never one
 
 
 def parasitemia(n_parasitized: int, n_cells: int, rbc_per_ul: float) -> tuple[float | None, float | None]:

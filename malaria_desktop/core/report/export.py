@@ -36,7 +36,7 @@ Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF
   ``crops/manifest.csv`` lists every crop (path, label, patient_id = group, source_field, cell_id,
   automatic_label, probability, reviewed, edge).
 - ``session.mdsession``: a copy of the session, so the export can be reopened and audited.
-- ``manifest.json``: every file above with its SHA-256, written last (``core.manifest``).
+- ``manifest.json``: every file above with its SHA-256, written last (``core.report.manifest``).
 
 The folder is written as a unit (``core.atomic.AtomicFolder``): everything goes into a staging sibling
 that replaces the folder only when complete, so a failed or killed export leaves the previous export
@@ -62,23 +62,23 @@ from typing import Any, Literal
 
 import numpy as np
 
+import malaria_desktop.core.report.counts as report
 from malaria_desktop import __version__
-from malaria_desktop.core import report
-from malaria_desktop.core.annotate import draw_annotations, encode_png
 from malaria_desktop.core.atomic import AtomicFolder, write_bytes, write_text
-from malaria_desktop.core.crops import crop_cell
-from malaria_desktop.core.pseudonym import pseudonym
+from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.errors import ImageChangedError, MalariaDesktopError
-from malaria_desktop.core.manifest import MANIFEST_NAME, unlisted_files, write_manifest
+from malaria_desktop.core.pseudonym import pseudonym
+from malaria_desktop.core.report.annotate import draw_annotations, encode_png
+from malaria_desktop.core.report.manifest import MANIFEST_NAME, unlisted_files, write_manifest
 from malaria_desktop.core.results import CellResult, ImageResult
-from malaria_desktop.core.review import (
+from malaria_desktop.core.review.session import Session, session_to_json, settings_of
+from malaria_desktop.core.review.state import (
     NOT_CELL,
     ImageKey,
     ReviewState,
     apply_threshold,
     reviewed_result,
 )
-from malaria_desktop.core.session import Session, session_to_json, settings_of
 
 CropMode = Literal["reviewed", "all", "none"]
 CELL_EXTRA = ("reviewed_label", "reviewed")

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from malaria_desktop import INTENDED_USE, __version__
-from malaria_desktop.core.plausibility import IMPLAUSIBLE_PARASITEMIA_PCT
-from malaria_desktop.core.report import SlideSummary, summarise_slide
+from malaria_desktop.core.classification.plausibility import IMPLAUSIBLE_PARASITEMIA_PCT
+from malaria_desktop.core.report.counts import SlideSummary, summarise_slide
+from malaria_desktop.core.report.thumbnails import image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
-from malaria_desktop.core.review import reviewed_result
-from malaria_desktop.core.session import Session, summary_options
-from malaria_desktop.core.thumbnails import image_thumbnails
+from malaria_desktop.core.review.session import Session, summary_options
+from malaria_desktop.core.review.state import reviewed_result
 
 MAX_THUMBS = 96  # two pages of thumbnails at most; the rest are in the export's CSV files
 THUMB_PX = 64

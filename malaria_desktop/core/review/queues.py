@@ -8,7 +8,7 @@ held every parasitized call *and* the borderline uninfected cells (issue 20). Th
 - ``"uncertain"``: the model calls it uninfected but its probability lies in the uncertain band.
 
 A cell leaves its queue once the technician has decided on it (``ReviewState.is_edited``). Walks follow
-``review_walk.reading_order`` inside each image, images in slide order, so the next cell depends only on
+``walk.reading_order`` inside each image, images in slide order, so the next cell depends only on
 where the technician is. The slide is *reviewed* when both queues are empty.
 """
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from malaria_desktop.core.results import ImageResult
-from malaria_desktop.core.review_walk import reading_order
+from malaria_desktop.core.review.walk import reading_order
 
 if TYPE_CHECKING:
-    from malaria_desktop.core.review import ImageKey, ReviewState
+    from malaria_desktop.core.review.state import ImageKey, ReviewState
 
 QueueName = Literal["confirm", "uncertain"]
 QUEUES: tuple[QueueName, ...] = ("confirm", "uncertain")

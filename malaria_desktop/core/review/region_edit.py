@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, ImageResult
-from malaria_desktop.core.review import NOT_CELL, ImageKey, ReviewState, added_cell_result
+from malaria_desktop.core.review.state import NOT_CELL, ImageKey, ReviewState, added_cell_result
 
 MAX_PIECES = 12
 MIN_PIECE_PX = 12  # smaller bits of a split are given back to the neighbouring piece

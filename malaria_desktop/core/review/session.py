@@ -14,7 +14,7 @@ API (used by the Qt GUI; no Qt here):
   ``model`` is free-form info about the model used (e.g. the model card's name/version).
   ``session.set_result(result)`` adds/replaces one image's result.
 - ``save_session(session, path)``: versioned JSON (``SESSION_FORMAT``/``SESSION_VERSION``), checked against
-  the schema (``core.session_schema``) and written through ``core.atomic``: a crash or full disk leaves the
+  the schema (``core.review.session_schema``) and written through ``core.atomic``: a crash or full disk leaves the
   previous file intact. Text is written ASCII-escaped, so file names that are not valid UTF-8 round-trip.
 - ``load_session(path) -> Session``: raises ``SessionError`` (a message for the technician) when the file is
   missing, too large, not JSON, not a session, from a newer version, or breaks the schema (wrong types,
@@ -34,12 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import malaria_desktop.core.review.session_schema as schema
 from malaria_desktop import __version__
 from malaria_desktop.core import atomic
-from malaria_desktop.core import session_schema as schema
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.results import ImageResult
-from malaria_desktop.core.review import ImageKey, ReviewState, image_key
+from malaria_desktop.core.review.state import ImageKey, ReviewState, image_key
 from malaria_desktop.core.settings import ReportSettings, SettingsError
 
 SESSION_FORMAT = "malaria-desktop-session"

@@ -9,7 +9,7 @@ API (used by the Qt GUI; no Qt here):
   as given to the pipeline (use :func:`image_key`).
 - ``AddedCell(bbox, label, outline=None)``: a cell the technician drew (``bbox`` = ``(x, y, w, h)`` image
   pixels; ``outline`` = polygon of ``(x, y)`` image pixels for pieces of a split or merge, see
-  ``core.region_edit``; without it the cell is the ellipse inscribed in the box). Its
+  ``core.review.region_edit``; without it the cell is the ellipse inscribed in the box). Its
   ``cell_id`` is ``ADDED_CELL_ID_BASE + n`` (n = 0, 1, ... inside its image), so it never clashes with
   segmented cells.
 - ``ReviewState``:
@@ -29,7 +29,7 @@ API (used by the Qt GUI; no Qt here):
 - ``reviewed_counts(results, review, count_edge_cells=True) -> ReviewedCounts``: automatic vs reviewed
   ``Counts`` (auto_cells, auto_parasitized, reviewed_cells, reviewed_parasitized, edits) per image and in
   total. For parasitemia and flags feed ``reviewed_result`` outputs to ``report.summarise_slide``.
-- ``uncertain_order`` / ``next_uncertain``: the uncertain-first walks, in ``core.review_walk`` (re-exported).
+- ``uncertain_order`` / ``next_uncertain``: the uncertain-first walks, in ``core.review.walk`` (which imports this).
 - ``apply_threshold(result, threshold) -> ImageResult``: automatic labels recomputed for a new threshold.
 """
 
@@ -46,9 +46,7 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
-from malaria_desktop.core.report import counted  # the same count as the CSV reports
-from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult
-from malaria_desktop.core.review_walk import next_uncertain, uncertain_order  # noqa: F401 - re-exported
+from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult, counted
 
 ReviewLabel = Literal["parasitized", "uninfected", "not_cell"]
 REVIEW_LABELS: tuple[str, ...] = get_args(ReviewLabel)

@@ -9,19 +9,16 @@ Two walks:
   *unreviewed uncertain* ones. Stable: the next cell depends only on where the technician is, never on a
   global probability rank, so F3 finishes the image on screen before it moves to the next image.
 
-``band`` is ``(low, high)``: a probability in it is *uncertain* (``core.model_card.UncertainBand``).
+``band`` is ``(low, high)``: a probability in it is *uncertain* (``core.classification.model_card.UncertainBand``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from malaria_desktop.core.results import ImageResult
-
-if TYPE_CHECKING:  # review imports this module; the walk only needs ReviewState's queries
-    from malaria_desktop.core.review import ImageKey, ReviewState
+from malaria_desktop.core.review.state import ImageKey, ReviewState
 
 ROW_FRACTION = 0.6  # a cell whose centre lies this many diameters below a row's first cell starts a new row
 

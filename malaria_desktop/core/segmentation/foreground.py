@@ -7,13 +7,10 @@ resulting OD image and mask. Work happens on a 4x smaller copy wherever the sign
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from .segmentation import SegmentationOptions
+from malaria_desktop.core.segmentation.options import SegmentationOptions
 
 _LN10 = float(np.log(10.0))
 

@@ -72,7 +72,7 @@ def non_cell_labels(labels: np.ndarray, n: int, area: np.ndarray, od: np.ndarray
         nuc = np.bincount(lab, weights=(nucleus[fg] > 0).astype(np.float64), minlength=n + 1)
         bad |= on_edge & (nuc >= 0.35 * safe)
     if boxes is not None:  # crowded fields: small concave pieces are the glass and rims between cells
-        from .clumps import solidity
+        from malaria_desktop.core.segmentation.clumps import solidity
 
         for i in np.flatnonzero(~bad & ~on_edge & (area < 0.6 * typical)).tolist():
             x0, y0, x1, y1 = (int(v) for v in boxes[i])
@@ -85,7 +85,7 @@ def clump_labels(labels: np.ndarray, ids: np.ndarray, area: np.ndarray, boxes: n
                  clump_area_frac: float = 2.2, lumpy_area_frac: float = 1.6, min_solidity: float = 0.8) -> np.ndarray:
     """Bool per label: segments that still hold several cells (much bigger than one cell, or bigger and
     not convex). They are kept, shown, and marked ``clump`` so they never count as one red cell."""
-    from .clumps import solidity
+    from malaria_desktop.core.segmentation.clumps import solidity
 
     typical = np.pi * (d / 2.0) ** 2
     out = np.zeros(area.size, bool)

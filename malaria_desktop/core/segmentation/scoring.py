@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import SegmentationResult
-from .synthetic import SyntheticSmear
+from malaria_desktop.core.results import SegmentationResult
+from malaria_desktop.core.synthetic import SyntheticSmear
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,12 @@ All image work is OpenCV (resize, distance transform, connected components): fas
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from .foreground import foreground, resize
-
-if TYPE_CHECKING:
-    from .segmentation import SegmentationOptions
+from malaria_desktop.core.segmentation.foreground import foreground, resize
+from malaria_desktop.core.segmentation.options import SegmentationOptions
 
 CROWDED = 0.55  # foreground cover above which a field is crowded: measured again at twice the resolution
 BLOB_CLUMPS = 1.6  # blob maxima this many times the peaks: the blobs are clumps of overlapping cells

@@ -1,4 +1,4 @@
-"""Export: write the report folder (``core.export``) in a worker thread behind a progress dialog."""
+"""Export: write the report folder (``core.report.export``) in a worker thread behind a progress dialog."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ ErrorFn = Callable[[str, str, str], None]
 
 
 class ExportController(QObject):
-    """Owns the Export action; ``exported`` fires with core.export's summary when the folder is written."""
+    """Owns the Export action; ``exported`` fires with core.report.export's summary when the folder is written."""
 
     exported = Signal(object)
     _step = Signal(int, int)  # export progress, from the worker thread to the GUI thread
@@ -61,12 +61,12 @@ class ExportController(QObject):
         return Path(self.settings.last_dir()) / f"{name}_report"
 
     def export_to(self, folder: Path) -> int:
-        """Write the report folder with core.export in the worker thread; ``exported`` fires when done.
+        """Write the report folder with core.report.export in the worker thread; ``exported`` fires when done.
 
         A window-modal progress dialog keeps the session unchanged while it is written (no edits can race
         the export) and the event loop keeps running.
         """
-        from malaria_desktop.core.export import export_session
+        from malaria_desktop.core.report.export import export_session
 
         self.commit_metadata()
         session, out = self.document.session, Path(folder)

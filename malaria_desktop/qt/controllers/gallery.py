@@ -8,7 +8,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDockWidget
 
-from malaria_desktop.core.model_card import UncertainBand
+from malaria_desktop.core.classification.model_card import UncertainBand
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.gallery import CellGallery, label_text
 from malaria_desktop.qt.image_view import ImageView

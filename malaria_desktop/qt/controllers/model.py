@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from malaria_desktop.core.model_card import UncertainBand, margin_band
+from malaria_desktop.core.classification.model_card import UncertainBand, margin_band
 
 
 @dataclass
@@ -22,7 +22,7 @@ class ModelState:
 
     @property
     def card(self) -> Any:
-        """The model card (``core.model_card.ModelCard``), or None while no model is loaded."""
+        """The model card (``core.classification.model_card.ModelCard``), or None while no model is loaded."""
         return self.classifier.card if self.classifier is not None else None
 
     def band(self, threshold: float, margin: float) -> UncertainBand:

@@ -1,8 +1,8 @@
 """Review: label the selected cells, add a missed cell, split/merge clumps, remove an image, undo/redo,
 step through the cells with the keyboard.
 
-The rules (what an edit means, how counts change, the walks) are ``core.review``, ``core.review_walk`` and
-``core.region_edit``'s; this controller maps keys, clicks and menus onto them and asks the viewer to
+The rules (what an edit means, how counts change, the walks) are ``core.review.state``, ``core.review.walk`` and
+``core.review.region_edit``'s; this controller maps keys, clicks and menus onto them and asks the viewer to
 redraw the overlays. Undo/redo go through the document, whose one history also holds image removals.
 """
 
@@ -14,9 +14,15 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QPoint, Slot
 from PySide6.QtWidgets import QMenu, QWidget
 
-from malaria_desktop.core.region_edit import RegionEditError, merge_regions, region_at, split_by_line, split_region
-from malaria_desktop.core.review import ReviewChange
-from malaria_desktop.core.review_walk import next_in_slide, reading_order, row_step, step_cell
+from malaria_desktop.core.review.region_edit import (
+    RegionEditError,
+    merge_regions,
+    region_at,
+    split_by_line,
+    split_region,
+)
+from malaria_desktop.core.review.state import ReviewChange
+from malaria_desktop.core.review.walk import next_in_slide, reading_order, row_step, step_cell
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.models import SlideDocument

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QWidget
 
 from malaria_desktop.core.errors import MalariaDesktopError
-from malaria_desktop.core.session import SESSION_SUFFIX, Session, load_session, relocate_images, save_session
+from malaria_desktop.core.review.session import SESSION_SUFFIX, Session, load_session, relocate_images, save_session
 from malaria_desktop.core.settings import ReportSettings
 from malaria_desktop.core.text import display_text
 from malaria_desktop.qt.actions import ActionId, Actions
