@@ -96,3 +96,25 @@ def test_interval_covers_simulated_truth_when_the_rates_are_right(truth: float) 
         est = estimate_slide(2000, int(calls), RATES)
         covered += est.ci_low_pct <= 100 * truth <= est.ci_high_pct
     assert covered >= 18
+
+
+def test_slide_summary_and_slide_csv_carry_the_estimate(tmp_path) -> None:
+    from malaria_desktop.core.report.counts import SLIDE_COLUMNS, ImageSummary, summarise_slide, write_slide_csv
+
+    healthy = [ImageSummary(f"f{i}.png", "ok", "", 500, 1, 0.2, 10000.0) for i in range(4)]
+    plain = summarise_slide(healthy)
+    assert plain.slide_result is None and plain.parasites_per_ul is not None  # no rates: as before
+    slide = summarise_slide(healthy, rates=RATES)
+    assert slide.slide_result == "not_seen" and slide.parasites_per_ul is None  # no density below the limit
+    assert slide.parasitemia_ci_low_pct == 0.0 and slide.detection_limit_pct is not None
+    positive = summarise_slide([ImageSummary("f.png", "ok", "", 2000, 200, 10.0, 5e5)], rates=RATES)
+    assert positive.slide_result == "parasites_seen" and positive.parasites_per_ul == pytest.approx(5e5)
+    reviewed = summarise_slide([ImageSummary("f.png", "ok", "", 2000, 200, 10.0, 5e5)], rates=RATES,
+                               unconfirmed_share=0.0)
+    assert reviewed.parasitemia_estimate_pct == pytest.approx(10.0 / RATES.sensitivity)  # no false calls left
+    assert reviewed.parasitemia_ci_low_pct > positive.parasitemia_ci_low_pct
+    text = write_slide_csv(tmp_path / "slide.csv", slide).read_text(encoding="utf-8-sig").splitlines()
+    assert text[0].split(",")[-5:] == ["parasitemia_estimate_pct", "parasitemia_ci_low_pct",
+                                        "parasitemia_ci_high_pct", "slide_result", "detection_limit_pct"]
+    assert list(SLIDE_COLUMNS)[-2:] == ["slide_result", "detection_limit_pct"]
+    assert text[1].split(",")[-2] == "not_seen"

@@ -26,7 +26,7 @@ import csv
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from malaria_desktop.core.classification.plausibility import (
     count_kinds,
     warning_kind,
 )
+from malaria_desktop.core.report.estimate import ErrorRates, density_shown, estimate_slide
 from malaria_desktop.core.results import ImageResult, counted
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text
@@ -51,7 +52,9 @@ IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasi
                  "flags")
 SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
                  "n_parasitized", "parasitemia_pct", "parasites_per_ul", "rbc_per_ul",
-                 "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use", "image_warnings")
+                 "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use", "image_warnings",
+                 "parasitemia_estimate_pct", "parasitemia_ci_low_pct", "parasitemia_ci_high_pct", "slide_result",
+                 "detection_limit_pct")
 # slide flags raised by per-image warnings of these kinds (classification.domain_check / .plausibility)
 UNLIKE_KINDS = frozenset({"unlike_training_data", "many_uncertain_cells"})
 IMPLAUSIBLE_IMAGE_KINDS = frozenset({"greyscale", "random_noise"})
@@ -89,6 +92,13 @@ class SlideSummary:
     flags: tuple[str, ...] = ()
     edge_cells_counted: bool = True
     image_warnings: tuple[tuple[str, int], ...] = ()  # (warning kind, number of images with it), by kind
+    # core.report.estimate (None without the model's error rates): corrected figure, 95 % interval, verdict
+    parasitemia_estimate_pct: float | None = None
+    parasitemia_ci_low_pct: float | None = None
+    parasitemia_ci_high_pct: float | None = None
+    slide_result: str | None = None  # parasites_seen / not_seen / indeterminate
+    detection_limit_pct: float | None = None
+    slide_result_reason: str = ""
 
 
 def parasitemia(n_parasitized: int, n_cells: int, rbc_per_ul: float) -> tuple[float | None, float | None]:
@@ -121,6 +131,8 @@ def summarise_slide(
     min_cells: int = DEFAULTS.min_cells,
     hyper_cutoff_pct: float = DEFAULTS.hyper_cutoff_pct,
     count_edge_cells: bool = True,
+    rates: ErrorRates | None = None,
+    unconfirmed_share: float = 1.0,
 ) -> SlideSummary:
     """Pool every ok image of one slide; flags say when the count is too small or parasitemia is high.
 
@@ -132,6 +144,11 @@ def summarise_slide(
     ``no_images_analysed``, ``implausible_parasitemia`` (above ``IMPLAUSIBLE_PARASITEMIA_PCT``: confirm by
     microscopy), ``images_unlike_training_data`` and ``implausible_images`` (some image has such a warning;
     ``image_warnings`` counts every warning kind over the images).
+
+    ``rates`` (the active model's, ``estimate.rates_from_card``) adds the corrected estimate, its 95 %
+    interval, ``slide_result`` and the detection limit (``core.report.estimate``); ``unconfirmed_share`` is the
+    share of parasitized calls nobody confirmed (1 for the automatic figures). Without parasites seen, no
+    parasite density is given (``parasites_per_ul`` None).
     """
     if rbc_per_ul <= 0 or target_cells < 0 or min_cells < 0 or not 0 < hyper_cutoff_pct <= 100:
         raise ValueError("rbc_per_ul must be > 0, cell counts >= 0 and the cut-off in (0, 100]")
@@ -162,13 +179,25 @@ def summarise_slide(
         flags.append("hyperparasitaemia")
     kinds = count_kinds(image_flags)
     flags += _safety_flags(pct, kinds)
-    return SlideSummary(
+    summary = SlideSummary(
         n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
         target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
         parasitemia_pct=pct, parasites_per_ul=per_ul, rbc_per_ul=float(rbc_per_ul),
         hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
         edge_cells_counted=count_edge_cells, image_warnings=tuple(kinds.items()),
     )
+    return summary if rates is None else with_estimate(summary, rates, min_cells, unconfirmed_share)
+
+
+def with_estimate(summary: SlideSummary, rates: ErrorRates, min_cells: int = DEFAULTS.min_cells,
+                  unconfirmed_share: float = 1.0) -> SlideSummary:
+    """The summary with its estimate, interval and verdict; no parasite density unless parasites were seen."""
+    used = rates if unconfirmed_share >= 1 else rates.reviewed(unconfirmed_share)
+    est = estimate_slide(summary.rbc_counted, summary.n_parasitized, used, min_cells=min_cells, flags=summary.flags)
+    return replace(summary, parasitemia_estimate_pct=est.estimate_pct, parasitemia_ci_low_pct=est.ci_low_pct,
+                   parasitemia_ci_high_pct=est.ci_high_pct, slide_result=est.result,
+                   detection_limit_pct=est.detection_limit_pct, slide_result_reason=est.reason,
+                   parasites_per_ul=summary.parasites_per_ul if density_shown(est) else None)
 
 
 def _safety_flags(pct: float | None, kinds: Mapping[str, int]) -> list[str]:
@@ -225,7 +254,9 @@ def slide_row(s: SlideSummary) -> list[Any]:
             s.n_parasitized, format_number(s.parasitemia_pct, 3), format_number(s.parasites_per_ul, 0),
             format_number(s.rbc_per_ul, 0), format_number(s.hyperparasitaemia_cutoff_pct, 2),
             FLAG_SEPARATOR.join(s.flags), int(s.edge_cells_counted),
-            INTENDED_USE, FLAG_SEPARATOR.join(f"{kind}={n}" for kind, n in s.image_warnings)]
+            INTENDED_USE, FLAG_SEPARATOR.join(f"{kind}={n}" for kind, n in s.image_warnings),
+            format_number(s.parasitemia_estimate_pct, 3), format_number(s.parasitemia_ci_low_pct, 3),
+            format_number(s.parasitemia_ci_high_pct, 3), s.slide_result or "", format_number(s.detection_limit_pct, 3)]
 
 
 # ---------------------------------------------------------------- CSV writing

@@ -248,3 +248,12 @@ def verdict_text(estimate: SlideEstimate | None) -> str:
         return f"{RESULT_WORDS['indeterminate']} ({estimate.reason})"
     return (f"Parasites seen: {estimate.estimate_pct:.2f} % (95 % CI {estimate.ci_low_pct:.2f}\u2013"
             f"{estimate.ci_high_pct:.2f} %)")
+
+
+def summary_verdict(summary: Any) -> str:
+    """``verdict_text`` of a ``counts.SlideSummary`` (or anything with its estimate fields); "" without one."""
+    if getattr(summary, "slide_result", None) is None:
+        return ""
+    return verdict_text(SlideEstimate(
+        summary.parasitemia_estimate_pct, summary.parasitemia_ci_low_pct, summary.parasitemia_ci_high_pct,
+        summary.slide_result, summary.detection_limit_pct, None, summary.rbc_counted, summary.slide_result_reason))
