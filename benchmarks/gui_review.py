@@ -219,6 +219,45 @@ def review_from_gallery(window, truth: dict) -> dict[str, float]:
             "rejected": sum(1 for lab in labels[:decided] if lab != "P"), "calls_total": len(items)}
 
 
+def review_actions(window) -> dict[str, float]:
+    """The other review actions of issue 20, by key: image switches, gallery filters, F3/F4 walks, split."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    window.view.setFocus()
+    keys = 0
+
+    def press(key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+        nonlocal keys
+        QTest.keyClick(QApplication_focus(window), key, modifier)
+        keys += 1
+        pump(15)
+
+    for _ in range(8):
+        press(Qt.Key.Key_PageDown, ctrl)  # next image
+    for name in ("uncertain", "confirm", "parasitized", "all"):
+        window.gallery.set_filter(name)
+        pump(15)
+    window.view.setFocus()
+    press(Qt.Key.Key_F4)
+    for _ in range(10):
+        press(Qt.Key.Key_P)
+    press(Qt.Key.Key_F3)
+    for _ in range(20):
+        press(Qt.Key.Key_U)
+    press(Qt.Key.Key_S)  # split the cell on screen, undo it
+    press(Qt.Key.Key_Z, ctrl)
+    return {"keys": keys}
+
+
+def start_hogs(n: int) -> list:
+    """``n`` CPU-bound processes (a clinic PC's antivirus scan or another busy program)."""
+    import subprocess
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
 def QApplication_focus(window):  # noqa: N802 - the widget that has the keyboard, as a real key would reach
     from PySide6.QtWidgets import QApplication
 
@@ -332,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnosis: print the GUI thread's stacks sampled while the window was stalled")
     parser.add_argument("--without-autosave", action="store_true",
                         help="diagnosis: no autosave writes, to see the stalls of everything else")
+    parser.add_argument("--hogs", type=int, default=0, help="run this many CPU-bound processes meanwhile")
+    parser.add_argument("--analysis", choices=("process", "thread"), default="process",
+                        help="analysis in a worker process (the app's default) or in a thread (before issue 20)")
     args = parser.parse_args(argv)
+    os.environ["MALARIA_DESKTOP_ANALYSIS"] = args.analysis
     scratch = Path(tempfile.mkdtemp(prefix="gui_review_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")  # no autosave/settings of the user's
 
@@ -354,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"[target <= {size_ratio:.0f}x: {'PASS' if ratio <= size_ratio else 'FAIL'}]")
         return 0
     truth = make_fields(scratch, args.fields)
+    hogs = start_hogs(args.hogs)
     window = create_app(classifier=classifier, settings=AppSettings.at_path(scratch / "settings.ini"))
     window.resize(1280, 720)
     if args.without_autosave:
@@ -374,8 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     counts = window.document.counts().total
     meter.start()
     review = review_from_gallery(window, truth)
+    actions = review_actions(window)
     reviewing = meter.stop()
+    for hog in hogs:
+        hog.kill()
     print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
+    print(f"  analysis in a {args.analysis}; {args.hogs} CPU-bound processes running meanwhile; reviewing = the "
+          f"gallery review + {actions['keys']} keys of image switches, F4/F3 walks, split and undo")
     for label, stacks in (("analysing", stall_stacks), ("reviewing", meter.top_stacks())):
         for count, where in stacks if args.stall_stacks else ():
             print(f"  stalled while {label}: {count * 4} ms in {where}")

@@ -47,6 +47,8 @@ class ActionId(str, Enum):
     UNDO = "review.undo"
     REDO = "review.redo"
     NEXT_UNCERTAIN = "review.next_uncertain"
+    NEXT_CONFIRM = "review.next_confirm"
+    REVIEW_UNCERTAIN = "review.gallery_uncertain"
     ADD_CELL = "review.add_cell"
     PRINT_PDF = "file.print_pdf"
     REMOVE_IMAGE = "file.remove_image"
@@ -112,16 +114,23 @@ ACTIONS: dict[ActionId, ActionInfo] = {
                              tip="Take the image on screen out of this slide (Ctrl+Z puts it back)"),
     ActionId.GALLERY: A("Cell &Gallery", ("Ctrl+G",), tip="Review the slide's cells as thumbnails (P/U/N keys)",
                         icon_text="Gallery"),
-    ActionId.REVIEW_PARASITIZED: A("Review &Parasitized Calls in Gallery", ("Ctrl+Shift+G",)),
-    ActionId.SPLIT_CELL: A("&Split Cell in Two", ("S",), tip="The selected region is two touching cells"),
+    ActionId.REVIEW_PARASITIZED: A("Confirm &Parasitized Calls in Gallery", ("Ctrl+Shift+G",),
+                                   tip="The gallery shows the likely parasitized cells still to confirm"),
+    ActionId.REVIEW_UNCERTAIN: A("Review &Uncertain Cells in Gallery", ("Ctrl+Alt+G",),
+                                 tip="The gallery shows the uncertain cells still to review"),
+    ActionId.SPLIT_CELL: A("&Split Cell in Two", ("S",), tip="The selected region is two touching cells",
+                           icon_text="Split (S)"),
     ActionId.SPLIT_CELL_3: A("Split Cell in &Three", ("Shift+S",)),
-    ActionId.MERGE_CELLS: A("&Merge Selected Cells", ("M",),
-                            tip="Ctrl+click cells to select several, then M joins them into one cell"),
+    ActionId.MERGE_CELLS: A("&Merge Selected Cells", ("M",), icon_text="Merge (M)",
+                            tip="Ctrl+click (or Shift+arrow) cells to select several, then M joins them into one"),
     ActionId.UNDO: A("&Undo", (K.Undo,), icon_text="Undo"),
     ActionId.REDO: A("&Redo", (K.Redo,), icon_text="Redo"),
     ActionId.NEXT_UNCERTAIN: A("Next Uncertain Cell", (K.FindNext, "Space"),
-                               tip="Walk the cells closest to the threshold first (F3)",
-                               icon_text="Next uncertain (F3)"),
+                               tip="Walk the uncertain queue; P/U/N then moves on to its next cell (F3)",
+                               icon_text="Uncertain (F3)"),
+    ActionId.NEXT_CONFIRM: A("Next Cell to Confirm", ("F4",),
+                             tip="Walk the likely parasitized cells to confirm; P/U/N moves on (F4)",
+                             icon_text="Confirm (F4)"),
     ActionId.ADD_CELL: A("Add Missed Cell", ("A",), checkable=True, icon_text="Add missed cell (A)",
                          tip="Draw a box around a cell the program missed (or Shift+drag at any time)"),
 }

@@ -27,7 +27,15 @@ from PySide6.QtWidgets import (
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED
 from malaria_desktop.core.review.state import NOT_CELL
-from malaria_desktop.qt.gallery_model import FILTERS, THUMB_PX, CellGalleryModel, LabelRole, ReviewedRole, UncertainRole
+from malaria_desktop.qt.gallery_model import (
+    FILTERS,
+    QUEUE_FILTERS,
+    THUMB_PX,
+    CellGalleryModel,
+    LabelRole,
+    ReviewedRole,
+    UncertainRole,
+)
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import COLOURS, LABEL_TEXT
 
@@ -200,6 +208,7 @@ class CellGallery(QWidget):
         self.view.labelRequested.connect(self.apply_label)
         self.view.showCellRequested.connect(self.showCellRequested)
         self.model.rowsRebuilt.connect(self._update_count)
+        document.countsChanged.connect(self._update_count)  # a queue's "N left" after each label
         document.entriesReset.connect(self._refill_images)
         self._refill_images()
 
@@ -231,7 +240,10 @@ class CellGallery(QWidget):
 
     def _update_count(self) -> None:
         n = self.model.rowCount()
-        self.count.setText(f"{n:,} cell{'s' if n != 1 else ''}")
+        if self.model.filter in QUEUE_FILTERS:
+            self.count.setText(f"{self.model.left():,} left of {n:,}")
+        else:
+            self.count.setText(f"{n:,} cell{'s' if n != 1 else ''}")
 
     def apply_label(self, cells: list[tuple[str, int]], label: str | None) -> int:
         """Label cells as one undo step (``None``: back to the model's verdict; drawn cells keep theirs)."""

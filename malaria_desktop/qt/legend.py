@@ -104,10 +104,10 @@ ENTRIES = (
     ("not_cell", "Not a cell"),
     ("reviewed", "Reviewed (white rim)"),
 )
-HINT = ("Click a cell or use the arrow keys, then <b>P</b> parasitized, <b>U</b> uninfected, <b>N</b> not a "
-        "cell \u00b7 <b>F3</b> next uncertain \u00b7 <b>S</b> split a clump (or <b>Alt+drag</b> a cut), "
-        "Ctrl+click + <b>M</b> merge \u00b7 "
-        "<b>Shift+drag</b> add a missed cell \u00b7 <b>Ctrl+G</b> cell gallery \u00b7 <b>Ctrl+Z</b> undo")
+HINT = ("<b>F4</b> cells to confirm, <b>F3</b> uncertain cells, then <b>P</b> parasitized, <b>U</b> uninfected, "
+        "<b>N</b> not a cell (moves on) \u00b7 arrows step \u00b7 <b>S</b> split a clump (or <b>Alt+drag</b> a cut), "
+        "<b>Shift+arrows</b> or Ctrl+click + <b>M</b> merge \u00b7 <b>A</b> add a missed cell (arrows, Enter; or "
+        "click) \u00b7 <b>Ctrl+G</b> cell gallery \u00b7 <b>Ctrl+Z</b> undo")
 
 
 class Legend(QWidget):

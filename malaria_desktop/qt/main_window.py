@@ -30,6 +30,7 @@ from malaria_desktop.qt.controllers.analysis import AnalysisController
 from malaria_desktop.qt.controllers.export import ExportController
 from malaria_desktop.qt.controllers.gallery import GalleryController
 from malaria_desktop.qt.controllers.model import ModelState
+from malaria_desktop.qt.controllers.queues import QueueController
 from malaria_desktop.qt.controllers.review import ReviewController
 from malaria_desktop.qt.controllers.session import SessionController
 from malaria_desktop.qt.controllers.summary import SummaryController
@@ -44,6 +45,7 @@ from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_label, plain_text_labels, plain_tooltip, shown_name
 from malaria_desktop.qt.print_report import PdfReportController
 from malaria_desktop.qt.progress_strip import HINT, ProgressStrip
+from malaria_desktop.qt.queue_panel import QueuePanel
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.slide_panel import SlidePanel
 from malaria_desktop.qt.summary_panel import SummaryPanel
@@ -117,6 +119,8 @@ class MainWindow(QMainWindow):
         self.view = ImageView()
         self.legend = Legend()
         self.summary = SummaryPanel()
+        self.queue_panel = QueuePanel()  # what is left to review, above the figures
+        self.summary.layout().insertWidget(0, self.queue_panel)  # type: ignore[union-attr]  # a QVBoxLayout
         self.view_toolbar = make_toolbar("View", VIEW_TOOLBAR, self.action_map)
         self.review_toolbar = make_toolbar("Review", REVIEW_TOOLBAR, self.action_map)
         self.progress_strip = ProgressStrip()
@@ -177,6 +181,7 @@ class MainWindow(QMainWindow):
                                            parent=self)
         self.review = ReviewController(self.document, self.viewer, self.view, self.action_map, status=status,
                                        menu_parent=self, band=self.uncertain_band, parent=self)
+        self.queues = QueueController(self.review, self.queue_panel, parent=self)
         self.sessions = SessionController(self.document, self.runner, self.settings, self.model, self.viewer,
                                           self.action_map, recent_menu=self.recent_menu, dialog_parent=self,
                                           status=status, show_error=self.show_error, commit_metadata=commit,
@@ -204,6 +209,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.analysis.cancel_analysis)
         self.slide_panel.list.imageSelected.connect(self.viewer.show_image)
         self.document.entriesReset.connect(self.update_actions)
+        self.summary.warnings.imageRequested.connect(self.slide_panel.list.select_key)
+        self.view.addModeLeft.connect(lambda: self.action_map[ActionId.ADD_CELL].setChecked(False))
         self.viewer.overlaysDrawn.connect(self.overlaysDrawn)
         self.analysis.idle.connect(self.analysisIdle)
         self.analysis.stateChanged.connect(self.update_actions)
@@ -247,6 +254,7 @@ class MainWindow(QMainWindow):
         self.gallery_ctl.update_band()
         self.update_actions()
         self.analysis.start_pending()
+        self.runner.prewarm(classifier)
 
     @Slot(str, str)
     def _model_failed(self, message: str, details: str) -> None:

@@ -7,12 +7,11 @@ controller.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar
+from PySide6.QtWidgets import QMenu, QMenuBar
 
+from malaria_desktop.qt.action_bar import ActionBar
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.controllers.review import MENU_ACTIONS as REVIEW_MENU
-from malaria_desktop.qt.plain_text import plain_label
 
 Id = ActionId  # short: the tables read as lists of ids
 SEPARATOR = None
@@ -26,19 +25,19 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
     "&File": FILE_MENU,
     "&Edit": (Id.UNDO, Id.REDO, SEPARATOR, Id.REMOVE_IMAGE),
     "&View": (Id.ZOOM_IN, Id.ZOOM_OUT, Id.FIT, Id.ACTUAL, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY,
-              Id.UNCERTAIN_ONLY, SEPARATOR, Id.GALLERY, Id.REVIEW_PARASITIZED, SEPARATOR, Id.NEXT_IMAGE,
-              Id.PREV_IMAGE),
+              Id.UNCERTAIN_ONLY, SEPARATOR, Id.GALLERY, Id.REVIEW_PARASITIZED, Id.REVIEW_UNCERTAIN, SEPARATOR,
+              Id.NEXT_IMAGE, Id.PREV_IMAGE),
     "&Analysis": (Id.RESUME, Id.CANCEL, SEPARATOR, Id.CALIBRATE, Id.LOAD_MODEL, Id.USE_BUNDLED),
-    "&Review": REVIEW_MENU,
+    "&Review": (Id.NEXT_CONFIRM, *REVIEW_MENU),
     "&Help": (Id.ABOUT,),
 }
 VIEW_TOOLBAR: tuple[ActionId | None, ...] = (
     Id.FIT, Id.ACTUAL, Id.ZOOM_IN, Id.ZOOM_OUT, SEPARATOR, Id.OVERLAYS, Id.PARASITIZED_ONLY, Id.UNCERTAIN_ONLY,
 )
-# Undo/Redo first: a narrow window hides a toolbar's last buttons behind its overflow arrow
+# every review action has a button: a narrow window wraps the bar onto a second line (qt.action_bar)
 REVIEW_TOOLBAR: tuple[ActionId | None, ...] = (
     Id.UNDO, Id.REDO, SEPARATOR, Id.MARK_PARASITIZED, Id.MARK_UNINFECTED, Id.MARK_NOT_CELL, SEPARATOR,
-    Id.NEXT_UNCERTAIN, Id.GALLERY, Id.ADD_CELL,
+    Id.NEXT_CONFIRM, Id.NEXT_UNCERTAIN, Id.GALLERY, SEPARATOR, Id.ADD_CELL, Id.SPLIT_CELL, Id.MERGE_CELLS,
 )
 
 
@@ -58,11 +57,10 @@ def build_menu_bar(bar: QMenuBar, actions: Actions) -> QMenu:
     return recent
 
 
-def make_toolbar(name: str, ids: tuple[ActionId | None, ...], actions: Actions) -> QToolBar:
-    """A text-only toolbar labelled ``name:`` with these actions (menus keep the longer text)."""
-    bar = QToolBar(name)
-    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-    bar.addWidget(plain_label(f" {name}: "))
+def make_toolbar(name: str, ids: tuple[ActionId | None, ...], actions: Actions) -> ActionBar:
+    """A text-only bar labelled ``name:`` with these actions (menus keep the longer text); it wraps, so a
+    narrow window shows every button on two lines instead of hiding some behind an overflow arrow."""
+    bar = ActionBar(name)
     for action_id in ids:
         bar.addSeparator() if action_id is None else bar.addAction(actions[action_id])
     return bar

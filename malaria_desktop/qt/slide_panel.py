@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QDate, QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -19,6 +21,22 @@ from PySide6.QtWidgets import (
 
 from malaria_desktop.core.review.session import SessionMetadata
 from malaria_desktop.qt.models import SlideDocument, SlideListModel
+from malaria_desktop.qt.warning_groups import warning_icon
+
+
+class _MarkWarned(QStyledItemDelegate):
+    """The file name of an image with a warning (or that failed) carries the warning sign (issue 20)."""
+
+    def __init__(self, document: SlideDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._doc = document
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        result = self._doc.result(str(index.data(Qt.ItemDataRole.UserRole)))
+        if result is not None and (result.warnings or result.status != "ok"):
+            option.icon = warning_icon()
+            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration
 
 
 class SlideList(QTableView):
@@ -38,6 +56,7 @@ class SlideList(QTableView):
         self.setTabKeyNavigation(False)  # Tab leaves the list (to the image) instead of walking its cells
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long file names shrink, never the State
         self.verticalHeader().setVisible(False)
+        self.setItemDelegateForColumn(0, _MarkWarned(document, self))
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
@@ -57,11 +76,15 @@ class SlideList(QTableView):
         from malaria_desktop.qt.models import HEADERS_MIN, STAGE_TEXT, STATE_TEXT, pair_text
 
         states = {e.state for e in self._doc.entries}
-        texts = [*STAGE_TEXT.values(), *(STATE_TEXT[s] for s in ("queued", "analysing", "done")), "State"]
+        texts = [*(STATE_TEXT[s] for s in ("queued", "analysing", "done")), "State"]
+        if states & {"queued", "analysing"}:  # the stage names only while a run shows them: then the
+            texts += STAGE_TEXT.values()      # file names get that width back (issue 20: "PA1\u2026JPG")
         texts += [f"{STATE_TEXT[s]} (see below)" for s in states & {"error", "missing"}]
         per_image = self._doc.counts().per_image.values() if self._doc.results else ()
         cells = {pair_text(c.auto_cells, c.reviewed_cells, c.edits) for c in per_image}  # distinct texts only
         parasitized = {pair_text(c.auto_parasitized, c.reviewed_parasitized, c.edits) for c in per_image}
+        # every image done: the State column says nothing; its width goes to the file names (issue 20)
+        self.setColumnHidden(1, bool(states) and states <= {"done"})
         fm = self.fontMetrics()
         widths = tuple(max(fm.horizontalAdvance(t) for t in group) + 14
                        for group in (texts, [*cells, HEADERS_MIN[2]], [*parasitized, HEADERS_MIN[3]]))

@@ -19,6 +19,7 @@ from malaria_desktop.core.report.printable import flag_words, rbc_assumption
 from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review.state import ImageKey, ReviewState, reviewed_result
 from malaria_desktop.qt import theme
+from malaria_desktop.qt.warning_groups import WarningTree
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,11 @@ class SummaryPanel(QWidget):
         self.flags = QLabel("No images analysed yet.")
         self.flags.setWordWrap(True)
         self.flags.setTextFormat(Qt.TextFormat.RichText)
-        QVBoxLayout(flags_box).addWidget(self.flags)
+        self.warnings = WarningTree()  # image-quality warnings: one line per kind, opens to the images
+        self.warnings.setVisible(False)
+        flags_layout = QVBoxLayout(flags_box)
+        flags_layout.addWidget(self.flags)
+        flags_layout.addWidget(self.warnings)
 
         self.footer = QLabel(f"<b>Intended use:</b> {html.escape(INTENDED_USE)}")
         self.footer.setWordWrap(True)

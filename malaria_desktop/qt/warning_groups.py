@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFrame,
+    QStyle,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from malaria_desktop.core.results import ImageResult
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
@@ -27,7 +36,7 @@ KeyRole = Qt.ItemDataRole.UserRole + 1
 def warning_kind(text: str) -> str:
     """'uncertain cell size: estimators disagree (41 px…)' -> 'uncertain cell size'."""
     head = text.split(":", 1)[0] if ":" in text else _FIGURES.sub("", text)
-    return head.strip() or text.strip()
+    return (head.strip() or text.strip()).replace("_", " ")  # "unlike_training_data" -> words
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ def group_warnings(results: Mapping[str, ImageResult]) -> list[WarningGroup]:
             for text in result.warnings:
                 groups.setdefault(warning_kind(text), []).append((key, text))
     return [WarningGroup(kind, tuple(items)) for kind, items in groups.items()]
+
+
+def warning_icon() -> QIcon:
+    """The mark of an image with a warning in the image list (the style's own warning sign)."""
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
 
 
 def warned_keys(results: Mapping[str, ImageResult]) -> set[str]:
@@ -83,8 +97,7 @@ class WarningTree(QTreeWidget):
         """Replace the lines (kinds that were open stay open)."""
         if groups == self._shown:
             return
-        expanded = {self.topLevelItem(i).data(0, KeyRole) for i in range(self.topLevelItemCount())
-                    if self.topLevelItem(i).isExpanded()}
+        expanded = {top.data(0, KeyRole) for top in self._tops() if top.isExpanded()}
         self._shown = list(groups)
         self.clear()
         for group in groups:
@@ -101,6 +114,9 @@ class WarningTree(QTreeWidget):
         self.setVisible(bool(groups))
         self.updateGeometry()
 
+    def _tops(self) -> list[QTreeWidgetItem]:
+        return [top for i in range(self.topLevelItemCount()) if (top := self.topLevelItem(i)) is not None]
+
     def groups(self) -> list[WarningGroup]:
         return list(self._shown)
 
@@ -111,8 +127,7 @@ class WarningTree(QTreeWidget):
             item.setExpanded(not item.isExpanded())
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        rows = sum(1 + (self.topLevelItem(i).childCount() if self.topLevelItem(i).isExpanded() else 0)
-                   for i in range(self.topLevelItemCount()))
+        rows = sum(1 + (top.childCount() if top.isExpanded() else 0) for top in self._tops())
         return QSize(super().sizeHint().width(), max(1, rows) * (self.fontMetrics().height() + 6) + 4)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API

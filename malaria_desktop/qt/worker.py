@@ -10,6 +10,7 @@ Widgets are never touched from the worker thread: all signals are delivered queu
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -159,8 +160,19 @@ class GeneratorRunner(QObject):
             self.finished.emit()
 
 
+def analysis_in_process() -> bool:
+    """Analyse in a separate worker process (default) or, with ``MALARIA_DESKTOP_ANALYSIS=thread``, in a
+    thread of the window's process (a diagnosis switch, and the before/after of the stall benchmark)."""
+    return os.environ.get("MALARIA_DESKTOP_ANALYSIS", "process").strip().lower() != "thread"
+
+
 class AnalysisRunner(GeneratorRunner):
-    """Relays ``core.pipeline.analyze_images``: Progress items -> ``progress``, ImageResult -> ``result``."""
+    """Relays ``core.pipeline.analyze_images``: Progress items -> ``progress``, ImageResult -> ``result``.
+
+    The analysis itself runs in ``core.analysis_process``'s worker process (lower priority, its own
+    interpreter): the window's interpreter only unpickles the events (issue 20). A classifier that is not
+    a model folder (a test's stand-in) is run in the thread, as before.
+    """
 
     progress = Signal(object)
     result = Signal(object)
@@ -169,13 +181,31 @@ class AnalysisRunner(GeneratorRunner):
         super().__init__(parent)
         self.yielded.connect(self._split)
 
+    @staticmethod
+    def _model_dir(classifier: Any) -> Path | None:
+        folder = getattr(classifier, "model_dir", None)
+        return Path(folder) if isinstance(folder, (str, Path)) and analysis_in_process() else None
+
+    def prewarm(self, classifier: Any) -> None:
+        """Start the worker process now, so the first drop does not wait for its imports."""
+        if self._model_dir(classifier) is not None:
+            from malaria_desktop.core.analysis_process import shared_process
+
+            shared_process().start()
+
     def start_analysis(self, paths: list[Path], classifier: Any, *, threshold: float | None = None,
                        segmentation: Any = None) -> int:
-        from malaria_desktop.core.pipeline import analyze_images
-
         paths = list(paths)
+        model_dir = self._model_dir(classifier)
 
         def factory(should_cancel: Callable[[], bool]) -> Iterable[Any]:
+            if model_dir is not None:
+                from malaria_desktop.core.analysis_process import shared_process
+
+                return shared_process().analyze(paths, model_dir, threshold=threshold, segmentation=segmentation,
+                                                should_cancel=should_cancel)
+            from malaria_desktop.core.pipeline import analyze_images
+
             return analyze_images(paths, classifier, threshold=threshold, segmentation=segmentation,
                                   should_cancel=should_cancel)
 

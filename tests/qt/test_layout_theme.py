@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.menus import REVIEW_TOOLBAR
 from tests.qt.waits import wait_idle
 
 
@@ -64,9 +65,11 @@ def test_fits_1280x720_and_keeps_undo_visible_at_1366(qtbot, make_window, smear_
         assert window.summary.isVisible() and window.summary.visibleRegion().boundingRect().width() >= 250
         legend = window.legend
         assert legend.geometry().right() <= window.centralWidget().width()
-        for action_id in (ActionId.UNDO, ActionId.REDO):
-            button = window.review_toolbar.widgetForAction(window.action_map[action_id])
-            assert button is not None and button.isVisible(), (w, action_id)
+        for action_id in REVIEW_TOOLBAR:  # every review action is a visible button (the bar wraps)
+            if action_id is not None:
+                button = window.review_toolbar.widgetForAction(window.action_map[action_id])
+                assert button is not None and button.isVisible(), (w, action_id)
+        assert not window.review_toolbar.hidden_actions() and not window.view_toolbar.hidden_actions()
     # big figures are never clipped, even with the reviewed column beside them
     key0 = window.current_key
     window.document.review.set_label(key0, window.document.result(key0).cells[-1].cell.cell_id, "not_cell")
@@ -75,11 +78,15 @@ def test_fits_1280x720_and_keeps_undo_visible_at_1366(qtbot, make_window, smear_
     for auto, rev in window.summary.rows.values():
         for label in (auto, rev):
             assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), label.text()
-    # the State column keeps its text when a count changes ("164 -> 163")
+    # every image done: the State column gives its width to the file names; the counts keep theirs
     key = window.current_key
     window.document.review.set_label(key, window.document.result(key).cells[0].cell.cell_id, "not_cell")
     table = window.slide_panel.list
     row = window.document.row_of(key)
-    text = table.model().index(row, 1).data()
-    assert table.columnWidth(1) >= table.fontMetrics().horizontalAdvance(text) + 6
-    assert "\u2192" in table.model().index(row, 2).data()
+    assert table.isColumnHidden(1)
+    name = table.model().index(row, 0).data()
+    assert table.columnWidth(0) >= table.fontMetrics().horizontalAdvance(name) + 6
+    count = table.model().index(row, 2).data()
+    assert "\u2192" in count and table.columnWidth(2) >= table.fontMetrics().horizontalAdvance(count) + 6
+    window.document.add_paths([smear_dir / "not_there.png"])  # queued: the State column is back
+    assert not table.isColumnHidden(1)

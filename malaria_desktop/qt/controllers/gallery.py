@@ -36,7 +36,8 @@ class GalleryController(QObject):
         self.describe_cell = describe_cell  # the review controller's status-line description
         self.status = status
         actions[ActionId.GALLERY].triggered.connect(lambda: self.show_gallery(None))
-        actions[ActionId.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("parasitized"))
+        actions[ActionId.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("confirm"))
+        actions[ActionId.REVIEW_UNCERTAIN].triggered.connect(lambda: self.show_gallery("uncertain"))
         gallery.showCellRequested.connect(self.show_cell)
         gallery.labelled.connect(self._labelled)
         document.countsChanged.connect(self.update_band)

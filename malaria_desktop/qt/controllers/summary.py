@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
 from malaria_desktop.qt.models import SlideDocument
-from malaria_desktop.qt.plain_text import shown_name
 from malaria_desktop.qt.summary_panel import SummaryPanel, slide_figures
+from malaria_desktop.qt.warning_groups import group_warnings
 
 ErrorFn = Callable[[str, str], None]
 THROTTLE_FROM_IMAGES = 200
@@ -62,12 +61,13 @@ class SummaryController(QObject):
         target = settings.target_cells
         if not results:
             self.panel.update_figures(None, None, target=target, edits=0)
+            self.panel.warnings.show_groups([])
             return
-        ok = {k: r for k, r in results.items() if r.status == "ok"}
         auto = slide_figures(results, None, settings)
         reviewed = slide_figures(results, self.document.review, settings)
-        quality = [f"{shown_name(Path(k).name)}: {w}" for k, r in ok.items() for w in r.warnings]
-        quality += [f"{shown_name(Path(k).name)}: could not be analysed" for k, r in results.items()
-                    if r.status != "ok"]
+        groups = group_warnings(results)  # one line per kind of warning, not one per image (issue 20)
         self.panel.update_figures(auto, reviewed, target=target, edits=self.document.review.edits_count,
-                                  quality=quality, settings=settings)
+                                  quality=[], settings=settings)
+        self.panel.warnings.show_groups(groups)
+        if not auto.flags and groups:
+            self.panel.flags.setText("Image warnings (open a line for the images):")

@@ -32,6 +32,9 @@ class ImageController(QObject):
         self.uncertain_margin = uncertain_margin
         self.uncertain_band = uncertain_band or (lambda: None)  # the model card's band, when it has one
         self.current_key: str | None = None
+        self._rows: dict[str, int] = {}  # each image's row at the last change of the list
+        self._removed: tuple[str, int] | None = None  # the image last taken out while on screen, its row
+        self._neighbour: str | None = None  # what was shown instead
         self.display = DisplayCache(parent=self)  # decoded fields, prefetched off the GUI thread
         a = actions
         a[ActionId.ZOOM_IN].triggered.connect(view.zoom_in)
@@ -95,6 +98,7 @@ class ImageController(QObject):
     def clear(self) -> None:
         """Nothing on screen (a new slide or another session)."""
         self.current_key = None
+        self._removed = None
         self.display.forget()
         self.view.set_image(None)
 
@@ -118,7 +122,21 @@ class ImageController(QObject):
         self.overlaysDrawn.emit(key)
 
     def _entries_reset(self) -> None:
-        if self.current_key is not None and self.document.entry(self.current_key) is None:
+        """An image left the slide (Remove image): show its neighbour; it came back (Undo): show it again."""
+        keys = [e.key for e in self.document.entries]
+        if self._removed is not None and self._removed[0] in keys and self.current_key in (None, self._neighbour):
+            key, self._removed = self._removed[0], None
+            self.select_key(key)
+            self.show_image(key)
+            return
+        if self.current_key is not None and self.current_key not in keys:
+            row = self._rows.get(self.current_key, 0)
+            self._removed = (self.current_key, row)
             self.current_key = None
             self.view.placeholder = PLACEHOLDER
             self.view.set_image(None)
+            self._neighbour = keys[min(row, len(keys) - 1)] if keys else None
+            if self._neighbour is not None:
+                self.select_key(self._neighbour)
+                self.show_image(self._neighbour)
+        self._rows = {key: row for row, key in enumerate(keys)}
