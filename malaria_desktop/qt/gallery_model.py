@@ -16,6 +16,7 @@ import heapq
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Literal
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from malaria_desktop.core.report.thumbnails import image_thumbnails
+from malaria_desktop.core.report.thumbnails import analysed_image, image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review.state import NOT_CELL, ImageKey
 from malaria_desktop.core.review.queues import queue_of
@@ -81,6 +82,8 @@ class ThumbnailCache(QObject):
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
         self._delivered.connect(self._store)
+        # the analysed file's (hash, size) by key: thumbnails are cut from that file only (issue 24)
+        self.expected: Callable[[ImageKey], tuple[str, tuple[int, int]]] = lambda _key: ("", (0, 0))
 
     def get(self, item: GalleryItem, boxes: list[tuple[int, tuple[int, int, int, int]]]) -> QImage | None:
         """The thumbnail if cut already; otherwise queue the item's whole image and return None."""
@@ -94,14 +97,13 @@ class ThumbnailCache(QObject):
             if item.key in self._pending:
                 return None
             self._pending.add(item.key)
-        self._pool.submit(self._cut, item.key, boxes)
+        self._pool.submit(self._cut, item.key, boxes, *self.expected(item.key))
         return None
 
-    def _cut(self, key: ImageKey, boxes: list[tuple[int, tuple[int, int, int, int]]]) -> None:
-        from malaria_desktop.core.image_io import load_image
-
+    def _cut(self, key: ImageKey, boxes: list[tuple[int, tuple[int, int, int, int]]], sha256: str = "",
+             shape: tuple[int, int] = (0, 0)) -> None:
         try:
-            rgb = load_image(Path(key))
+            rgb = analysed_image(Path(key), sha256, shape)  # a replaced file: placeholders, not other cells
             thumbs = {cid: _qimage(t) for cid, t in image_thumbnails(rgb, boxes, self.size).items()}
         except Exception:  # noqa: BLE001 - a vanished/broken file shows placeholders, never an error box
             thumbs = {cid: QImage() for cid, _ in boxes}
@@ -151,6 +153,7 @@ class CellGalleryModel(QAbstractListModel):
         self.image_key: ImageKey | None = None
         self.band: tuple[float, float] = (0.0, -1.0)  # empty until the window sets the model's band
         self.thumbnails = ThumbnailCache(parent=self)
+        self.thumbnails.expected = self._analysed
         self.thumbnails.ready.connect(self._thumbnails_ready)
         self._rebuild_timer = QTimer(self)  # new results arriving during a run: one rebuild per burst
         self._rebuild_timer.setSingleShot(True)
@@ -159,6 +162,10 @@ class CellGalleryModel(QAbstractListModel):
         document.countsChanged.connect(self._document_changed)
         document.entriesReset.connect(self._document_changed)
         self._items = self._collect()
+
+    def _analysed(self, key: ImageKey) -> tuple[str, tuple[int, int]]:
+        result = self._doc.result(key)
+        return (result.content_sha256, result.image_shape) if result is not None else ("", (0, 0))
 
     # --- what is shown ------------------------------------------------------------------------------
     def set_filter(self, name: str, image_key: ImageKey | None = None) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from malaria_desktop import INTENDED_USE, __version__
 from malaria_desktop.core.classification.plausibility import IMPLAUSIBLE_PARASITEMIA_PCT
 from malaria_desktop.core.report.counts import SlideSummary, summarise_slide
-from malaria_desktop.core.report.thumbnails import image_thumbnails
+from malaria_desktop.core.report.thumbnails import analysed_image, image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review.session import Session, summary_options
 from malaria_desktop.core.review.state import reviewed_result
@@ -120,9 +120,11 @@ def _thumbs(session: Session, load: Callable[[Path], np.ndarray], limit: int) ->
     pixels: dict[tuple[str, int], np.ndarray] = {}
     for key in dict.fromkeys(k for k, *_ in chosen):
         boxes = [(cid, bbox) for k, cid, _p, bbox in chosen if k == key]
-        try:
-            cut = image_thumbnails(load(Path(key)), boxes, THUMB_PX)
-        except Exception:  # noqa: BLE001 - a moved/unreadable image leaves an empty frame, not a failed report
+        result = session.results[key]
+        try:  # only from the file that was analysed: a replaced image would show other cells (issue 24)
+            image = analysed_image(Path(key), result.content_sha256, result.image_shape, load)
+            cut = image_thumbnails(image, boxes, THUMB_PX)
+        except Exception:  # noqa: BLE001 - a moved/changed/unreadable image leaves an empty frame, not a failed report
             cut = {}
         pixels.update({(key, cid): img for cid, img in cut.items()})
     return [ReportThumb(Path(k).name, cid, p, pixels.get((k, cid))) for k, cid, p, _b in chosen], len(cells)

@@ -2,14 +2,22 @@
 
 A thumbnail shows the cell with a little of its surroundings (the technician judges a cell against its
 neighbours' staining), unlike the classifier's crop, which blacks out everything outside the mask.
+
+Thumbnails are cut only from the file that was analysed (issue 24): the gallery and the PDF's parasite
+pictures were cut from whatever file now had the name, so a replaced image showed other cells under the
+old outlines and verdicts. ``analysed_image`` checks the content hash (and the size, for sessions from
+before hashes were kept) the way the export does, and raises ``ImageChangedError`` otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from malaria_desktop.core.errors import ImageChangedError
 
 PAD_FRACTION = 0.15  # context around the cell's box, as a share of its longer side
 OUTSIDE_GREY = 40
@@ -36,3 +44,17 @@ def image_thumbnails(image: np.ndarray, boxes: Iterable[tuple[int, tuple[int, in
                      size: int) -> dict[int, np.ndarray]:
     """Thumbnails of several cells of one image, by cell id (one decode serves a whole image's cells)."""
     return {cell_id: cell_thumbnail(image, bbox, size) for cell_id, bbox in boxes}
+
+
+def analysed_image(path: Path, content_sha256: str = "", image_shape: tuple[int, int] | None = None,
+                   load: Callable[[Path], np.ndarray] | None = None) -> np.ndarray:
+    """The pixels of ``path`` if it is still the file that was analysed; ImageChangedError if not."""
+    from malaria_desktop.core.image_io import file_sha256, load_image
+
+    path = Path(path)
+    if content_sha256 and file_sha256(path) != content_sha256:
+        raise ImageChangedError(f"'{path.name}': this file changed since it was analysed (its content differs).")
+    image = (load or load_image)(path)
+    if image_shape and tuple(image_shape) != (0, 0) and tuple(image.shape[:2]) != tuple(image_shape):
+        raise ImageChangedError(f"'{path.name}': this file changed since it was analysed (its size differs).")
+    return image
