@@ -22,7 +22,7 @@ def test_words() -> None:
 def test_html_has_every_part() -> None:
     session = Session(metadata=SessionMetadata("P<1>", "S1", "Op", "2026-11-30", ""))
     session.set_result(make_result("/x/a.png", [0.9, 0.2]))
-    report = build_report(session, reviewer="Rev", load=lambda p: np.zeros((100, 200, 3), np.uint8),
+    report = build_report(session, reviewer="Rev", load=lambda p: np.zeros((100, 120, 3), np.uint8),  # its size
                           printed_at=datetime(2026, 12, 1, 8, 0))
     page = report_html(report)
     assert "P&lt;1&gt;" in page and "Rev" in page and "2026-12-01 08:00" in page  # escaped, no injection

@@ -26,9 +26,11 @@ def _session() -> Session:
     return session
 
 
-def _load(_path: Path) -> np.ndarray:
+def _load(path: Path) -> np.ndarray:
+    """A field of the size that was analysed (a file of another size is not the analysed one: no pictures)."""
     rng = np.random.default_rng(1)
-    return rng.integers(0, 255, (100, 200, 3), dtype=np.uint8)
+    width = {"a.png": 200, "b.png": 160}[path.name]  # make_result: 40 per cell + 40
+    return rng.integers(0, 255, (100, width, 3), dtype=np.uint8)
 
 
 def test_pdf_is_written_and_holds_the_figures(tmp_path: Path, qapp) -> None:
