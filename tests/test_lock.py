@@ -100,3 +100,20 @@ def test_diff_of_two_resolutions_flags_major_versions() -> None:
     old = pins("opencv-python-headless==4.14.0.94 \\\nnumpy==2.4.6 ; python_full_version < '3.12'\n")
     new = pins("opencv-python-headless==5.1.0.95\nnumpy==2.4.6\nray==2.60.0\n")
     assert changes(old, new) == ["  opencv-python-headless 4.14.0.94 -> 5.1.0.95   MAJOR", "+ ray 2.60.0"]
+
+
+def test_reports_and_about_name_the_engine(tmp_path: Path) -> None:
+    """manifest.json and Help > About carry the exact library versions that computed the result."""
+    import cv2
+    import onnxruntime
+
+    from malaria_desktop.core.report.manifest import read_manifest, write_manifest
+    from malaria_desktop.qt.dialogs import model_card_html
+
+    (tmp_path / "slide.csv").write_text("x\n", encoding="utf-8")
+    write_manifest(tmp_path, "analyze")
+    engine = read_manifest(tmp_path)["engine"]
+    assert engine["onnxruntime"] == onnxruntime.__version__
+    assert engine["opencv-python-headless"].startswith(cv2.__version__)
+    about = model_card_html(None, "no model")
+    assert f"opencv-python-headless</b></td><td>{engine['opencv-python-headless']}" in about

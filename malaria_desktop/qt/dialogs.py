@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from malaria_desktop import INTENDED_USE, __version__
 from malaria_desktop.core.classification.model_card import ModelCard
 from malaria_desktop.qt.plain_text import plain_text_labels
+from malaria_desktop.versions import engine_versions
 
 
 class SettingsDialog(QDialog):
@@ -186,9 +187,10 @@ def model_card_html(card: ModelCard | None, error: str = "") -> str:
     """The About dialog's text: model card fields, training data, test metrics, intended use."""
     parts = [f"<h2>Malaria Desktop {html.escape(__version__)}</h2>",
              f"<p style='background:#fff3cd;padding:6px'><b>Intended use.</b> {html.escape(INTENDED_USE)}</p>"]
+    engine = "<h3>Engine (locked library versions)</h3>" + _table(engine_versions())
     if card is None:
         parts.append(f"<p><b>No model loaded.</b> {html.escape(error)}</p>")
-        return "".join(parts)
+        return "".join(parts) + engine
     rows = {"Model": card.name, "Architecture": card.architecture,
             "Input": f"{card.input_size}\u00d7{card.input_size} RGB cell crops",
             "Decision threshold": f"{card.threshold:.3f}"}
@@ -208,7 +210,7 @@ def model_card_html(card: ModelCard | None, error: str = "") -> str:
     rest = {k: v for k, v in card.extra.items() if k not in shown and k not in ("threshold_rule", "exported")}
     if rest:
         parts.append("<h3>More</h3>" + _table(rest))
-    return "".join(parts)
+    return "".join(parts) + engine
 
 
 class AboutDialog(QDialog):
