@@ -19,13 +19,15 @@ import numpy as np
 from malaria_desktop.core.classification.classifier import DEFAULT_BATCH_SIZE, Classifier
 from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.classification.domain_check import check_field
+from malaria_desktop.core.classification.not_a_cell import NotACellModel
 from malaria_desktop.core.classification.plausibility import image_warnings, is_noise
 from malaria_desktop.core.errors import describe_error
 from malaria_desktop.core.image_io import SUPPORTED_SUFFIXES, file_sha256, load_image
-from malaria_desktop.core.results import PARASITIZED, UNINFECTED, CellResult, ImageResult, Progress
+from malaria_desktop.core.results import NOT_CELL, PARASITIZED, UNINFECTED, CellResult, ImageResult, Label, Progress
 from malaria_desktop.core.segmentation.engine import SegmentationOptions, segment_cells
 
 Event = Progress | ImageResult
+FEW_RED_CELLS = 10  # fewer red cells than this beside not-a-cell regions: the field is not blood to count
 
 
 def expand_inputs(paths: Iterable[Path | str], problems: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -83,6 +85,9 @@ def _classify_steps(
     checks = image_warnings(image)  # greyscale / random noise; noise is not analysed (no cells counted)
     if is_noise(checks):
         return ImageResult(path=path, status="ok", image_shape=image.shape[:2], warnings=checks, threshold=threshold)
+    nac = classifier.not_a_cell
+    if nac is not None:  # dark and white-cell regions are kept for the model to judge (see keep_wbc_regions)
+        segmentation = replace(segmentation or SegmentationOptions(), keep_wbc_regions=True)
     seg = segment_cells(image, segmentation)
     cells = seg.cells
     total = len(cells)
@@ -93,19 +98,41 @@ def _classify_steps(
         chunk = cells[start : start + batch_size]
         crops = np.stack([crop_cell(image, c.bbox, c.mask, size) for c in chunk])
         probs = classifier.predict(crops, batch_size=batch_size)
+        not_cell = (nac.predict(nac.crops(image, chunk, seg.cell_diameter_px)) if nac is not None
+                    else np.full(len(chunk), np.nan, np.float32))
         results.extend(
-            CellResult(cell=c, probability=float(p), label=PARASITIZED if p >= threshold else UNINFECTED)
-            for c, p in zip(chunk, probs, strict=False)
+            CellResult(cell=c, probability=float(p), label=_verdict(p, q, threshold, nac),
+                       not_cell_probability=float(q))
+            for c, p, q in zip(chunk, probs, not_cell, strict=True)
         )
+    red = [r for r in results if r.label != NOT_CELL]
     return ImageResult(
         path=path,
         status="ok",
         image_shape=seg.image_shape,
         cells=tuple(results),
         cell_diameter_px=float(seg.cell_diameter_px),
-        warnings=tuple(seg.warnings) + checks + check_field(image, results, size, classifier.card.reference),
+        warnings=tuple(seg.warnings) + checks + _not_cell_warning(len(red), len(results) - len(red))
+        + check_field(image, red, size, classifier.card.reference),
         threshold=threshold,
+        uncovered_share=seg.uncovered_share,
+        uncovered=seg.uncovered,
     )
+
+
+def _verdict(p: float, q: float, threshold: float, nac: NotACellModel | None) -> Label:
+    """Not a red cell first (a platelet on glass is no parasitized cell), then the parasite threshold."""
+    if nac is not None and q >= nac.threshold:
+        return NOT_CELL
+    return PARASITIZED if p >= threshold else UNINFECTED
+
+
+def _not_cell_warning(n_red: int, n_not: int) -> tuple[str, ...]:
+    """Bad input: a field of white cells or debris only must say so, not read as an empty healthy field."""
+    if n_not and n_red < FEW_RED_CELLS:
+        return (f"no red cells to count: {n_not} of the {n_red + n_not} regions found look like white cells, "
+                "platelets or debris (not counted)",)
+    return ()
 
 
 def analyze_image(

@@ -11,9 +11,10 @@ from typing import Literal
 
 import numpy as np
 
-Label = Literal["parasitized", "uninfected"]
+Label = Literal["parasitized", "uninfected", "not_cell"]
 PARASITIZED: Label = "parasitized"
 UNINFECTED: Label = "uninfected"
+NOT_CELL: Label = "not_cell"  # the not-a-red-cell model's verdict (white cell, platelet, debris): shown, never counted
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +39,8 @@ class SegmentationResult:
     image_shape: tuple[int, int]  # (height, width)
     cell_diameter_px: float  # estimated typical RBC diameter for this image
     warnings: tuple[str, ...] = ()  # image-quality notes, e.g. "blurred", "very few cells"
+    uncovered_share: float = 0.0  # share of the stained area in no outlined region ("cells may be missed here")
+    uncovered: tuple[np.ndarray, ...] = ()  # int32 (K, 2) outlines of those areas, original pixels
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +50,7 @@ class CellResult:
     cell: Cell
     probability: float  # P(parasitized)
     label: Label
+    not_cell_probability: float = float("nan")  # P(not a red cell) from the not-a-cell model (NaN: not run)
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,13 @@ class ImageResult:
     threshold: float = 0.5
     content_sha256: str = ""  # SHA-256 of the file that was analysed: outlines and crops are shown/cut only
     # from the same bytes ("" for results from before this was recorded, or images analysed from memory)
+    uncovered_share: float = 0.0  # share of the stained area in no outlined region (see segmentation.coverage)
+    uncovered: tuple[np.ndarray, ...] = ()  # outlines of those areas (int32 (K, 2), original pixels)
 
     @property
     def n_cells(self) -> int:
-        return len(self.cells)
+        """Regions that are red cells (the not-a-cell verdicts are shown, never counted)."""
+        return sum(1 for c in self.cells if c.label != NOT_CELL)
 
     @property
     def n_parasitized(self) -> int:
@@ -88,5 +95,6 @@ class Progress:
 
 def counted(result: ImageResult, count_edge_cells: bool) -> tuple[int, int]:
     """(cells, parasitized) that enter the counts of one ok image (the one rule for CSVs, GUI and review)."""
-    cells = [c for c in result.cells if (count_edge_cells or not c.cell.on_edge) and not c.cell.clump]
+    cells = [c for c in result.cells
+             if (count_edge_cells or not c.cell.on_edge) and not c.cell.clump and c.label != NOT_CELL]
     return len(cells), sum(1 for c in cells if c.label == PARASITIZED)  # clumps: several cells, never one

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from malaria_desktop.core.classification.model_card import ModelCard, load_model_card
+from malaria_desktop.core.classification.not_a_cell import NotACellModel
 from malaria_desktop.core.errors import ModelError
 
 DEFAULT_BATCH_SIZE = 256
@@ -42,6 +43,7 @@ class Classifier:
     model_dir: Path
     _session: object = field(repr=False)
     _input_name: str = field(repr=False)
+    not_a_cell: NotACellModel | None = None  # the folder's not-a-red-cell model (None: the folder has none)
 
     @property
     def threshold(self) -> float:
@@ -83,7 +85,8 @@ class Classifier:
                 f"{onnx_path} is not a usable ONNX model ({type(exc).__name__}: {str(exc).strip()[:300]}). {_FIX}"
             ) from exc
         input_name = cls._check_signature(session, card, onnx_path)
-        return cls(card=card, model_dir=model_dir, _session=session, _input_name=input_name)
+        return cls(card=card, model_dir=model_dir, _session=session, _input_name=input_name,
+                   not_a_cell=NotACellModel.load(model_dir))
 
     @staticmethod
     def _check_signature(session: object, card: ModelCard, onnx_path: Path) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.image_io import MAX_PIXELS
-from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult
+from malaria_desktop.core.results import NOT_CELL, PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult
 
 MAX_SESSION_BYTES = 256 * 1024 * 1024  # a 50-field, 100 000-cell session is ~40 MB
 MAX_TEXT = 100_000  # characters in one metadata field (notes)
@@ -169,6 +169,8 @@ def encode_cell(cr: CellResult) -> dict[str, Any]:
     }
     if cell.clump:  # written only when set, so sessions without clumps stay as they were
         item["clump"] = True
+    if not math.isnan(cr.not_cell_probability):  # P(not a red cell), when that model ran
+        item["q"] = float(cr.not_cell_probability)
     mask = np.asarray(cell.mask, bool)
     if mask.shape != (cell.bbox[3], cell.bbox[2]) or not np.array_equal(mask, mask_from_contour(contour, cell.bbox)):
         item["mask"] = _encode_mask(mask)
@@ -207,10 +209,12 @@ def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: lis
         label = item["label"]
     except (KeyError, IndexError) as exc:
         raise SchemaError(f"{where} lacks {exc}") from exc
-    if label not in (PARASITIZED, UNINFECTED):
+    if label not in (PARASITIZED, UNINFECTED, NOT_CELL):
         raise SchemaError(f"{where} has an unknown label {label!r:.40}")
     clump = item.get("clump", False) is True
-    return CellResult(Cell(cid, bbox, (cx, cy), area, mask, contour, edge, clump), probability, label)
+    q = item.get("q")
+    q = math.nan if q is None else number(q, f"{where} not-a-cell probability", 0.0, 1.0)
+    return CellResult(Cell(cid, bbox, (cx, cy), area, mask, contour, edge, clump), probability, label, q)
 
 
 def encode_result(result: ImageResult) -> dict[str, Any]:
@@ -226,6 +230,9 @@ def encode_result(result: ImageResult) -> dict[str, Any]:
     }
     if result.content_sha256:
         item["sha256"] = result.content_sha256
+    if result.uncovered_share > 0:  # "cells may be missed here": the share and the outlined areas
+        item["uncovered_share"] = float(result.uncovered_share)
+        item["uncovered"] = [np.asarray(c, np.int32).ravel().tolist() for c in result.uncovered]
     return item
 
 
@@ -267,6 +274,9 @@ def decode_result(item: Any, key: str, budget: list[int], masks: bool = True) ->
             warnings=tuple(text(w, f"{where} warning", 1000) for w in warnings),
             threshold=number(item.get("threshold", 0.5), f"{where} threshold", 0.0, 1.0),
             content_sha256=digest,
+            uncovered_share=number(item.get("uncovered_share", 0.0), f"{where} uncovered share", 0.0, 1.0),
+            uncovered=tuple(points(c, f"{where} uncovered area", (height, width), flat=True)
+                            for c in sequence(item.get("uncovered", []), f"{where} uncovered", MAX_CELLS_PER_IMAGE)),
         )
     except KeyError as exc:
         raise SchemaError(f"{where} lacks {exc}") from exc

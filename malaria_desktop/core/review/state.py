@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from malaria_desktop.core.results import PARASITIZED, UNINFECTED, Cell, CellResult, ImageResult, counted
+from malaria_desktop.core.review.acceptance import Acceptance
 
 ReviewLabel = Literal["parasitized", "uninfected", "not_cell"]
 REVIEW_LABELS: tuple[str, ...] = get_args(ReviewLabel)
@@ -111,6 +112,7 @@ class ReviewState:
         self._listeners: list[Callable[[ReviewChange], None]] = []
         self._batch: list[_Edit] | None = None
         self._versions: dict[ImageKey, int] = {}  # bumped on every change of an image's edits
+        self.acceptance = Acceptance(self.subscribe)  # labels given to cells nobody saw (bulk accept)
 
     def version(self, key: ImageKey) -> int:
         """Changes whenever the image's edits change (0: never edited); caches of derived counts use it."""
@@ -245,6 +247,7 @@ class ReviewState:
         """Drop every edit of one image (the image was removed or re-analysed); not undoable."""
         self._overrides.pop(key, None)
         self._added.pop(key, None)
+        self.acceptance.forget_image(key)
         self._bump(key)
         self._undo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._undo) if t]
         self._redo = [t for t in (tuple(e for e in s if e.image_key != key) for s in self._redo) if t]
@@ -257,6 +260,7 @@ class ReviewState:
         for store in (self._overrides, self._added):
             if old in store:
                 store[new] = store.pop(old)  # type: ignore[assignment]  # each store keeps its own value type
+        self.acceptance.rename_image(old, new)
         self._bump(old)
         self._bump(new)
         self._undo = [tuple(replace(e, image_key=new) if e.image_key == old else e for e in s) for s in self._undo]
@@ -307,6 +311,7 @@ class ReviewState:
                 for k, v in self._added.items()
                 if v
             },
+            **self.acceptance.to_dict(),
         }
 
     @classmethod
@@ -324,6 +329,7 @@ class ReviewState:
                 poly = tuple((int(px), int(py)) for px, py in item["outline"]) if item.get("outline") else None
                 state._added.setdefault(str(key), {})[int(item["cell_id"])] = AddedCell((x, y, w, h), item["label"],
                                                                                          poly)
+        state.acceptance.load(data)
         for key in set(state._overrides) | set(state._added):
             state._bump(key)
         return state
@@ -364,7 +370,7 @@ def added_cell_result(cell_id: int, added: AddedCell, image_shape: tuple[int, in
     height, width = image_shape
     on_edge = x <= 0 or y <= 0 or (width > 0 and x + w >= width) or (height > 0 and y + h >= height)
     cell = Cell(cell_id, (x, y, w, h), (x + w / 2.0, y + h / 2.0), int(mask_b.sum()), mask_b, contour, on_edge)
-    return CellResult(cell, math.nan, added.label)  # type: ignore[arg-type]
+    return CellResult(cell, math.nan, added.label)
 
 
 def reviewed_result(key: ImageKey, result: ImageResult, review: ReviewState) -> ImageResult:
@@ -376,7 +382,7 @@ def reviewed_result(key: ImageKey, result: ImageResult, review: ReviewState) -> 
         label = review.label_of(key, cr)
         if label == NOT_CELL:
             continue
-        cells.append(cr if label == cr.label else replace(cr, label=label))  # type: ignore[arg-type]  # not_cell skipped
+        cells.append(cr if label == cr.label else replace(cr, label=label))  # not_cell skipped above
     for cell_id, added in sorted(review.added_cells(key).items()):
         extra = added_cell_result(cell_id, added, result.image_shape)
         if extra is not None:
@@ -436,7 +442,8 @@ def apply_threshold(result: ImageResult, threshold: float) -> ImageResult:
     """Recompute the automatic verdicts for another decision threshold (p >= threshold is parasitized)."""
     if result.status != "ok":
         return replace(result, threshold=threshold)
-    cells = tuple(
-        replace(cr, label=PARASITIZED if cr.probability >= threshold else UNINFECTED) for cr in result.cells
+    cells = tuple(  # the not-a-cell verdict does not depend on the parasite threshold
+        cr if cr.label == NOT_CELL else replace(cr, label=PARASITIZED if cr.probability >= threshold else UNINFECTED)
+        for cr in result.cells
     )
     return replace(result, cells=cells, threshold=threshold)

@@ -32,6 +32,8 @@ import numpy as np
 
 from malaria_desktop.core.results import Cell, SegmentationResult
 from malaria_desktop.core.segmentation.clumps import merge_fragments, pale_centres_filled, pallor_evidence
+from malaria_desktop.core.segmentation.coverage import uncovered
+from malaria_desktop.core.segmentation.coverage import warning as missed_warning
 from malaria_desktop.core.segmentation.foreground import foreground as _foreground
 from malaria_desktop.core.segmentation.foreground import resize as _resize
 from malaria_desktop.core.segmentation.non_cells import clump_labels, non_cell_labels, overlay_mask
@@ -231,6 +233,7 @@ class _Work:
         """Lower is better: thickness off the right fit, plus foreground that no kept cell explains."""
         return abs(self.fit - FIT_RIGHT) + (1.0 - self.covered)
     gray: np.ndarray
+    mask: np.ndarray  # the foreground (uint8): what is blood, to find where no kept cell covers it
 
 
 def _work_scale(image: np.ndarray, d_orig: float, opts: SegmentationOptions) -> tuple[np.ndarray, float]:
@@ -278,14 +281,15 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
         keep &= ~inner | (area >= opts.crowded_min_area_frac * typical)
     keep &= area <= opts.max_area_frac * typical
     keep[0] = False
-    keep[wbc_ids] = False
-    if nucleus is not None and keep.any():  # backstop: mostly-nucleus segments left after the removal
+    if not opts.keep_wbc_regions:
+        keep[wbc_ids] = False
+    if nucleus is not None and keep.any() and not opts.keep_wbc_regions:  # backstop: mostly-nucleus segments
         nuc_px = np.bincount(labels[(nucleus > 0) & (labels > 0)], minlength=n + 1)
         keep &= ~((nuc_px >= 0.5 * area) & (nuc_px >= 0.25 * typical))
     thick = _per_label_max(labels, dist, n + 1)
     if opts.reject_non_cells and keep.any():
         edge = (x0 == 0) | (y0 == 0) | (x1 == ww - 1) | (y1 == wh - 1)
-        keep &= ~non_cell_labels(labels, n, area, od, work, nucleus, edge, thick, d,
+        keep &= ~non_cell_labels(labels, n, area, od, work, None if opts.keep_wbc_regions else nucleus, edge, thick, d,
                                  min_edge_area_frac=opts.min_edge_area_frac,
                                  boxes=np.stack([x0, y0, x1, y1], 1) if crowded else None)
     ids = np.flatnonzero(keep)
@@ -295,7 +299,7 @@ def _segment_work(work: np.ndarray, d: float, opts: SegmentationOptions, crowded
     fit = float(np.median(2.0 * (thick[ids] + 0.5) / d)) if crowded and ids.size else 1.0
     covered = float(area[ids].sum() / max(int(area[1:].sum()), 1))
     return _Work(labels, ids, clump, (x0, y0, x1, y1), area, (wh, ww), fit, covered,
-                 cv2.cvtColor(work, cv2.COLOR_RGB2GRAY))
+                 cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), mask)
 
 
 def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None) -> SegmentationResult:
@@ -334,7 +338,12 @@ def segment_cells(image: np.ndarray, options: SegmentationOptions | None = None)
         warnings.append("blurred: the image looks out of focus")
     if len(cells) < opts.few_cells:
         warnings.append(f"very few cells found ({len(cells)})")
-    return SegmentationResult(tuple(cells), (H, W), float(d_orig), tuple(warnings))
+    wh, ww = res.shape
+    share, missed = uncovered(res.mask, res.labels, res.ids, d_orig * s,
+                              ((W - 1) / max(ww - 1, 1), (H - 1) / max(wh - 1, 1)))
+    if (text := missed_warning(share)) is not None:
+        warnings.append(text)
+    return SegmentationResult(tuple(cells), (H, W), float(d_orig), tuple(warnings), share, missed)
 
 
 def _to_cells(labels, ids, x0, y0, x1, y1, work_shape, orig_shape, clump) -> list[Cell]:

@@ -40,6 +40,9 @@ class SegmentationOptions:
     split_neck_ratio: float = 1.1  # < 1: re-merge splits whose neck is wider than this x the thinner
     #   part (keeps elongated cells whole, but under-splits real pairs; off by default)
     drop_wbc: bool = True
+    keep_wbc_regions: bool = False  # True: regions grown from white-cell nuclei and mostly-dark regions are kept
+    #   (still split from their neighbours) for the not-a-cell model to judge; dropping them by rule also
+    #   dropped parasite-filled red cells (schizonts, gametocytes). The pipeline turns it on with that model.
     nucleus_od_factor: float = 2.2  # pixels this many times the median cell OD look like nuclei
     wbc_nucleus_frac: float = 0.3  # a dark compact blob this big (x typical RBC area) is a WBC nucleus
     blur_threshold: float = 3.3  # sharpness (see _sharpness) below this means "blurred"
