@@ -43,12 +43,7 @@ class QueueController(QObject):
         self.walking: QueueName | None = None  # the queue F3/F4 last walked: labels there move on
         self._cache: dict[str, tuple[Any, tuple, QueueCounts]] = {}
         actions = review.actions
-        uncertain = actions[ActionId.NEXT_UNCERTAIN]
-        try:  # F3 walked the whole band (parasitized calls included); it now walks the uncertain queue
-            uncertain.triggered.disconnect(review.goto_next_uncertain)
-        except (RuntimeError, TypeError):
-            pass
-        uncertain.triggered.connect(lambda: self.walk("uncertain"))
+        actions[ActionId.NEXT_UNCERTAIN].triggered.connect(lambda: self.walk("uncertain"))
         actions[ActionId.NEXT_CONFIRM].triggered.connect(lambda: self.walk("confirm"))
         for action_id in LABEL_IDS:  # connected after the review controller's: the label is set by now
             actions[action_id].triggered.connect(self._labelled)

@@ -22,7 +22,7 @@ from malaria_desktop.core.review.region_edit import (
     split_region,
 )
 from malaria_desktop.core.review.state import ReviewChange
-from malaria_desktop.core.review.walk import next_in_slide, reading_order, row_step, step_cell
+from malaria_desktop.core.review.walk import reading_order, row_step, step_cell
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.models import SlideDocument
@@ -67,7 +67,6 @@ class ReviewController(QObject):
         a[ActionId.REVERT].triggered.connect(lambda: self.label_selected(None))
         a[ActionId.UNDO].triggered.connect(self.undo)
         a[ActionId.REDO].triggered.connect(self.redo)
-        a[ActionId.NEXT_UNCERTAIN].triggered.connect(self.goto_next_uncertain)
         a[ActionId.ADD_CELL].toggled.connect(view.set_add_mode)
         a[ActionId.SPLIT_CELL].triggered.connect(lambda: self.split_selected(2))
         a[ActionId.SPLIT_CELL_3].triggered.connect(lambda: self.split_selected(3))
@@ -233,23 +232,6 @@ class ReviewController(QObject):
         if self.document.redo() is None:
             self.status("Nothing to redo.", 3000)
         self.update_actions()
-
-    def goto_next_uncertain(self) -> tuple[str, int] | None:
-        """F3: the next unreviewed uncertain cell of this image in reading order, then of the next images."""
-        key_now = self.viewer.current_key
-        current = (key_now, self.view.selected_cell if self.view.selected_cell >= 0 else None) if key_now else None
-        keys = [e.key for e in self.document.entries]
-        target = next_in_slide(self.document.results, keys, self.document.review, self.band(), current)
-        if target is None:
-            self.status("No unreviewed uncertain cell is left.", 5000)
-            return None
-        key, cell_id = target
-        if key != self.viewer.current_key:
-            self.viewer.select_key(key)
-            self.viewer.show_image(key)
-        self.view.select_cell(cell_id, centre=True)
-        self._cell_clicked(cell_id)
-        return target
 
     @Slot(object)
     def _review_changed(self, change: ReviewChange) -> None:
