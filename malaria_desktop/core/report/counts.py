@@ -39,7 +39,7 @@ from malaria_desktop.core.classification.plausibility import (
     warning_kind,
 )
 from malaria_desktop.core.report.estimate import ErrorRates, density_shown, estimate_slide
-from malaria_desktop.core.results import ImageResult, counted
+from malaria_desktop.core.results import NOT_CELL, ImageResult, counted
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text
 
@@ -49,7 +49,7 @@ FLAG_SEPARATOR = ";"
 CELL_COLUMNS = ("image", "cell_id", "x", "y", "width", "height", "centroid_x", "centroid_y", "area_px",
                 "probability", "label", "edge", "clump")
 IMAGE_COLUMNS = ("image", "status", "error", "n_cells", "n_parasitized", "parasitemia_pct", "parasites_per_ul",
-                 "flags")
+                 "flags", "n_not_a_cell", "uncovered_blood_pct")
 SLIDE_COLUMNS = ("n_images", "n_images_ok", "n_images_error", "rbc_counted", "target_cells", "target_reached",
                  "n_parasitized", "parasitemia_pct", "parasites_per_ul", "rbc_per_ul",
                  "hyperparasitaemia_cutoff_pct", "flags", "edge_cells_counted", "intended_use", "image_warnings",
@@ -72,6 +72,8 @@ class ImageSummary:
     parasitemia_pct: float | None
     parasites_per_ul: float | None
     flags: tuple[str, ...] = ()
+    n_not_a_cell: int = 0  # regions the not-a-cell model called white cell / platelet / debris (not counted)
+    uncovered_blood_pct: float | None = None  # stained area in no outlined region: "cells may be missed here"
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def summarise_image(
     flags = list(result.warnings)
     if n_cells == 0:
         flags.append("no_cells_found")
-    return ImageSummary(str(result.path), "ok", "", n_cells, n_par, pct, per_ul, tuple(flags))
+    return ImageSummary(str(result.path), "ok", "", n_cells, n_par, pct, per_ul, tuple(flags),
+                        sum(1 for c in result.cells if c.label == NOT_CELL), 100.0 * result.uncovered_share)
 
 
 def summarise_slide(
@@ -166,6 +169,22 @@ def summarise_slide(
             rbc += cells
             par += p
     pct, per_ul = parasitemia(par, rbc, rbc_per_ul)
+    kinds = count_kinds(image_flags)
+    flags = _count_flags(n_images, n_ok, rbc, min_cells, target_cells, pct, hyper_cutoff_pct)
+    flags += _safety_flags(pct, kinds)
+    summary = SlideSummary(
+        n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
+        target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
+        parasitemia_pct=pct, parasites_per_ul=per_ul, rbc_per_ul=float(rbc_per_ul),
+        hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
+        edge_cells_counted=count_edge_cells, image_warnings=tuple(kinds.items()),
+    )
+    return summary if rates is None else with_estimate(summary, rates, min_cells, unconfirmed_share)
+
+
+def _count_flags(n_images: int, n_ok: int, rbc: int, min_cells: int, target_cells: int, pct: float | None,
+                 hyper_cutoff_pct: float) -> list[str]:
+    """The counting flags of ``summarise_slide`` (images analysed, cells against the minimum and target, cut-off)."""
     flags = []
     if n_ok == 0:
         flags.append("no_images_analysed")
@@ -177,16 +196,7 @@ def summarise_slide(
         flags.append(f"below_{target_cells}_target")
     if pct is not None and pct >= hyper_cutoff_pct:
         flags.append("hyperparasitaemia")
-    kinds = count_kinds(image_flags)
-    flags += _safety_flags(pct, kinds)
-    summary = SlideSummary(
-        n_images=n_images, n_images_ok=n_ok, n_images_error=n_images - n_ok, rbc_counted=rbc,
-        target_cells=target_cells, target_reached=rbc >= target_cells, n_parasitized=par,
-        parasitemia_pct=pct, parasites_per_ul=per_ul, rbc_per_ul=float(rbc_per_ul),
-        hyperparasitaemia_cutoff_pct=float(hyper_cutoff_pct), flags=tuple(flags),
-        edge_cells_counted=count_edge_cells, image_warnings=tuple(kinds.items()),
-    )
-    return summary if rates is None else with_estimate(summary, rates, min_cells, unconfirmed_share)
+    return flags
 
 
 def with_estimate(summary: SlideSummary, rates: ErrorRates, min_cells: int = DEFAULTS.min_cells,
@@ -245,7 +255,7 @@ def image_row(summary: ImageSummary) -> list[Any]:
     """``IMAGE_COLUMNS`` for one image."""
     return [summary.image, summary.status, summary.error, summary.n_cells, summary.n_parasitized,
             format_number(summary.parasitemia_pct, 3), format_number(summary.parasites_per_ul, 0),
-            FLAG_SEPARATOR.join(summary.flags)]
+            FLAG_SEPARATOR.join(summary.flags), summary.n_not_a_cell, format_number(summary.uncovered_blood_pct, 1)]
 
 
 def slide_row(s: SlideSummary) -> list[Any]:
