@@ -6,7 +6,11 @@ cheap (one downsampled copy of the image) and say so instead:
 
 - ``random_noise``: an image without spatial structure. A field's variance sits in objects several pixels
   wide (cells are 30-150 px), so most of it survives a small blur; in pixel noise almost none does. Such an
-  image is not analysed (no cells are counted from it).
+  image is not analysed (no cells are counted from it). The blur is judged on the downsampled copy *and*
+  on the busiest of a few tiles at the file's own resolution: on a large field (the audit's tiled 7.7 and
+  19.7 MP fields, issue 24) the copy shrinks cells to a few pixels, the blur wipes them out and a real
+  field read as noise; at full resolution its cells are wide and its structure obvious, while pixel noise
+  has none at any scale.
 - ``greyscale``: no colour anywhere (the most coloured 5 % of pixels have a chroma below ``GREY_CHROMA``
   L*a*b* units). Giemsa makes red cells pink and parasites purple; the classifier learned colour, so a
   grey picture is analysed but flagged.
@@ -38,6 +42,8 @@ WORK_SIDE = 512  # the checks run on a copy at most this many pixels on its long
 GREY_CHROMA = 3.0  # L*a*b* units (OpenCV 8-bit scale): grey images (also as JPEG) read < 1, real fields > 5
 NOISE_STRUCTURE = 0.3  # share of variance that survives a sigma-2 blur; fields keep > 0.8, pixel noise < 0.1
 NOISE_MIN_STD = 2.0  # a flat image (all one grey) has no variance to judge: that is "no cells", not noise
+NATIVE_TILE = 256  # side of the full-resolution tiles judged when the work copy is downsampled
+NATIVE_GRID = 3  # tiles across and down; the busiest (largest spread) one is judged
 
 
 def _work_copy(image: np.ndarray) -> np.ndarray:
@@ -57,6 +63,21 @@ def structure_share(grey: np.ndarray) -> float:
     return float(cv2.GaussianBlur(g, (0, 0), 2.0).var()) / total
 
 
+def native_structure_share(image: np.ndarray) -> float:
+    """``structure_share`` of the busiest full-resolution tile (1.0 when the image is small enough to be
+    judged whole at its own resolution)."""
+    h, w = image.shape[:2]
+    if max(h, w) <= WORK_SIDE:
+        return 1.0
+    side = min(NATIVE_TILE, h, w)
+    tiles = []
+    for fy in np.linspace(0, h - side, NATIVE_GRID).astype(int):
+        for fx in np.linspace(0, w - side, NATIVE_GRID).astype(int):
+            tile = np.ascontiguousarray(image[fy:fy + side, fx:fx + side, :3])
+            tiles.append(cv2.cvtColor(tile, cv2.COLOR_RGB2GRAY))
+    return structure_share(max(tiles, key=lambda t: float(t.std())))
+
+
 def colour_chroma(rgb: np.ndarray) -> float:
     """95th percentile of the pixels' chroma (distance from grey in the a*b* plane)."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -69,7 +90,8 @@ def image_warnings(image: np.ndarray) -> tuple[str, ...]:
     work = _work_copy(image)
     grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     out = []
-    if float(grey.std()) >= NOISE_MIN_STD and structure_share(grey) < NOISE_STRUCTURE:
+    if (float(grey.std()) >= NOISE_MIN_STD and structure_share(grey) < NOISE_STRUCTURE
+            and native_structure_share(image) < NOISE_STRUCTURE):
         out.append(f"{NOISE}: the image looks like random noise, not a blood smear; it was not analysed")
     if colour_chroma(work) < GREY_CHROMA:
         out.append(f"{GREY}: the image has no colour; the classifier needs stained colour images")
