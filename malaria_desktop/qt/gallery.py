@@ -10,6 +10,8 @@ through ``core.review.state`` like everywhere.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
@@ -144,6 +146,16 @@ class GalleryView(QListView):
             rows = [self.currentIndex().row()]
         return [(it.key, it.cell_id) for it in (model.item(r) for r in rows) if it is not None]
 
+    def cells_on_screen(self) -> list[tuple[str, int]]:
+        """Selected (or current) cells whose thumbnail is in the visible part of the gallery right now."""
+        if not self.isVisible():
+            return []
+        model: CellGalleryModel = self.model()  # type: ignore[assignment]
+        shown = self.viewport().rect()
+        indexes = self.selectionModel().selectedIndexes() or [self.currentIndex()]
+        items = (model.item(i.row()) for i in indexes if i.isValid() and self.visualRect(i).intersects(shown))
+        return [(it.key, it.cell_id) for it in items if it is not None]
+
     def label_selection(self, label: str | None) -> int:
         """Ask for ``label`` on the selected cells, then move to the cell after the last one; returns how many."""
         rows = sorted(i.row() for i in self.selectionModel().selectedIndexes()) or \
@@ -249,7 +261,8 @@ class CellGallery(QWidget):
         """Label cells as one undo step (``None``: back to the model's verdict; drawn cells keep theirs)."""
         review = self._doc.review
         done = 0
-        with review.batch():
+        # A: a label given to cells the technician may not have seen; those on screen are made seen below
+        with review.acceptance.unseen() if label == ACCEPT else nullcontext(), review.batch():
             for key, cell_id in cells:
                 drawn = review.added_cells(key).get(cell_id) is not None
                 if label is None and drawn:
@@ -263,6 +276,8 @@ class CellGallery(QWidget):
                 else:
                     review.set_label(key, cell_id, label)  # type: ignore[arg-type]
                 done += 1
+        if label == ACCEPT:
+            review.acceptance.mark_seen(self.view.cells_on_screen())
         self.labelled.emit(done, label)
         return done
 

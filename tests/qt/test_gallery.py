@@ -191,3 +191,20 @@ def test_correct_the_wrong_calls_then_accept_the_rest(qtbot, gallery) -> None:
     assert doc.review.override(model.item(n).key, model.item(n).cell_id) is None  # nothing past the selection
     doc.review.undo()  # the accept is one step
     assert doc.review.edits_count == 1
+
+
+def test_select_all_and_accept_records_unseen_cells_as_accepted(qtbot, gallery) -> None:
+    """Ctrl+A, A on thousands of cells: only the thumbnails on screen count as reviewed."""
+    from malaria_desktop.core.review.tally import review_tally
+
+    view, model, doc = gallery.view, gallery.model, gallery._doc
+    gallery.set_filter("all")
+    gallery.focus_first()
+    on_screen = sum(view.visualRect(model.index(r)).intersects(view.viewport().rect())
+                    for r in range(model.rowCount()))
+    assert 0 < on_screen < model.rowCount()  # the slide's cells do not fit the window
+    qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(view, Qt.Key.Key_A)
+    tally = review_tally(doc.results, doc.review)
+    assert tally.reviewed + tally.accepted == model.rowCount() == doc.review.edits_count
+    assert tally.reviewed == on_screen and tally.accepted == model.rowCount() - on_screen
