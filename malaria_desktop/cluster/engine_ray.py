@@ -38,7 +38,8 @@ def start_ray(address: str | None = None, num_cpus: int = LOCAL_CPUS) -> Any:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+        joining = bool(address or os.environ.get("RAY_ADDRESS"))  # an existing cluster has its own CPU count
+        ray.init(address=address, num_cpus=None if joining else num_cpus, include_dashboard=False,
                  configure_logging=False, log_to_driver=False)
     return ray
 
@@ -46,12 +47,14 @@ def start_ray(address: str | None = None, num_cpus: int = LOCAL_CPUS) -> Any:
 class ImageWorker:
     """One Ray actor: a model session sized to the actor's CPUs, analysing one image per call."""
 
-    def __init__(self, model: list[Any], threads: int, threshold: float | None, batch_size: int) -> None:
+    def __init__(self, model: list[Any], threads: int, threshold: float | None, batch_size: int, cwd: str) -> None:
         import cv2
         import ray
 
         from malaria_desktop.core.classification.classifier import Classifier
 
+        if os.path.isdir(cwd):  # relative local paths mean what they mean to the user (shared file systems)
+            os.chdir(cwd)
         cv2.setNumThreads(threads)
         self._model_dir = tempfile.mkdtemp(prefix="malaria-model-")
         for name, data in ray.get(model[0]).items():  # the model's bytes, put once by the driver
@@ -86,7 +89,7 @@ class RayEngine:
         self._remote = self.ray.remote(ImageWorker).options(
             num_cpus=cpus_per_worker, max_restarts=max_restarts, max_task_retries=max_restarts)
         self._files = [self.ray.put(model_files(model_dir))]  # in a list: fetched by the worker, kept by us
-        self._args = (cpus_per_worker, threshold, batch_size)
+        self._args = (cpus_per_worker, threshold, batch_size, os.getcwd())
         self.actors = [self._remote.remote(self._files, *self._args) for _ in range(self.n_workers)]
 
     def events(self, sources: Sequence[Source], window: int | None = None) -> Iterator["Event"]:
@@ -110,7 +113,7 @@ class RayEngine:
                     todo.appendleft((index, source))
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             index, actor = pending.pop(ready[0])
-            result = self._result(ready[0])
+            result = self._result(ready[0], sources[index])
             if result is None:  # the worker died more often than Ray restarts it: a fresh worker, one more try
                 idle.extend(self._replace(actor))
                 attempts[index] = attempts.get(index, 0) + 1
@@ -129,12 +132,17 @@ class RayEngine:
                 next_out += 1
                 yield result
 
-    def _result(self, ref: Any) -> "ImageResult | None":
+    def _result(self, ref: Any, source: Source) -> "ImageResult | None":
         """The worker's result; None when its worker died more often than Ray restarts it."""
+        from malaria_desktop.core.results import ImageResult
+
         try:
             return self.ray.get(ref)[1]
         except self.ray.exceptions.RayActorError:
             return None
+        except self.ray.exceptions.RayTaskError as exc:  # not expected (the pipeline reports per image), but
+            return ImageResult(path=result_path(source), status="error",  # one image never stops the run
+                               error=f"Unexpected error while analysing this image ({exc.cause!r:.300}).")
 
     def _replace(self, dead: Any) -> list[Any]:
         """A new actor in place of one Ray gave up on (or [] when it was already replaced)."""
