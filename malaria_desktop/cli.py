@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from malaria_desktop import INTENDED_USE, __version__
+from malaria_desktop import INTENDED_USE, __version__, cluster_cli
 from malaria_desktop.core.settings import DEFAULTS
 
 if TYPE_CHECKING:
@@ -96,9 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
 
     an = sub.add_parser("analyze", help="analyse field images and write images.csv, cells.csv, slide.csv")
-    an.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and/or folders (recursive)")
-    an.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSV reports")
+    an.add_argument("paths", nargs="+", type=cluster_cli.path_or_uri, metavar="PATH",
+                    help="image files and/or folders (recursive), or s3://bucket/prefix")
+    an.add_argument("--out", type=cluster_cli.path_or_uri, required=True, metavar="DIR",
+                    help="folder (or s3://bucket/prefix/) for the CSV reports")
     common(an)
+    cluster_cli.add_arguments(an)
     an.add_argument("--rbc-per-ul", type=_positive_float, default=DEFAULTS.rbc_per_ul, metavar="N",
                     help=f"patient's RBC count per microlitre for parasites/uL (default {DEFAULTS.rbc_per_ul:,.0f})")
     an.add_argument("--hyper-cutoff", type=_percentage, default=DEFAULTS.hyper_cutoff_pct, metavar="PCT",
@@ -167,6 +170,8 @@ def _load_classifier(model_dir: Path | None) -> "Classifier":
 
 def _report_folder(out: Path) -> "AtomicFolder":
     """The report folder, written as a unit; refused early when it is a file or holds other files."""
+    if cluster_cli.is_s3(out):  # an s3:// prefix: published whole, manifest last (docs/cluster.md)
+        return cluster_cli.report_folder(str(out), REPORT_FILES)
     from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.errors import UnsafeTargetError
     from malaria_desktop.core.report.manifest import unlisted_files
@@ -190,7 +195,7 @@ def _inputs(paths: Sequence[Path], problems: list[tuple[Path, str]] | None = Non
     from malaria_desktop.core.pipeline import expand_inputs
 
     problems = [] if problems is None else problems
-    files = expand_inputs(paths, problems)
+    files = cluster_cli.inputs(paths, problems) if cluster_cli.wants_cluster(paths) else expand_inputs(paths, problems)
     for folder, reason in problems:
         print(f"warning: cannot read the folder {folder} ({reason}); its images are not included", file=sys.stderr)
     if not files:
@@ -232,7 +237,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
           f"parasites/uL: {_fmt(slide.parasites_per_ul, 0)}")
     if slide.flags:
         print("Flags: " + ", ".join(slide.flags))
-    print(f"Reports: {args.out / 'images.csv'}, {args.out / 'cells.csv'}, {args.out / 'slide.csv'}")
+    print("Reports: " + ", ".join(cluster_cli.join(args.out, n) for n in ("images.csv", "cells.csv", "slide.csv")))
     print(INTENDED_USE)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
@@ -259,7 +264,9 @@ def _analyze_into(cells_path: Path, files: list[Path], classifier: "Classifier",
     bar = ProgressBar(sys.stderr, _progress_enabled(args), len(files), "images")
     summaries = []
     with AtomicCsvWriter(cells_path, CELL_COLUMNS) as cells_csv:
-        events = analyze_images(files, classifier, threshold=settings.threshold, batch_size=args.batch_size)
+        events = (cluster_cli.events(files, classifier, settings.threshold, args) if cluster_cli.wants_cluster(
+            files, args.engine) else analyze_images(files, classifier, threshold=settings.threshold,
+                                                    batch_size=args.batch_size))
         for event in events:
             if isinstance(event, Progress):
                 bar.update(event.image_index, f"{event.cells_counted} cells  {event.path.name}")
@@ -375,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"gui": cmd_gui, "analyze": cmd_analyze, "classify": cmd_classify, "calibrate": cmd_calibrate}
     try:
         return handlers[args.command](args)
-    except UsageError as exc:
+    except (UsageError, cluster_cli.ClusterUsageError) as exc:
         print(f"malaria-desktop {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
