@@ -151,7 +151,14 @@ ALLOWED_IMPORTS = {
                            "malaria_desktop.interop"),
     "malaria_desktop.paths": ("malaria_desktop",),
     "malaria_desktop.cli": ("malaria_desktop.core", "malaria_desktop.qt.app", "malaria_desktop.paths",
-                            "malaria_desktop", "malaria_desktop.calibrate_cli", "malaria_desktop.interop"),
+                            "malaria_desktop", "malaria_desktop.calibrate_cli", "malaria_desktop.interop",
+                            "malaria_desktop.cluster_cli"),
+    # S3 archives and the Ray engine (issue 23): never in the desktop bundle, so the CLI reaches the cluster
+    # package only through cluster_cli (argparse at import, the package when s3:// or --engine ray is used)
+    "malaria_desktop.cluster_cli": ("malaria_desktop.cluster", "malaria_desktop.core", "malaria_desktop.paths",
+                                    "malaria_desktop"),
+    "malaria_desktop.cluster": ("malaria_desktop.cluster", "malaria_desktop.core", "malaria_desktop.paths",
+                                "malaria_desktop"),
     # interchange formats (FHIR): built from core's figures, imported only when a report is exported
     "malaria_desktop.interop": ("malaria_desktop.interop", "malaria_desktop.core", "malaria_desktop"),
     "malaria_desktop.calibrate_cli": ("malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
