@@ -108,3 +108,15 @@ def test_a_field_with_a_blanked_cell_area_warns_on_the_image(tmp_path, smear):
     result = analyze_image(image, Classifier.load(make_tiny_model(tmp_path / "m", input_size=32, threshold=0.5)))
     assert result.uncovered_share >= WARN_SHARE and result.uncovered
     assert any(w.startswith("cells may be missed here") for w in result.warnings)
+
+
+def test_images_csv_lists_not_a_cell_regions_and_the_uncovered_share(tmp_path, smear):
+    from dataclasses import replace
+
+    from malaria_desktop.core.report.counts import cell_rows, image_row, summarise_image
+
+    result = replace(analyze_image(smear.image, _classifier(tmp_path, constant=1.0)), uncovered_share=0.125)
+    summary = summarise_image(result)
+    assert summary.n_cells == 0 and summary.n_not_a_cell == len(result.cells)
+    assert image_row(summary)[-2:] == [len(result.cells), "12.5"]
+    assert {row[10] for row in cell_rows(result)} == {NOT_CELL}  # cells.csv lists them with their verdict

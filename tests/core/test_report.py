@@ -170,8 +170,8 @@ def test_images_and_slide_csv(tmp_path: Path) -> None:
     summaries = [summarise_image(r) for r in results]
     rows = read_csv(write_images_csv(tmp_path / "images.csv", summaries))
     assert tuple(rows[0]) == IMAGE_COLUMNS
-    assert rows[1] == ["a.png", "ok", "", "10", "1", "10.000", "500000", "blurred"]
-    assert rows[2] == ["'-bad.png", "error", "'=not an image", "0", "0", "", "", ""]
+    assert rows[1] == ["a.png", "ok", "", "10", "1", "10.000", "500000", "blurred", "0", "0.0"]
+    assert rows[2] == ["'-bad.png", "error", "'=not an image", "0", "0", "", "", "", "0", ""]
     slide = read_csv(write_slide_csv(tmp_path / "slide.csv", summarise_slide(summaries)))
     assert tuple(slide[0]) == SLIDE_COLUMNS
     got = dict(zip(slide[0], slide[1], strict=False))
