@@ -344,3 +344,23 @@ def test_non_utf8_image_name_exports(tmp_path: Path) -> None:
     assert summary.n_annotated == 1 and summary.n_crops["uninfected"] == 1
     assert [Path(r["image"]).name for r in read_csv(tmp_path / "out" / "images.csv")] == ["champ_caf\\xe9.png"]
     assert load_session(tmp_path / "out" / "session.mdsession").image_paths == [path]
+
+
+def test_slide_csv_has_automatic_and_reviewed_estimates_and_accepted_apart(session: Session, tmp_path: Path) -> None:
+    """With the model's error rates in the session: both verdicts and intervals; bulk-accepted cells are
+    n_accepted_unseen, not n_reviewed, and leave their parasitized calls unconfirmed."""
+    a, b, _ = keys(session)
+    session.model = {"name": "tiny", "error_rates": {"tp": 86, "fn": 14, "fp": 1, "tn": 199}}
+    session.review.set_label(a, 0, "parasitized")  # looked at and confirmed
+    with session.review.acceptance.unseen():
+        session.review.set_label(b, 0, "parasitized")
+        session.review.set_label(b, 1, "uninfected")
+    export_session(session, tmp_path / "out")
+    slide = read_csv(tmp_path / "out" / "slide.csv")[0]
+    assert slide["n_reviewed"] == "1" and slide["n_accepted_unseen"] == "2"
+    for prefix in ("", "reviewed_"):
+        assert slide[f"{prefix}slide_result"] == "indeterminate"  # 12 cells: fewer than the minimum count
+        low, high = float(slide[f"{prefix}parasitemia_ci_low_pct"]), float(slide[f"{prefix}parasitemia_ci_high_pct"])
+        assert low <= float(slide[f"{prefix}parasitemia_estimate_pct"]) <= high
+    assert slide["parasites_per_ul"] == ""  # no density without parasites seen
+    assert float(slide["reviewed_parasitemia_ci_low_pct"]) > float(slide["parasitemia_ci_low_pct"])  # 1 of 6 calls seen

@@ -127,6 +127,15 @@ def rates_from_card(card_data: Mapping[str, Any]) -> ErrorRates | None:
         return None
 
 
+def rates_from_model_info(info: Any) -> ErrorRates | None:
+    """The rates a session stored about its model (``Session.model["error_rates"]``); None when absent."""
+    raw = info.get("error_rates") if isinstance(info, Mapping) else None
+    try:
+        return ErrorRates.from_dict(raw) if isinstance(raw, Mapping) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class SlideEstimate:
     """Corrected parasitemia with its 95 % interval, the verdict and the detection limit it implies."""

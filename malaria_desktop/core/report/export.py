@@ -19,8 +19,11 @@ Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF
 - ``slide.csv``: one row: session metadata (patient_id, slide_id, operator, date, notes), ``exported_at``,
   ``app_version``, ``model``, ``threshold``, then ``report.SLIDE_COLUMNS`` (automatic) and the reviewed
   figures (``reviewed_rbc_counted``, ``reviewed_target_reached``, ``reviewed_n_parasitized``,
-  ``reviewed_parasitemia_pct``, ``reviewed_parasites_per_ul``, ``reviewed_flags``), ``n_reviewed``,
-  ``n_changed``.
+  ``reviewed_parasitemia_pct``, ``reviewed_parasites_per_ul``, ``reviewed_flags``), ``n_reviewed`` (cells the
+  technician labelled and saw), ``n_changed``, the reviewed estimate (``reviewed_parasitemia_estimate_pct``,
+  ``reviewed_parasitemia_ci_low_pct``/``high_pct``, ``reviewed_slide_result``, ``reviewed_detection_limit_pct``:
+  ``core.report.estimate`` with the rates the session stored about its model) and ``n_accepted_unseen`` (labels
+  given to cells nobody saw: select-all + accept; not counted as reviewed).
 - ``annotated/<NN>_<image stem>.png``: every counted cell outlined in its reviewed colour (not_cell grey),
   reviewed cells dotted, counts in a strip above the field (``annotate.draw_annotations``).
 - ``crops/Parasitized/``, ``crops/Uninfected/``: one PNG per cell (``crops="reviewed"``: only cells the
@@ -69,6 +72,7 @@ from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.errors import ImageChangedError, MalariaDesktopError
 from malaria_desktop.core.pseudonym import pseudonym
 from malaria_desktop.core.report.annotate import draw_annotations, encode_png
+from malaria_desktop.core.report.estimate import rates_from_model_info
 from malaria_desktop.core.report.manifest import MANIFEST_NAME, unlisted_files, write_manifest
 from malaria_desktop.core.results import CellResult, ImageResult
 from malaria_desktop.core.review.session import Session, session_to_json, settings_of
@@ -79,6 +83,7 @@ from malaria_desktop.core.review.state import (
     apply_threshold,
     reviewed_result,
 )
+from malaria_desktop.core.review.tally import review_tally
 
 CropMode = Literal["reviewed", "all", "none"]
 CELL_EXTRA = ("reviewed_label", "reviewed")
@@ -87,7 +92,10 @@ IMAGE_EXTRA = ("reviewed_n_cells", "reviewed_n_parasitized", "reviewed_parasitem
 META_COLUMNS = ("patient_id", "slide_id", "operator", "date", "notes", "exported_at", "app_version", "model",
                 "threshold")
 SLIDE_EXTRA = ("reviewed_rbc_counted", "reviewed_target_reached", "reviewed_n_parasitized",
-               "reviewed_parasitemia_pct", "reviewed_parasites_per_ul", "reviewed_flags", "n_reviewed", "n_changed")
+               "reviewed_parasitemia_pct", "reviewed_parasites_per_ul", "reviewed_flags", "n_reviewed", "n_changed",
+               "reviewed_parasitemia_estimate_pct", "reviewed_parasitemia_ci_low_pct",
+               "reviewed_parasitemia_ci_high_pct", "reviewed_slide_result", "reviewed_detection_limit_pct",
+               "n_accepted_unseen")
 MANIFEST_COLUMNS = ("path", "label", "patient_id", "source_field", "cell_id", "automatic_label", "probability",
                     "reviewed", "edge")
 CROP_FOLDERS = {"parasitized": "Parasitized", "uninfected": "Uninfected"}
@@ -298,13 +306,19 @@ def _write_slide_csv(job: _Job, totals: tuple[int, int]) -> None:
     settings, meta = settings_of(job.session), job.session.metadata
     auto_slide = report.summarise_slide(job.automatic.values(), **settings.summary_kwargs())
     rev_slide = report.summarise_slide(job.reviewed.values(), **settings.summary_kwargs())
+    tally = review_tally(job.automatic, job.session.review, settings.count_edge_cells)  # seen vs accepted unseen
+    rates = rates_from_model_info(job.session.model)
+    if rates is not None:  # the estimate, interval and verdict need the model's error rates
+        auto_slide = report.with_estimate(auto_slide, rates, settings.min_cells)
+        rev_slide = report.with_estimate(rev_slide, rates, settings.min_cells, tally.unconfirmed_share)
     model = job.session.model.get("name", "") if isinstance(job.session.model, dict) else ""
     row = [meta.patient_id, meta.slide_id, meta.operator, meta.date, meta.notes,
            datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, model, settings.threshold]
     row += report.slide_row(auto_slide)
     row += [rev_slide.rbc_counted, int(rev_slide.target_reached), rev_slide.n_parasitized,
             report.format_number(rev_slide.parasitemia_pct, 3), report.format_number(rev_slide.parasites_per_ul, 0),
-            report.FLAG_SEPARATOR.join(rev_slide.flags), *totals]
+            report.FLAG_SEPARATOR.join(rev_slide.flags), totals[0] - tally.accepted, totals[1],
+            *report.slide_row(rev_slide)[-5:], tally.accepted]  # the estimate columns (report.SLIDE_COLUMNS' last 5)
     job.summary.files.append(report.write_csv_atomic(job.out / "slide.csv",
                                                      META_COLUMNS + report.SLIDE_COLUMNS + SLIDE_EXTRA, [row]))
 
