@@ -28,6 +28,7 @@ COLOURS: dict[str, QColor] = {
 SELECTED_COLOUR = QColor("#ffd400")
 REVIEWED_COLOUR = QColor("#ffffff")
 LABEL_TEXT: dict[str, str] = {PARASITIZED: "Parasitized", UNINFECTED: "Uninfected", NOT_CELL: "Not a cell"}
+MAX_DRAWN_POINTS = 2000  # a real cell outline has tens to hundreds of points after the half-pixel cut
 CELL_ITEM_TYPE = QGraphicsItem.UserType + 17  # type: ignore[attr-defined]  # missing from PySide6's stubs
 
 
@@ -118,6 +119,10 @@ def mark_path(mark: CellMark) -> QPainterPath:
         pts = np.asarray(mark.contour, dtype=np.int32).reshape(-1, 1, 2)
         if len(pts) > 24:  # drawing only: drop points that lie within half a pixel of the outline
             pts = cv2.approxPolyDP(pts, 0.5, True)  # type: ignore[assignment]
+        epsilon = 1.0
+        while len(pts) > MAX_DRAWN_POINTS:  # a crafted zigzag outline froze the window for minutes (issue 24)
+            pts = cv2.approxPolyDP(pts, epsilon, True)  # type: ignore[assignment]
+            epsilon *= 2
         pts = pts.reshape(-1, 2).astype(float) + 0.5  # type: ignore[assignment]
         path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts.tolist()]))  # type: ignore[call-overload]
         path.closeSubpath()

@@ -210,7 +210,7 @@ def _decode(data: dict[str, Any]) -> Session:
         results=results,
         review=ReviewState.from_dict(review_data),
         settings=settings,
-        model=dict(schema.mapping(data.get("model", {}), "model")),
+        model=dict(schema.plain_data(schema.mapping(data.get("model", {}), "model"), "model")),
     )
 
 

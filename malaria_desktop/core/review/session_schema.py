@@ -9,6 +9,12 @@ same rules run before a save (``check_result``), so what is written can always b
 
 Cells are stored with bbox, centroid, area, contour, probability, label, edge; the mask is rebuilt from
 the contour, and stored (packed bits, base64) only for the rare cell the contour does not reproduce.
+
+Issue 24: a crafted session with a 190,000-point outline froze the window for over 6 minutes, and one with
+a deeply nested ``model`` entry loaded but made every later autosave fail (the autosave's copy and the
+JSON writer recurse). An outline now has at most ``outline_limit(w, h)`` points, what the border of its box
+can hold (the app's outlines come from OpenCV's simple chain on the cell's own mask), and free-form data
+(``model``) is at most ``MAX_DEPTH`` deep and ``MAX_ITEMS`` entries.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ MAX_CELL_SIDE = 4096  # pixels: an RBC is ~50-200 px across; a 4096-px box is al
 MAX_MASK_PIXELS = 512_000_000  # all cell boxes of a session together (their masks are kept in memory)
 MAX_CONTOUR_POINTS = 100_000
 MAX_WARNINGS = 100
+MAX_DEPTH = 12  # nesting of free-form data (a model card's figures are 3-4 deep)
+MAX_ITEMS = 100_000  # entries of free-form data, all levels together
 SHA256_HEX = 64
 
 
@@ -83,6 +91,35 @@ def sequence(value: Any, where: str, limit: int) -> list[Any]:
     if len(value) > limit:
         raise SchemaError(f"{where} has more than {limit:,} entries")
     return value
+
+
+def plain_data(value: Any, where: str) -> Any:
+    """Free-form JSON data (a model card copy): at most MAX_DEPTH deep and MAX_ITEMS entries; walked
+    without recursion, so a hostile depth cannot raise RecursionError here."""
+    stack, seen = [(value, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise SchemaError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+            children = list(item.values()) if isinstance(item, dict) else item
+            seen += len(children)
+            if seen > MAX_ITEMS:
+                raise SchemaError(f"{where} has more than {MAX_ITEMS:,} entries")
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+def outline_limit(w: int, h: int) -> int:
+    """Most points an outline in a ``w`` x ``h`` box can have: twice its border, and some."""
+    return 4 * (w + h) + 64
+
+
+def check_outline(contour: np.ndarray, bbox: tuple[int, int, int, int], where: str) -> np.ndarray:
+    if len(contour) > outline_limit(bbox[2], bbox[3]):
+        raise SchemaError(f"{where} has {len(contour):,} points, more than a {bbox[2]}x{bbox[3]} cell's "
+                          f"outline can have ({outline_limit(bbox[2], bbox[3]):,})")
+    return contour
 
 
 def box(value: Any, where: str, image_shape: tuple[int, int] | None) -> tuple[int, int, int, int]:
@@ -188,7 +225,8 @@ def decode_cell(item: Any, image_shape: tuple[int, int], where: str, budget: lis
         budget[0] -= w * h
         if budget[0] < 0:
             raise SchemaError(f"the cells' boxes together exceed {MAX_MASK_PIXELS:,} pixels")
-        contour = points(item["contour"], f"{where} contour", image_shape, flat=True)
+        contour = check_outline(points(item["contour"], f"{where} contour", image_shape, flat=True), bbox,
+                                f"{where} contour")
         if "mask" in item:
             if sequence(item.get("mask_shape"), f"{where} mask_shape", 2) != [h, w]:
                 raise SchemaError(f"{where} mask_shape does not match its bbox")
@@ -293,6 +331,8 @@ def check_added_cells(review_data: Any, shapes: Mapping[str, tuple[int, int]]) -
             x, y, w, h = box(item.get("bbox"), f"{where} bbox", shapes.get(key))
             total += w * h
             if item.get("outline"):
-                points(item["outline"], f"{where} outline", shapes.get(key) or (MAX_PIXELS, MAX_PIXELS), flat=False)
+                outline = points(item["outline"], f"{where} outline", shapes.get(key) or (MAX_PIXELS, MAX_PIXELS),
+                                 flat=False)
+                check_outline(outline, (x, y, w, h), f"{where} outline")
     if total > MAX_MASK_PIXELS:
         raise SchemaError(f"the drawn cells' boxes together exceed {MAX_MASK_PIXELS:,} pixels")
