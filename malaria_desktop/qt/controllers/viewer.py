@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from malaria_desktop.qt.actions import ActionId, Actions
 from malaria_desktop.qt.display_cache import DisplayCache
 from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView
+from malaria_desktop.qt.missed_areas import MissedAreas
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import build_marks, filter_marks
 from malaria_desktop.qt.plain_text import shown_name
@@ -36,6 +37,7 @@ class ImageController(QObject):
         self._removed: tuple[str, int] | None = None  # the image last taken out while on screen, its row
         self._neighbour: str | None = None  # what was shown instead
         self.display = DisplayCache(parent=self)  # decoded fields, prefetched off the GUI thread
+        self.missed = MissedAreas()  # "cells may be missed here" outlines of the image on screen
         a = actions
         a[ActionId.ZOOM_IN].triggered.connect(view.zoom_in)
         a[ActionId.ZOOM_OUT].triggered.connect(view.zoom_out)
@@ -99,6 +101,7 @@ class ImageController(QObject):
         """Nothing on screen (a new slide or another session)."""
         self.current_key = None
         self._removed = None
+        self.missed.clear()
         self.display.forget()
         self.view.set_image(None)
 
@@ -108,6 +111,7 @@ class ImageController(QObject):
         result = self.document.result(key) if key else None
         if key is None or result is None or result.status != "ok" or not self.view.has_image():
             self.view.clear_marks()
+            self.missed.clear()
             return
         review = self.document.review
         added = [(cid, cell.bbox, cell.label, cell.outline) for cid, cell in review.added_cells(key).items()]
@@ -119,6 +123,7 @@ class ImageController(QObject):
                              uncertain_only=self.actions[ActionId.UNCERTAIN_ONLY].isChecked())
         self.view.set_marks(marks)
         self.view.set_overlays_visible(self.actions[ActionId.OVERLAYS].isChecked())
+        self.missed.show(self.view.scene(), result.uncovered, self.actions[ActionId.OVERLAYS].isChecked())
         self.overlaysDrawn.emit(key)
 
     def _entries_reset(self) -> None:
