@@ -250,11 +250,12 @@ class MainWindow(QMainWindow):
             self.document.set_threshold(self.settings.threshold(card.threshold) or card.threshold)
         self.document.session.model = {"name": card.name, "architecture": card.architecture,
                                        "threshold": card.threshold, "folder": self._model_folder(),
-                                       "calibration": str(card.extra.get("calibration", "") or "")}
+                                       "calibration": str(card.extra.get("calibration", "") or ""),
+                                       "error_rates": _error_rates(card)}
         self.gallery_ctl.update_band()
         self.update_actions()
-        self.analysis.start_pending()
         self.runner.prewarm(classifier)
+        self.analysis.start_pending()
 
     @Slot(str, str)
     def _model_failed(self, message: str, details: str) -> None:
@@ -347,3 +348,10 @@ class MainWindow(QMainWindow):
         self.gallery.model.thumbnails.shutdown()
         super().closeEvent(event)
 
+
+def _error_rates(card: Any) -> dict[str, Any] | None:
+    """The model's error rates for the slide estimate and its interval (core.report.estimate), kept in the session."""
+    from malaria_desktop.core.report.estimate import rates_from_card
+
+    rates = rates_from_card(card.extra)
+    return None if rates is None else rates.as_dict()

@@ -31,6 +31,7 @@ class Figures:
     parasitemia_pct: float | None
     parasites_per_ul: float | None
     flags: tuple[str, ...]  # core.report.counts flag codes
+    verdict: str = ""  # core.report.estimate's line: parasites seen (with the interval) / not seen / indeterminate
 
 
 _SUMMARIES: dict[tuple[int, bool], tuple[ImageResult, tuple, Any]] = {}  # (id(result), reviewed) -> summary
@@ -60,17 +61,20 @@ def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | Non
     return summary
 
 
-def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping) -> Figures:
-    """Slide figures from ``core.report.summarise_slide``; ``review`` given -> the reviewed figures."""
+def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping,
+                  rates: Any = None, unconfirmed_share: float = 1.0) -> Figures:
+    """Slide figures from ``core.report.counts.summarise_slide``; ``review`` given -> the reviewed figures;
+    ``rates`` (``core.report.estimate.ErrorRates``) adds the verdict and the interval."""
     from malaria_desktop.core.report.counts import summarise_slide
+    from malaria_desktop.core.report.estimate import summary_verdict
     from malaria_desktop.core.review.session import summary_options
 
     options = summary_options(settings)
     items = [_image_summary(k, r, review, options) for k, r in results.items()]
-    summary = summarise_slide(items, **options)
+    summary = summarise_slide(items, **options, rates=rates, unconfirmed_share=unconfirmed_share)
     return Figures(cells=summary.rbc_counted, parasitized=summary.n_parasitized,
                    parasitemia_pct=summary.parasitemia_pct, parasites_per_ul=summary.parasites_per_ul,
-                   flags=tuple(summary.flags))
+                   flags=tuple(summary.flags), verdict=summary_verdict(summary))
 
 
 def flag_text(code: str, settings: Mapping) -> str:
@@ -123,6 +127,10 @@ class SummaryPanel(QWidget):
         self.assumption = _small(rbc_assumption(5_000_000))
         self.assumption.setWordWrap(True)
         grid.addWidget(self.assumption, 7, 0, 1, 3)
+        self.verdicts = QLabel("")  # automatic and reviewed verdict lines (core.report.estimate)
+        self.verdicts.setWordWrap(True)
+        self.verdicts.setTextFormat(Qt.TextFormat.PlainText)
+        grid.addWidget(self.verdicts, 8, 0, 1, 3)
 
         flags_box = QGroupBox("Flags")
         self.flags = QLabel("No images analysed yet.")
@@ -165,8 +173,10 @@ class SummaryPanel(QWidget):
         self._flag_colours = (theme.colour("bad", pal), theme.colour("warn", pal), theme.colour("good", pal))
 
     def update_figures(self, auto: Figures | None, reviewed: Figures | None, *, target: int, edits: int,
-                       quality: list[str] | None = None, settings: Mapping | None = None) -> None:
-        """Show the figures; ``reviewed`` is None until the technician edits something."""
+                       quality: list[str] | None = None, settings: Mapping | None = None,
+                       accepted: int = 0) -> None:
+        """Show the figures; ``reviewed`` is None until the technician edits something. ``edits`` counts the
+        labelled cells, ``accepted`` those of them nobody saw (select-all + accept): never called reviewed."""
         show_reviewed = reviewed is not None and edits > 0
         self.column_reviewed.setVisible(show_reviewed)
         for key, (auto_label, rev_label) in self.rows.items():
@@ -177,10 +187,15 @@ class SummaryPanel(QWidget):
         counted = main.cells if main else 0
         theme.set_bar(self.target_bar, min(counted, target), target,
                       f"{counted:,} of {target:,} target cells" + (" \u2714" if counted >= target else ""))
+        seen = edits - accepted
+        unseen = f" {accepted:,} more accepted without being shown (not reviewed)." if accepted else ""
         self.reviewed_note.setText(
-            f"You reviewed {edits} cell{'s' if edits != 1 else ''}; the right-hand column is what will be reported."
-            if show_reviewed else "Not reviewed yet: confirm or correct cells in the image or the gallery."
+            f"You reviewed {seen:,} cell{'s' if seen != 1 else ''};{unseen} The right-hand column is what will be "
+            "reported." if show_reviewed else "Not reviewed yet: confirm or correct cells in the image or the gallery."
             if auto else "")
+        lines = [f"Automatic: {auto.verdict}" if auto and auto.verdict else "",
+                 f"Reviewed: {reviewed.verdict}" if show_reviewed and reviewed and reviewed.verdict else ""]
+        self.verdicts.setText("\n".join(line for line in lines if line))
         self.assumption.setText(rbc_assumption(float((settings or {}).get("rbc_per_ul", 5_000_000))))
         self._show_flags(main, quality or [], settings or {})
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
+from malaria_desktop.core.report.estimate import rates_from_model_info
+from malaria_desktop.core.review.tally import review_tally
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.summary_panel import SummaryPanel, slide_figures
 from malaria_desktop.qt.warning_groups import group_warnings
@@ -63,11 +65,13 @@ class SummaryController(QObject):
             self.panel.update_figures(None, None, target=target, edits=0)
             self.panel.warnings.show_groups([])
             return
-        auto = slide_figures(results, None, settings)
-        reviewed = slide_figures(results, self.document.review, settings)
+        rates = rates_from_model_info(self.document.session.model)  # the active model's error rates
+        tally = review_tally(results, self.document.review, settings.count_edge_cells)
+        auto = slide_figures(results, None, settings, rates)
+        reviewed = slide_figures(results, self.document.review, settings, rates, tally.unconfirmed_share)
         groups = group_warnings(results)  # one line per kind of warning, not one per image (issue 20)
         self.panel.update_figures(auto, reviewed, target=target, edits=self.document.review.edits_count,
-                                  quality=[], settings=settings)
+                                  quality=[], settings=settings, accepted=tally.accepted)
         self.panel.warnings.show_groups(groups)
         if not auto.flags and groups:
             self.panel.flags.setText("Image warnings (open a line for the images):")
