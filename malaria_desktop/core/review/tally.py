@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from malaria_desktop.core.results import PARASITIZED, ImageResult
+from malaria_desktop.core.results import PARASITIZED, ImageResult, counted
 from malaria_desktop.core.review.state import ReviewState, reviewed_result
 
 
@@ -30,9 +30,13 @@ class ReviewTally:
 def review_tally(results: Mapping[str, ImageResult], review: ReviewState, count_edge_cells: bool = True) -> ReviewTally:
     """Count reviewed vs accepted labels and the confirmed share of parasitized calls over a slide."""
     acceptance = review.acceptance
+    edited = set(review.image_keys())
     reviewed = accepted = parasitized = confirmed = 0
     for key, result in results.items():
         if result.status != "ok":
+            continue
+        if key not in edited:  # the automatic calls, nothing labelled (cheap: no reviewed copy of the image)
+            parasitized += counted(result, count_edge_cells)[1]
             continue
         labelled = set(review.overrides(key)) | set(review.added_cells(key))
         unseen = {c for c in labelled if acceptance.is_unseen(key, c)}
