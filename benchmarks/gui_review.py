@@ -227,17 +227,22 @@ def review_actions(window) -> dict[str, float]:
     ctrl = Qt.KeyboardModifier.ControlModifier
     window.view.setFocus()
     keys = 0
+    cpu: list[tuple[float, str]] = []  # GUI-thread CPU ms per key: what the load cannot inflate
 
     def press(key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
         nonlocal keys
+        started = time.thread_time()
         QTest.keyClick(QApplication_focus(window), key, modifier)
+        cpu.append(((time.thread_time() - started) * 1000.0, Qt.Key(key).name))
         keys += 1
         pump(15)
 
     for _ in range(8):
         press(Qt.Key.Key_PageDown, ctrl)  # next image
     for name in ("uncertain", "confirm", "parasitized", "all"):
+        started = time.thread_time()
         window.gallery.set_filter(name)
+        cpu.append(((time.thread_time() - started) * 1000.0, f"filter {name}"))
         pump(15)
     window.view.setFocus()
     press(Qt.Key.Key_F4)
@@ -248,7 +253,9 @@ def review_actions(window) -> dict[str, float]:
         press(Qt.Key.Key_U)
     press(Qt.Key.Key_S)  # split the cell on screen, undo it
     press(Qt.Key.Key_Z, ctrl)
-    return {"keys": keys}
+    worst = max(cpu)
+    return {"keys": keys, "cpu_median_ms": sorted(cpu)[len(cpu) // 2][0], "cpu_max_ms": worst[0],
+            "cpu_max_what": worst[1]}
 
 
 def start_hogs(n: int) -> list:
@@ -424,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         hog.kill()
     print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
     print(f"  analysis in a {args.analysis}; {args.hogs} CPU-bound processes running meanwhile; reviewing = the "
-          f"gallery review + {actions['keys']} keys of image switches, F4/F3 walks, split and undo")
+          f"gallery review + {actions['keys']} keys of image switches, F4/F3 walks, split and undo; GUI-thread "
+          f"CPU per action: median {actions['cpu_median_ms']:.1f} ms, max {actions['cpu_max_ms']:.1f} ms "
+          f"({actions['cpu_max_what']})")
     for label, stacks in (("analysing", stall_stacks), ("reviewing", meter.top_stacks())):
         for count, where in stacks if args.stall_stacks else ():
             print(f"  stalled while {label}: {count * 4} ms in {where}")

@@ -44,7 +44,8 @@ def test_same_results_as_in_process_and_a_lower_priority(worker, fields, tiny_mo
     assert results[-1].status == "error"  # a broken file is a result, not a crash of the worker
     assert [c.probability for c in results[0].cells] == pytest.approx([c.probability for c in local[0].cells],
                                                                       abs=1e-5)
-    assert os.getpriority(os.PRIO_PROCESS, worker.pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 5
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker.niceness)
+    assert worker.niceness > 0
     assert worker.threads == inference_threads() >= 1
 
 
