@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from malaria_desktop.core.report.printable import build_report, flag_words, rbc_assumption, report_html
+from malaria_desktop.core.report.printable import build_report, figure_rows, flag_words, rbc_assumption, report_html
 from malaria_desktop.core.review.session import Session, SessionMetadata
 from tests.core.test_review import make_result
 
@@ -40,3 +40,19 @@ def test_warnings_are_grouped_by_text() -> None:
         session.set_result(replace(make_result(f"/x/{name}.png", [0.9]), warnings=("blurred",)))
     report = build_report(session, load=lambda p: np.zeros((100, 200, 3), np.uint8))
     assert report.warnings == ("blurred \u2013 3 images: a.png, b.png, c.png",)
+
+
+def test_verdicts_side_by_side_and_accepted_cells_are_not_reviewed() -> None:
+    session = Session(model={"name": "m", "error_rates": {"tp": 86, "fn": 14, "fp": 1, "tn": 199}})
+    session.set_result(make_result("/x/a.png", [0.9, 0.2, 0.1]))
+    key = next(iter(session.results))
+    session.review.set_label(key, 0, "parasitized")  # seen
+    with session.review.acceptance.unseen():
+        session.review.set_label(key, 1, "uninfected")
+        session.review.set_label(key, 2, "uninfected")
+    report = build_report(session, load=lambda p: np.zeros((100, 120, 3), np.uint8))
+    result_row = [row for row in figure_rows(report) if row[0] == "Slide result"]
+    assert result_row and all(text.startswith("Indeterminate") for text in result_row[0][1:])  # 3 cells
+    page = report_html(report)
+    assert "reviewed 1 cell(s); 2 more were accepted without being shown (not reviewed)" in page
+    assert (report.edits, report.accepted) == (1, 2)

@@ -20,10 +20,12 @@ import numpy as np
 from malaria_desktop import INTENDED_USE, __version__
 from malaria_desktop.core.classification.plausibility import IMPLAUSIBLE_PARASITEMIA_PCT
 from malaria_desktop.core.report.counts import SlideSummary, summarise_slide
+from malaria_desktop.core.report.estimate import rates_from_model_info, summary_verdict
 from malaria_desktop.core.report.thumbnails import analysed_image, image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review.session import Session, summary_options
 from malaria_desktop.core.review.state import reviewed_result
+from malaria_desktop.core.review.tally import review_tally
 
 MAX_THUMBS = 96  # two pages of thumbnails at most; the rest are in the export's CSV files
 THUMB_PX = 64
@@ -82,6 +84,7 @@ class PrintableReport:
     n_parasitized_total: int = 0
     intended_use: str = INTENDED_USE
     printed_at: str = field(default="")
+    accepted: int = 0  # labels given to cells nobody saw (select-all + accept): not reviewed
 
 
 def _fields(session: Session, reviewer: str, printed_at: datetime) -> tuple[tuple[str, str], ...]:
@@ -153,14 +156,17 @@ def build_report(session: Session, *, reviewer: str = "", model_folder: str = ""
     printed_at = printed_at or datetime.now()
     options = summary_options(session.settings)
     results = session.results
-    automatic = summarise_slide(results.values(), **options)
-    reviewed = summarise_slide((reviewed_result(k, r, session.review) for k, r in results.items()), **options)
+    rates = rates_from_model_info(session.model)  # the estimate, interval and verdict (core.report.estimate)
+    tally = review_tally(results, session.review, bool(options["count_edge_cells"]))
+    automatic = summarise_slide(results.values(), **options, rates=rates)
+    reviewed = summarise_slide((reviewed_result(k, r, session.review) for k, r in results.items()), **options,
+                               rates=rates, unconfirmed_share=tally.unconfirmed_share)
     hyper = float(options["hyper_cutoff_pct"])
     warnings = _grouped_warnings(results)
     thumbs, total = _thumbs(session, load or load_image, max_thumbs)
     return PrintableReport(
         fields=_fields(session, reviewer, printed_at), model=_model_rows(session, model_folder, band_text),
-        automatic=automatic, reviewed=reviewed, edits=session.review.edits_count,
+        automatic=automatic, reviewed=reviewed, edits=tally.reviewed, accepted=tally.accepted,
         assumption=rbc_assumption(float(options["rbc_per_ul"])),
         flags=tuple(flag_words(f, hyper) for f in reviewed.flags), warnings=tuple(warnings),
         thumbs=tuple(thumbs), n_parasitized_total=total, printed_at=printed_at.strftime("%Y-%m-%d %H:%M"))
@@ -173,10 +179,13 @@ def _num(value: float | None, fmt: str) -> str:
 def figure_rows(report: PrintableReport) -> list[tuple[str, str, str]]:
     """(what, automatic, reviewed) rows of the figures table."""
     a, r = report.automatic, report.reviewed
-    return [("Red cells counted", f"{a.rbc_counted:,}", f"{r.rbc_counted:,}"),
+    rows = [("Red cells counted", f"{a.rbc_counted:,}", f"{r.rbc_counted:,}"),
             ("Parasitized cells", f"{a.n_parasitized:,}", f"{r.n_parasitized:,}"),
             ("Parasitemia", _num(a.parasitemia_pct, ".2f") + " %", _num(r.parasitemia_pct, ".2f") + " %"),
             ("Parasites / \u00b5L", _num(a.parasites_per_ul, ",.0f"), _num(r.parasites_per_ul, ",.0f"))]
+    if a.slide_result or r.slide_result:  # with the model's error rates: the verdict with its interval
+        rows.append(("Slide result", summary_verdict(a) or "\u2013", summary_verdict(r) or "\u2013"))
+    return rows
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str] = ()) -> str:
@@ -210,8 +219,9 @@ def _gallery_html(report: PrintableReport, src: Callable[[int], str], per_row: i
 
 def report_html(report: PrintableReport, src: Callable[[int], str] = lambda i: f"thumb/{i}.png") -> str:
     """The whole report as the HTML subset ``QTextDocument`` lays out."""
-    reviewed_note = (f"The technician reviewed {report.edits} cell(s); the reviewed column is the result."
-                     if report.edits else "Not reviewed: the automatic figures are the result.")
+    unseen = f" {report.accepted} more were accepted without being shown (not reviewed)." if report.accepted else ""
+    reviewed_note = (f"The technician reviewed {report.edits} cell(s);{unseen} The reviewed column is the result."
+                     if report.edits or report.accepted else "Not reviewed: the automatic figures are the result.")
     flags = "".join(f"<li>{html.escape(f)}</li>" for f in report.flags) or "<li>None.</li>"
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings) or "<li>None.</li>"
     return (
