@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.report.counts import ImageSummary, SlideSummary
     from malaria_desktop.core.settings import ReportSettings
+    from malaria_desktop.interop.fhir_cli import FhirOutput
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("gui", "analyze", "classify", "calibrate")
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"RBC count target (default {DEFAULTS.target_cells})")
     an.add_argument("--exclude-edge-cells", action="store_true",
                     help="do not count cells cut by the image border (they stay in cells.csv with edge=1)")
+    an.add_argument("--fhir", type=Path, metavar="FILE",
+                    help="also write the slide result as a FHIR R4 Bundle (JSON) for a laboratory information "
+                         "system; inside --out it is listed in manifest.json (docs/fhir.md)")
+    an.add_argument("--patient-id", default="", metavar="ID", help="pseudonymous patient ID for --fhir (no names)")
+    an.add_argument("--slide-id", default="", metavar="ID", help="slide ID for --fhir")
 
     cl = sub.add_parser("classify", help="classify pre-cropped single-cell images (NIH crop format)")
     cl.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="cell image files and/or folders")
@@ -168,15 +174,15 @@ def _load_classifier(model_dir: Path | None) -> "Classifier":
         raise UsageError(f"cannot load the model: {exc}") from exc
 
 
-def _report_folder(out: Path) -> "AtomicFolder":
+def _report_folder(out: Path, extra: frozenset[str] = frozenset()) -> "AtomicFolder":
     """The report folder, written as a unit; refused early when it is a file or holds other files."""
     if cluster_cli.is_s3(out):  # an s3:// prefix: published whole, manifest last (docs/cluster.md)
-        return cluster_cli.report_folder(str(out), REPORT_FILES)
+        return cluster_cli.report_folder(str(out), REPORT_FILES | extra)
     from malaria_desktop.core.atomic import AtomicFolder
     from malaria_desktop.core.errors import UnsafeTargetError
     from malaria_desktop.core.report.manifest import unlisted_files
 
-    folder = AtomicFolder(out, allowed=REPORT_FILES, foreign=unlisted_files)
+    folder = AtomicFolder(out, allowed=REPORT_FILES | extra, foreign=unlisted_files)
     try:
         folder.check()
     except UnsafeTargetError as exc:
@@ -216,7 +222,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     problems: list[tuple[Path, str]] = []
     files = _inputs(args.paths, problems)
-    folder = _report_folder(args.out)
+    fhir = _fhir_output(args)
+    folder = _report_folder(args.out, fhir.folder_names())
     classifier = _load_classifier(args.model)
     settings = _analyze_settings(args, classifier.threshold)
     with folder as stage:  # everything lands in a staging sibling, swapped in whole at the end
@@ -225,7 +232,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         slide = _summarise(summaries, settings)
         write_images_csv(stage / "images.csv", summaries)
         write_slide_csv(stage / "slide.csv", slide)
+        fhir.write(slide, classifier, settings.threshold, stage)  # when it belongs in the folder
         write_manifest(stage, "analyze", inputs=len(files), settings=settings.to_dict())
+    fhir.write(slide, classifier, settings.threshold)  # when it goes elsewhere
 
     failed = [s for s in summaries if s.status != "ok"]
     for s in failed:
@@ -238,8 +247,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if slide.flags:
         print("Flags: " + ", ".join(slide.flags))
     print("Reports: " + ", ".join(cluster_cli.join(args.out, n) for n in ("images.csv", "cells.csv", "slide.csv")))
+    if fhir.written:
+        print(f"FHIR Bundle: {fhir.written}")
     print(INTENDED_USE)
+    if fhir.error:
+        print(f"malaria-desktop analyze: error: --fhir {args.fhir}: {fhir.error} "
+              f"The CSV reports in {args.out} were written.", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _fhir_output(args: argparse.Namespace) -> "FhirOutput":
+    """Where ``--fhir`` goes (``interop.fhir_cli``); refused early only when it would replace a report file."""
+    from malaria_desktop.interop.fhir_cli import FhirOutput
+
+    fhir = FhirOutput(args.fhir, args.out, patient_id=args.patient_id, slide_id=args.slide_id)
+    if fhir.inside_name in REPORT_FILES:
+        raise UsageError(f"--fhir {args.fhir} would replace the report's own {fhir.inside_name}")
+    return fhir
 
 
 def _analyze_settings(args: argparse.Namespace, model_threshold: float) -> "ReportSettings":

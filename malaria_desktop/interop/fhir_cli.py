@@ -66,12 +66,13 @@ class FhirOutput:
     def write(self, slide: SlideSummary, classifier: Classifier, threshold: float, stage: Path | None = None) -> None:
         """Write the Bundle: into ``stage`` when it belongs in the folder, else (``stage`` None) to ``path``."""
         from malaria_desktop.interop.fhir import FhirExportError, SlideReport, write_bundle
+        from malaria_desktop.interop.fhir_resources import csv_row
 
         inside = self.inside_name
         if self.path is None or (stage is None) != (inside is None):
             return  # not asked for, or written at the other step
         target = self.path if stage is None or inside is None else stage / inside
-        report = SlideReport(summary=slide, model=model_info(classifier, threshold), app_version=__version__,
+        report = SlideReport(figures=csv_row(slide), model=model_info(classifier, threshold), app_version=__version__,
                              issued=datetime.now(timezone.utc), patient_id=self.patient_id, slide_id=self.slide_id)
         try:
             write_bundle(target, report)

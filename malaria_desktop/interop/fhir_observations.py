@@ -3,12 +3,13 @@
 One Observation per figure a LIS files on its own (slide result, parasitemia with its estimate and
 interval, parasites per microlitre with the red-cell count it assumes, red cells examined), all pointing at
 the same specimen, device and patient; the DiagnosticReport groups them and says the result in words.
-Every number is read from the slide summary's ``slide.csv`` row (``fhir_resources.csv_row``); the slide
-result, the corrected estimate, its interval and the detection limit appear when the summary has them.
+Every number is read from the slide's ``slide.csv`` row (``SlideReport.figures``); the slide result, the
+corrected estimate, its interval and the detection limit appear when the row has them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from malaria_desktop import INTENDED_USE
@@ -16,7 +17,6 @@ from malaria_desktop.interop import fhir_codes as codes
 from malaria_desktop.interop.fhir_resources import (
     SlideReport,
     collected_date,
-    csv_row,
     number,
     performer,
     plain,
@@ -56,7 +56,7 @@ def _absent(obs: dict[str, Any], why: str) -> dict[str, Any]:
     return obs
 
 
-def _why_absent(row: dict[str, str]) -> str:
+def _why_absent(row: Mapping[str, str]) -> str:
     if row.get("rbc_counted", "0") in ("", "0"):
         return "no red cells were counted"
     result = row.get("slide_result", "")
@@ -67,7 +67,7 @@ def _why_absent(row: dict[str, str]) -> str:
 
 def slide_result(report: SlideReport, refs: dict[str, str]) -> dict[str, Any] | None:
     """Parasites seen / not seen / indeterminate, when the slide summary states it."""
-    value = csv_row(report.summary).get("slide_result", "")
+    value = report.figures.get("slide_result", "")
     if value not in codes.SLIDE_RESULTS:
         return None
     code, display, words = codes.SLIDE_RESULTS[value]
@@ -78,7 +78,7 @@ def slide_result(report: SlideReport, refs: dict[str, str]) -> dict[str, Any] | 
 
 def parasitemia(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     """Parasitemia in % (UCUM ``%``): the counted figure; estimate, interval and detection limit as components."""
-    row = csv_row(report.summary)
+    row = report.figures
     obs = _base(report, codes.concept("parasitemia", codes.PARASITEMIA_LOINC), refs)
     value = number(row, "parasitemia_pct")
     if value is None:
@@ -89,15 +89,15 @@ def parasitemia(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     if parts:
         obs["component"] = parts
     auto = report.automatic
-    if auto is not None and (before := number(csv_row(auto), "parasitemia_pct")) is not None:
+    if auto is not None and (before := number(auto, "parasitemia_pct")) is not None:
         obs["note"] = [{"text": f"Automatic figure before review: {before} % "
-                                f"({auto.n_parasitized} of {auto.rbc_counted} red cells)."}]
+                                f"({auto.get('n_parasitized')} of {auto.get('rbc_counted')} red cells)."}]
     return obs
 
 
 def parasites_per_ul(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     """Parasites per microlitre (UCUM ``/uL``); the red-cell count it assumes is a component and a note."""
-    row = csv_row(report.summary)
+    row = report.figures
     obs = _base(report, codes.concept("parasites-per-ul"), refs)
     rbc = number(row, "rbc_per_ul")
     obs["component"] = [{"code": codes.concept("assumed-rbc-per-ul"), "valueQuantity": codes.ucum(rbc, "/uL")}]
@@ -113,13 +113,14 @@ def parasites_per_ul(report: SlideReport, refs: dict[str, str]) -> dict[str, Any
 
 def rbc_examined(report: SlideReport, refs: dict[str, str]) -> dict[str, Any]:
     """Red cells examined (UCUM ``{cells}``), with the parasitized ones among them as a component."""
-    s, row = report.summary, csv_row(report.summary)
+    row = report.figures
     obs = _base(report, codes.concept("rbc-examined"), refs)
     obs["valueQuantity"] = codes.ucum(number(row, "rbc_counted"), "cells", "{cells}")
     obs["component"] = [{"code": codes.concept("rbc-parasitized"),
                          "valueQuantity": codes.ucum(number(row, "n_parasitized"), "cells", "{cells}")}]
-    words = f"{s.n_images_ok} of {s.n_images} field images analysed; target {s.target_cells} red cells " + (
-        "reached." if s.target_reached else "NOT reached.")
+    reached = "reached" if row.get("target_reached") == "1" else "NOT reached"
+    words = (f"{row.get('n_images_ok', '?')} of {row.get('n_images', '?')} field images analysed; "
+             f"target {row.get('target_cells', '?')} red cells {reached}.")
     obs["note"] = [{"text": words}]
     return obs
 
@@ -130,7 +131,7 @@ def observations(report: SlideReport, refs: dict[str, str]) -> list[dict[str, An
     return [obs for obs in made if obs is not None]
 
 
-def _figures_in_words(row: dict[str, str]) -> str:
+def _figures_in_words(row: Mapping[str, str]) -> str:
     pct = number(row, "parasitemia_pct")
     if pct is None:
         return "No red cells were counted: no parasitemia can be given."
@@ -151,13 +152,13 @@ def _figures_in_words(row: dict[str, str]) -> str:
 
 def conclusion(report: SlideReport) -> str:
     """The result in words, as a clinician reads it on the LIS screen."""
-    row = csv_row(report.summary)
+    row = report.figures
     parts = []
     if (value := row.get("slide_result", "")) in codes.SLIDE_RESULTS:
         parts.append(codes.SLIDE_RESULTS[value][2] + ".")
     parts.append(_figures_in_words(row))
-    if report.summary.flags:
-        parts.append("Flags: " + ", ".join(report.summary.flags) + ".")
+    if flags := [f for f in row.get("flags", "").split(";") if f.strip()]:
+        parts.append("Flags: " + ", ".join(flags) + ".")
     if report.reviewed:
         name = plain(report.reviewer)
         parts.append(f"Reviewed by a person ({name})." if name else "Reviewed by a person.")

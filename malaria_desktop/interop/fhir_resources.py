@@ -2,14 +2,15 @@
 
 Why dicts first: each resource reads like the FHIR specification's own JSON examples, so a reviewer can
 compare them line by line; ``interop.fhir`` then validates every one with the ``fhir.resources`` models.
-The figures are the slide summary's, formatted with the digits ``slide.csv`` uses (``format_number``), so
-a LIS reading the Bundle and a person reading the CSV see the same numbers.
+The figures are a ``slide.csv`` row (column -> text, as written), so a LIS reading the Bundle and a person
+reading the CSV see the same numbers, rounding included, and a figure the CSV withholds is absent too.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -39,13 +40,14 @@ class ModelInfo:
 class SlideReport:
     """Everything one slide's Bundle says; plain data, so the CLI and the window build it the same way.
 
-    ``summary`` holds the figures reported (the reviewed ones once a person reviewed the slide);
-    ``automatic`` the model's own figures when they differ from ``summary``. ``collected`` is the slide date
+    ``figures`` is the slide's ``slide.csv`` row (``core.report.counts.SLIDE_COLUMNS`` -> text; the
+    reviewed figures once a person labelled cells); ``automatic`` the model's own row when it differs.
+    ``collected`` is the slide date
     as typed (used only when it is an ISO date). IDs are the pseudonyms the technician typed. ``reviewed``
     means the review is complete (``interop.fhir_session`` says by which rule).
     """
 
-    summary: SlideSummary
+    figures: Mapping[str, str]
     model: ModelInfo
     app_version: str
     issued: datetime
@@ -54,7 +56,7 @@ class SlideReport:
     collected: str = ""
     reviewed: bool = False
     reviewer: str = ""
-    automatic: SlideSummary | None = None
+    automatic: Mapping[str, str] | None = None
     n_reviewed: int = 0  # cells a person labelled (a review may be under way without being complete)
 
 
@@ -82,7 +84,7 @@ def csv_row(summary: SlideSummary) -> dict[str, str]:
             for col, value in zip(SLIDE_COLUMNS, slide_row(summary), strict=True)}
 
 
-def number(row: dict[str, str], column: str) -> Decimal | None:
+def number(row: Mapping[str, str], column: str) -> Decimal | None:
     """A figure of ``csv_row`` as a Decimal (None when the CSV has none, or no such column)."""
     text = row.get(column, "").strip()
     try:

@@ -187,7 +187,8 @@ class MainWindow(QMainWindow):
                                           status=status, show_error=self.show_error, commit_metadata=commit,
                                           parent=self)
         self.export = ExportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
-                                       show_error=self.show_error, commit_metadata=commit, parent=self)
+                                       show_error=self.show_error, commit_metadata=commit, model=self.model,
+                                       parent=self)
         self.pdf = PdfReportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
                                        show_error=self.show_error, commit_metadata=commit,
                                        model_folder=self._model_folder, band_text=lambda: self.band().describe(),

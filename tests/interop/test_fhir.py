@@ -15,6 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 from malaria_desktop.core.report.counts import SlideSummary, summarise_slide, write_slide_csv
 from malaria_desktop.interop import fhir_codes as codes
 from malaria_desktop.interop.fhir import FhirExportError, ModelInfo, SlideReport, bundle_json, write_bundle
+from malaria_desktop.interop.fhir_resources import csv_row
 
 ISSUED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 HOSTILE = 'Zoë Ñúñez 李\x00\x1b[31m <script>alert("x")</script> ", DROP TABLE; =cmd|\'/C calc\'!A0 \u202e'
@@ -27,8 +28,11 @@ def summary(rbc: int = 2100, par: int = 37, rbc_per_ul: float = 4_800_000) -> Sl
     return summarise_slide(images, rbc_per_ul=rbc_per_ul)
 
 
-def report(**kw) -> SlideReport:
-    base = dict(summary=summary(), model=ModelInfo("tiny", 0.5, "ab" * 32, calibrated=True), app_version="9.9",
+def report(figures: SlideSummary | None = None, automatic: SlideSummary | None = None, **kw) -> SlideReport:
+    """A report of ``figures`` (default ``summary()``) as the CLI builds it: slide.csv rows of summaries."""
+    base = dict(figures=csv_row(figures if figures is not None else summary()),
+                automatic=csv_row(automatic) if automatic is not None else None,
+                model=ModelInfo("tiny", 0.5, "ab" * 32, calibrated=True), app_version="9.9",
                 issued=ISSUED, patient_id="P-0042", slide_id="S-7", collected="2026-11-30")
     base.update(kw)
     return SlideReport(**base)
@@ -70,7 +74,7 @@ def test_numbers_equal_slide_csv(tmp_path: Path) -> None:
     write_slide_csv(tmp_path / "slide.csv", s)
     with open(tmp_path / "slide.csv", encoding="utf-8-sig", newline="") as f:
         row = next(csv.DictReader(f))
-    _, by_type = parsed(bundle_json(report(summary=s)))
+    _, by_type = parsed(bundle_json(report(figures=s)))
     obs = obs_by_code(by_type)
     assert obs["parasitemia"]["valueQuantity"]["value"] == float(row["parasitemia_pct"])
     assert obs["parasitemia"]["valueQuantity"]["code"] == "%"
@@ -141,7 +145,7 @@ def test_device_states_model_threshold_hash_and_calibration() -> None:
 
 def test_no_cells_counted_gives_absent_values_not_zero() -> None:
     empty = summarise_slide([], rbc_per_ul=5e6)
-    _, by_type = parsed(bundle_json(report(summary=empty)))
+    _, by_type = parsed(bundle_json(report(figures=empty)))
     obs = obs_by_code(by_type)
     assert "valueQuantity" not in obs["parasitemia"] and obs["parasitemia"]["dataAbsentReason"]
     assert "valueQuantity" not in obs["parasites-per-ul"]
@@ -227,5 +231,5 @@ def test_rewrite_replaces_the_file_whole(tmp_path: Path) -> None:
 
 def test_values_keep_the_csv_rounding() -> None:
     s = summary(rbc=3, par=1)  # 33.3333... %
-    _, by_type = parsed(bundle_json(report(summary=s)))
+    _, by_type = parsed(bundle_json(report(figures=s)))
     assert Decimal(str(obs_by_code(by_type)["parasitemia"]["valueQuantity"]["value"])) == Decimal("33.333")

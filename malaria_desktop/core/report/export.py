@@ -39,6 +39,8 @@ Layout written under ``out_dir`` (CSV files via ``report.write_csv_atomic``: UTF
   ``crops/manifest.csv`` lists every crop (path, label, patient_id = group, source_field, cell_id,
   automatic_label, probability, reviewed, edge).
 - ``session.mdsession``: a copy of the session, so the export can be reopened and audited.
+- ``extra_files`` (name -> writer): files other parts add to the folder, written after the rest and before
+  the manifest; the window adds ``slide.fhir.json``, the FHIR R4 Bundle (``interop.fhir``, docs/fhir.md).
 - ``manifest.json``: every file above with its SHA-256, written last (``core.report.manifest``).
 
 The folder is written as a unit (``core.atomic.AtomicFolder``): everything goes into a staging sibling
@@ -57,7 +59,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -188,6 +190,7 @@ def export_session(
     crops: CropMode = "reviewed",
     annotate: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    extra_files: Mapping[str, Callable[[Path], Path]] | None = None,
 ) -> ExportSummary:
     """Write the whole export as one unit (see module docstring); ExportError when it cannot."""
     out = Path(out_dir)
@@ -195,11 +198,13 @@ def export_session(
         session_json = session_to_json(session)  # the schema check: nothing invalid reaches the files
     except (ValueError, TypeError, RecursionError, MalariaDesktopError) as exc:
         raise ExportError(f"The session cannot be exported: {exc}.") from exc
-    folder = AtomicFolder(out, allowed=EXPORT_ENTRIES, foreign=unlisted_files)
+    extra = dict(extra_files or {})
+    folder = AtomicFolder(out, allowed=EXPORT_ENTRIES | frozenset(extra), foreign=unlisted_files)
     try:
         with folder as stage:
             summary = _export(session, stage, crops, annotate, progress)
             summary.files.append(write_text(stage / "session.mdsession", session_json))
+            summary.files += [write(stage / name) for name, write in extra.items()]
             write_manifest(stage, "export", patient_group=patient_group(session))
     except MalariaDesktopError as exc:  # a folder of other files, a file in the way
         raise ExportError(f"Could not write the export to {out}: {exc}") from exc

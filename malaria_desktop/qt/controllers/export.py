@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QProgressDialog, QWidget
 
 from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.dialogs import ExportDialog
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.settings import AppSettings
@@ -27,8 +28,9 @@ class ExportController(QObject):
 
     def __init__(self, document: SlideDocument, settings: AppSettings, actions: Actions, *, dialog_parent: QWidget,
                  status: StatusFn, show_error: ErrorFn, commit_metadata: Callable[[], None],
-                 parent: QObject | None = None) -> None:
+                 model: ModelState | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.model = model  # the loaded model: its uncertain band and card hash go into the FHIR Bundle
         self.document = document
         self.settings = settings
         self.actions = actions
@@ -67,6 +69,7 @@ class ExportController(QObject):
         the export) and the event loop keeps running.
         """
         from malaria_desktop.core.report.export import export_session
+        from malaria_desktop.interop.fhir import FHIR_FILE_NAME
 
         self.commit_metadata()
         session, out = self.document.session, Path(folder)
@@ -77,13 +80,23 @@ class ExportController(QObject):
         dialog.setMinimumDuration(300)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.progress_dialog = dialog
-        step = self._step
+        step, fhir = self._step, self._fhir_writer(session)
 
         def factory(_should_cancel: Callable[[], bool]) -> Any:
-            yield export_session(session, out, progress=lambda done, total: step.emit(done, total))
+            yield export_session(session, out, progress=lambda done, total: step.emit(done, total),
+                                 extra_files={FHIR_FILE_NAME: fhir})
 
         self._folder = out
         return self.runner.start(factory)
+
+    def _fhir_writer(self, session: Any) -> Callable[[Path], Path]:
+        """The slide's FHIR Bundle for the folder (``interop.fhir_session``): final once the queues are done."""
+        from malaria_desktop.interop.fhir_session import loaded_card_sha256, session_writer
+
+        if self.model is None:
+            return session_writer(session)
+        band = self.model.band(self.document.threshold, self.settings.uncertain_margin)
+        return session_writer(session, (band.low, band.high), loaded_card_sha256(session, self.model.classifier))
 
     def wait(self, timeout_ms: int) -> bool:
         """Block until a report being written is finished (closing never leaves one half-written)."""
