@@ -229,7 +229,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with folder as stage:  # everything lands in a staging sibling, swapped in whole at the end
         summaries = _analyze_into(stage / "cells.csv", files, classifier, settings, args)
         summaries += [_unreadable_folder(path, reason) for path, reason in problems]
-        slide = _summarise(summaries, settings)
+        slide = _summarise(summaries, settings, classifier)
         write_images_csv(stage / "images.csv", summaries)
         write_slide_csv(stage / "slide.csv", slide)
         fhir.write(slide, classifier, settings.threshold, stage)  # when it belongs in the folder
@@ -244,6 +244,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"RBC counted: {slide.rbc_counted} (target {slide.target_cells} {target}); "
           f"parasitized: {slide.n_parasitized}; parasitemia: {_fmt(slide.parasitemia_pct, 3, ' %')}; "
           f"parasites/uL: {_fmt(slide.parasites_per_ul, 0)}")
+    if slide.slide_result:
+        print(f"Result: {_verdict(slide)}")
     if slide.flags:
         print("Flags: " + ", ".join(slide.flags))
     print("Reports: " + ", ".join(cluster_cli.join(args.out, n) for n in ("images.csv", "cells.csv", "slide.csv")))
@@ -311,10 +313,19 @@ def _unreadable_folder(path: Path, reason: str) -> "ImageSummary":
                         0, 0, None, None)
 
 
-def _summarise(summaries: list["ImageSummary"], settings: "ReportSettings") -> "SlideSummary":
+def _summarise(summaries: list["ImageSummary"], settings: "ReportSettings",
+               classifier: "Classifier") -> "SlideSummary":
+    """The slide's figures with the estimate, interval and verdict from the active model's error rates."""
     from malaria_desktop.core.report.counts import summarise_slide
+    from malaria_desktop.core.report.estimate import rates_from_card
 
-    return summarise_slide(summaries, **settings.summary_kwargs())
+    return summarise_slide(summaries, **settings.summary_kwargs(), rates=rates_from_card(classifier.card.extra))
+
+
+def _verdict(slide: "SlideSummary") -> str:
+    from malaria_desktop.core.report.estimate import summary_verdict
+
+    return summary_verdict(slide)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
