@@ -26,6 +26,8 @@ from typing import Any
 # A TOC entry as PyInstaller keeps it: (destination in the bundle, source file, type code).
 Entry = tuple[str, str, str]
 MODEL_FILES = ("model.onnx", "model_card.json")
+# the not-a-red-cell model (core.classification.not_a_cell): shipped with its card when the folder has both
+OPTIONAL_MODEL_FILES = ("not_a_cell.onnx", "not_a_cell_card.json")
 
 # Qt: the app is a QtWidgets program. Everything else in PySide6 (WebEngine, Qml/Quick, 3D, Multimedia,
 # Pdf, Charts, ...) is excluded unless the package source imports it.
@@ -158,7 +160,8 @@ def required_model_files(model_dir: Path) -> list[tuple[str, str]]:
             "(see CONTRIBUTING.md) or set MALARIA_DESKTOP_BUNDLE_MODEL to a folder holding "
             f"{' + '.join(MODEL_FILES)}."
         )
-    return [(str(model_dir / name), "trained_model") for name in MODEL_FILES]
+    optional = list(OPTIONAL_MODEL_FILES) if all((model_dir / n).is_file() for n in OPTIONAL_MODEL_FILES) else []
+    return [(str(model_dir / name), "trained_model") for name in (*MODEL_FILES, *optional)]
 
 
 def app_icon(icon_dir: Path, platform: str = sys.platform) -> str | None:

@@ -52,6 +52,11 @@ def test_model_files_are_required(tmp_path: Path) -> None:
     for name in helpers.MODEL_FILES:
         (tmp_path / name).write_text("x")
     assert helpers.required_model_files(tmp_path) == [(str(tmp_path / n), "trained_model") for n in helpers.MODEL_FILES]
+    (tmp_path / "not_a_cell.onnx").write_text("x")  # half of the optional not-a-cell model: left out
+    assert len(helpers.required_model_files(tmp_path)) == len(helpers.MODEL_FILES)
+    (tmp_path / "not_a_cell_card.json").write_text("x")
+    names = [Path(src).name for src, _ in helpers.required_model_files(tmp_path)]
+    assert names == [*helpers.MODEL_FILES, *helpers.OPTIONAL_MODEL_FILES]
 
 
 def test_icon_only_on_windows_and_macos(tmp_path: Path) -> None:

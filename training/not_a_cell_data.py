@@ -30,10 +30,12 @@ import numpy as np
 from malaria_desktop.core.classification.not_a_cell import context_crop
 from malaria_desktop.core.image_io import load_image
 from malaria_desktop.core.segmentation.engine import segment_cells
+from malaria_desktop.core.segmentation.options import SegmentationOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SIZE = 32
+SEG = SegmentationOptions(keep_wbc_regions=True)  # what the pipeline runs when this model is present
 
 
 class Sink:
@@ -91,7 +93,7 @@ def bccd_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> N
         b = obj.find("bndbox")
         boxes[obj.findtext("name", "").strip()].append([int(float(b.findtext(k, "0"))) for k in  # type: ignore[union-attr]
                                                         ("xmin", "ymin", "xmax", "ymax")])
-    seg = segment_cells(image)
+    seg = segment_cells(image, SEG)
     d = seg.cell_diameter_px or 90.0
     areas = np.array([c.area_px for c in seg.cells]) if seg.cells else np.zeros(1)
     med = float(np.median(areas))
@@ -127,7 +129,7 @@ def chula_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> 
     image = load_image(DATA / "chula_rbc12" / "images" / f"{name}.jpg")
     rows = [ln.split() for ln in (DATA / "chula_rbc12" / "labels" / f"{name}.txt").read_text().splitlines() if ln]
     pts = np.array([[float(r[0]), float(r[1])] for r in rows]).reshape(-1, 2)
-    seg = segment_cells(image)
+    seg = segment_cells(image, SEG)
     d = seg.cell_diameter_px or 40.0
     med = float(np.median([c.area_px for c in seg.cells])) if seg.cells else 0.0
     group = f"chula:{name}"
