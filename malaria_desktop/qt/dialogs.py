@@ -45,6 +45,9 @@ class SettingsDialog(QDialog):
         self.threshold.setDecimals(3)
         self.threshold.setSingleStep(0.01)
         self.threshold.setValue(threshold)
+        # the box shows 3 decimals: an untouched box (or "Use the model's value") gives back the exact value,
+        # so OK without a change stores no custom threshold and keeps the card's uncertain band
+        self._exact = {round(v, 3): v for v in (model_threshold, threshold) if v is not None}
         reset = QPushButton("Use the model's value" + (f" ({model_threshold:.3f})" if model_threshold else ""))
         reset.setEnabled(model_threshold is not None)
         reset.clicked.connect(lambda: self.threshold.setValue(model_threshold or threshold))
@@ -96,7 +99,7 @@ class SettingsDialog(QDialog):
         """The uncertain band the current values give, in plain words."""
         from malaria_desktop.core.classification.model_card import margin_band
 
-        threshold, margin = self.threshold.value(), self.margin.value()
+        threshold, margin = self.threshold_value(), self.margin.value()
         band = self.card.uncertain_band(threshold, margin) if self.card is not None else margin_band(threshold, margin)
         text = band.describe()
         if self.card is not None and self.card.uncertain is not None and band is not self.card.uncertain:
@@ -106,8 +109,13 @@ class SettingsDialog(QDialog):
     def _update_band(self, *_args) -> None:
         self.band_note.setText(self.band_text())
 
+    def threshold_value(self) -> float:
+        """The threshold the box means: the exact starting or model value while it shows that value rounded."""
+        shown = self.threshold.value()
+        return self._exact.get(round(shown, 3), shown)
+
     def values(self) -> dict[str, Any]:
-        return {"threshold": self.threshold.value(), "rbc_per_ul": self.rbc_per_ul.value(),
+        return {"threshold": self.threshold_value(), "rbc_per_ul": self.rbc_per_ul.value(),
                 "hyper_cutoff_pct": self.hyper.value(), "target_cells": self.target.value(),
                 "uncertain_margin": self.margin.value()}
 
