@@ -19,7 +19,6 @@ How (docs/calibration.md):
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
+from malaria_desktop.core.atomic import AtomicFolder, write_bytes, write_text
 from malaria_desktop.core.calibration.data import ReviewedCells, SessionCells, load_reviewed
 from malaria_desktop.core.calibration.train import Figures, FitOptions, Trainer, choose_threshold, figures_at
 from malaria_desktop.core.classification.model_card import CARD_FILE, CROP_FUNCTION, load_model_card, parse_model_card
@@ -261,7 +261,10 @@ def _ort_version() -> str:
 def write_model(result: CalibrationResult, out_dir: Path) -> Path:
     """Write ``model.onnx`` + ``model_card.json`` into ``out_dir`` (new or an earlier model folder).
 
-    Written beside the target first and moved into place, so a crash never leaves half a model.
+    Written into a staging sibling and swapped in as a whole (``core.atomic.AtomicFolder``: one atomic
+    exchange on Linux, two renames elsewhere with the previous folder restored after a kill). The old way
+    (delete the folder, then rename the new one in) lost the model folder once and left it half-deleted 4
+    times in 32 kills (issue 24).
     """
     import json
 
@@ -275,15 +278,10 @@ def write_model(result: CalibrationResult, out_dir: Path) -> Path:
         if others:
             raise UnsafeTargetError(f"'{out_dir}' holds other files ({', '.join(sorted(others)[:3])}); "
                                     "choose a new or empty folder for the calibrated model.")
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    onnx.save(result.model, str(tmp / "model.onnx"))
-    (tmp / CARD_FILE).write_text(json.dumps(result.card, indent=2), encoding="utf-8")
-    load_model_card(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    with AtomicFolder(out_dir, allowed=frozenset({"model.onnx", CARD_FILE})) as stage:
+        write_bytes(stage / "model.onnx", result.model.SerializeToString())  # fsynced, unlike onnx.save
+        write_text(stage / CARD_FILE, json.dumps(result.card, indent=2))
+        load_model_card(stage)
     return out_dir
 
 
