@@ -22,7 +22,7 @@ from urllib.parse import quote
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.interop import fhir_codes as codes
 from malaria_desktop.interop.fhir_observations import diagnostic_report, observations
-from malaria_desktop.interop.fhir_resources import ModelInfo, SlideReport, device, plain, specimen
+from malaria_desktop.interop.fhir_report import ModelInfo, SlideReport, device, plain, specimen
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle

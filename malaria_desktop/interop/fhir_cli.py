@@ -21,14 +21,14 @@ from malaria_desktop import __version__
 if TYPE_CHECKING:
     from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.report.counts import SlideSummary
-    from malaria_desktop.interop.fhir_resources import ModelInfo
+    from malaria_desktop.interop.fhir_report import ModelInfo
 
 
 def model_info(classifier: Classifier, threshold: float) -> ModelInfo:
     """The model as the Device states it: card name, the threshold used, the card's SHA-256, calibrated."""
     from malaria_desktop.core.classification.model_card import CARD_FILE
     from malaria_desktop.core.digest import sha256_of_file
-    from malaria_desktop.interop.fhir_resources import ModelInfo
+    from malaria_desktop.interop.fhir_report import ModelInfo
 
     try:
         digest = sha256_of_file(Path(classifier.model_dir) / CARD_FILE)
@@ -66,7 +66,7 @@ class FhirOutput:
     def write(self, slide: SlideSummary, classifier: Classifier, threshold: float, stage: Path | None = None) -> None:
         """Write the Bundle: into ``stage`` when it belongs in the folder, else (``stage`` None) to ``path``."""
         from malaria_desktop.interop.fhir import FhirExportError, SlideReport, write_bundle
-        from malaria_desktop.interop.fhir_resources import csv_row
+        from malaria_desktop.interop.fhir_report import csv_row
 
         inside = self.inside_name
         if self.path is None or (stage is None) != (inside is None):

@@ -14,7 +14,7 @@ from typing import Any
 
 from malaria_desktop import INTENDED_USE
 from malaria_desktop.interop import fhir_codes as codes
-from malaria_desktop.interop.fhir_resources import (
+from malaria_desktop.interop.fhir_report import (
     SlideReport,
     collected_date,
     number,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from malaria_desktop import __version__
-from malaria_desktop.interop.fhir_resources import ModelInfo, SlideReport
+from malaria_desktop.interop.fhir_report import ModelInfo, SlideReport
 
 if TYPE_CHECKING:
     from malaria_desktop.core.results import ImageResult

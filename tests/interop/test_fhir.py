@@ -15,7 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 from malaria_desktop.core.report.counts import SlideSummary, summarise_slide, write_slide_csv
 from malaria_desktop.interop import fhir_codes as codes
 from malaria_desktop.interop.fhir import FhirExportError, ModelInfo, SlideReport, bundle_json, write_bundle
-from malaria_desktop.interop.fhir_resources import csv_row
+from malaria_desktop.interop.fhir_report import csv_row
 
 ISSUED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 HOSTILE = 'Zoë Ñúñez 李\x00\x1b[31m <script>alert("x")</script> ", DROP TABLE; =cmd|\'/C calc\'!A0 \u202e'

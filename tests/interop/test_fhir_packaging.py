@@ -33,7 +33,7 @@ def test_every_model_the_export_loads_is_a_hidden_import_of_the_build() -> None:
     code = ("import sys\nfrom datetime import datetime, timezone\n"
             "from malaria_desktop.core.report.counts import ImageSummary, summarise_slide\n"
             "from malaria_desktop.interop.fhir import ModelInfo, SlideReport, bundle_json\n"
-            "from malaria_desktop.interop.fhir_resources import csv_row\n"
+            "from malaria_desktop.interop.fhir_report import csv_row\n"
             "s = csv_row(summarise_slide([ImageSummary('a', 'ok', '', 10, 1, None, None)]))\n"
             "bundle_json(SlideReport(s, ModelInfo('m', 0.5, 'ab', True), '1', datetime.now(timezone.utc),\n"
             "    patient_id='p', slide_id='s', collected='2026-01-02', reviewed=True, reviewer='r', automatic=s))\n"
