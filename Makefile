@@ -56,10 +56,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -x -m "not slow and not bundle" --ignore=tests/training
 
-# Lint and types, configured in pyproject.toml ([tool.ruff], [tool.mypy]).
+# Lint, types and import contracts, configured in pyproject.toml ([tool.ruff], [tool.mypy]) and .importlinter.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The frozen clinic build (dist/malaria-desktop/). Rebuilt only when an input changed: PyInstaller takes
 # minutes on a busy 2-core machine. `make bundle-clean` forces a from-scratch build.
