@@ -51,7 +51,7 @@ def reviewed_session(tmp_path: Path) -> tuple[Session, Path]:
     review = session.review
     review.set_label(keys[0], first[0].cell.cell_id, "parasitized")
     review.set_label(keys[0], first[1].cell.cell_id, "uninfected")
-    review.set_label(keys[0], first[2].cell.cell_id, "not_cell")  # reviewed, but not a cell: left out
+    review.set_label(keys[0], first[2].cell.cell_id, "not_cell")  # reviewed, not a cell: a negative
     review.set_label(keys[0], first[3].cell.cell_id, first[3].label)  # a confirmation counts as reviewed
     second = session.results[keys[1]].cells
     review.set_label(keys[1], second[0].cell.cell_id, "parasitized")
@@ -64,7 +64,8 @@ def reviewed_session(tmp_path: Path) -> tuple[Session, Path]:
 def test_session_gives_its_reviewed_cells_with_reviewed_labels(reviewed_session, tmp_path: Path) -> None:
     session, path = reviewed_session
     cells = load_reviewed([path], SIZE)
-    assert len(cells) == 6 and cells.n_parasitized == 3
+    assert len(cells) == 7 and cells.n_parasitized == 3  # the not-a-cell mark is a negative, flagged
+    assert int(cells.not_cell.sum()) == 1 and int(cells.red_cells.sum()) == 6
     assert cells.sources == ("slide.mdsession",) and set(cells.slides) == {"slide.mdsession"}
     assert set(cells.fields) == {"slide.mdsession/field1.png", "slide.mdsession/field2.png"}
     key = image_key(tmp_path / "field1.png")
@@ -74,11 +75,21 @@ def test_session_gives_its_reviewed_cells_with_reviewed_labels(reviewed_session,
     assert cells.labels[0] == 1 and cells.labels[1] == 0
 
 
+def test_cells_accepted_without_being_shown_are_not_calibration_truth(reviewed_session, tmp_path: Path) -> None:
+    session, _ = reviewed_session
+    key = image_key(tmp_path / "field2.png")
+    with session.review.acceptance.unseen():  # select-all + accept on the rest of field 2
+        for cr in session.results[key].cells[2:]:
+            session.review.set_label(key, cr.cell.cell_id, cr.label)
+    path = save_session(session, tmp_path / "accepted.mdsession")
+    assert len(load_reviewed([path], SIZE)) == 7  # the same cells as before the bulk accept
+
+
 def test_changed_image_is_skipped_with_a_reason(reviewed_session, tmp_path: Path) -> None:
     _, path = reviewed_session
     cv2.imwrite(str(tmp_path / "field2.png"), np.zeros((360, 480, 3), np.uint8))
     cells = load_reviewed([path], SIZE)
-    assert len(cells) == 3 and len(cells.skipped) == 1 and "field2.png" in cells.skipped[0]
+    assert len(cells) == 4 and len(cells.skipped) == 1 and "field2.png" in cells.skipped[0]  # field 1's mark too
 
 
 def test_export_folder_gives_the_same_cells_as_the_session(reviewed_session, tmp_path: Path) -> None:
@@ -86,11 +97,11 @@ def test_export_folder_gives_the_same_cells_as_the_session(reviewed_session, tmp
     export_session(session, tmp_path / "export", crops="reviewed", annotate=False)
     from_export = load_reviewed([tmp_path / "export"], SIZE)
     from_session = load_reviewed([path], SIZE)
-    assert sorted(from_export.labels) == sorted(from_session.labels)
-    assert len(set(from_export.slides)) == 1  # one patient pseudonym: one slide
+    assert sorted(from_export.labels) == sorted(from_session.labels[from_session.red_cells])  # exports skip
+    assert len(set(from_export.slides)) == 1  # not-a-cell marks; the session keeps them as negatives  # one patient pseudonym: one slide
     assert len(set(from_export.fields)) == 2
     both = load_reviewed([tmp_path / "export", path], SIZE)
-    assert len(both) == 12 and both.sources == ("export", "slide.mdsession")
+    assert len(both) == 13 and both.sources == ("export", "slide.mdsession")
 
 
 def test_nested_class_folders_and_names(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ Two sources, one result (``ReviewedCells``):
   ``crop_cell`` the app and training use. The field is the file name before ``_cell``; the slide is the
   file name's first ``_`` token (the export's ``C#########`` patient pseudonym, or an NIH ``C33P1``);
 - ``.mdsession`` files: every cell the technician labelled or drew (``review.is_edited`` or added) with
-  its reviewed label, cropped from the field image the session points to (the image must still be there
-  and unchanged). The field is the image, the slide is the session.
+  its reviewed label (*not a cell* marks as negatives, flagged ``not_cell``; cells accepted without being
+  shown are not reviewed and left out), cropped from the field image the session points to (the image
+  must still be there and unchanged). The field is the image, the slide is the session.
 
 Field and slide labels let cross-validation keep the cells of one field or slide together.
 """
@@ -26,9 +27,10 @@ from malaria_desktop.core.classification.crops import crop_cell
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.image_io import SUPPORTED_SUFFIXES, load_image
 from malaria_desktop.core.results import PARASITIZED
-from malaria_desktop.core.review.state import reviewed_result
+from malaria_desktop.core.review.state import NOT_CELL, reviewed_result
 
 CLASS_FOLDERS = {"parasitized": 1, "uninfected": 0}
+Row = tuple[np.ndarray, int, str, str, bool]  # crop, label (1 parasitized), field, slide, not a cell
 
 
 class CalibrationInputError(MalariaDesktopError):
@@ -45,6 +47,12 @@ class ReviewedCells:
     slides: tuple[str, ...]
     sources: tuple[str, ...]  # file names of the inputs (never absolute paths)
     skipped: tuple[str, ...] = ()  # why some cells or images were left out
+    not_cell: np.ndarray | None = None  # bool (N,): regions marked not a cell (label 0; never red cells)
+
+    @property
+    def red_cells(self) -> np.ndarray:
+        """Which cells are red cells (the denominator of the truth's parasitemia)."""
+        return np.ones(len(self.labels), bool) if self.not_cell is None else ~np.asarray(self.not_cell, bool)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -80,7 +88,7 @@ def slide_of(name: str) -> str:
     return Path(name).stem.split("_", 1)[0]
 
 
-def _from_folder(folder: Path, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
+def _from_folder(folder: Path, size: int, skipped: list[str]) -> list[Row]:
     files = _crop_files(folder)
     if not files:
         raise CalibrationInputError(
@@ -95,7 +103,8 @@ def _from_folder(folder: Path, size: int, skipped: list[str]) -> list[tuple[np.n
             continue
         h, w = image.shape[:2]
         crop = crop_cell(image, (0, 0, w, h), None, size)
-        out.append((crop, label, f"{folder.name}/{field_of(path.name)}", f"{folder.name}/{slide_of(path.name)}"))
+        out.append((crop, label, f"{folder.name}/{field_of(path.name)}", f"{folder.name}/{slide_of(path.name)}",
+                    False))
     return out
 
 
@@ -104,25 +113,30 @@ class SessionCells:
     """What cropping a session's reviewed cells needs, copied out of the live session (thread-safe)."""
 
     name: str
-    images: tuple[tuple[Path, str, tuple[int, int], tuple], ...]  # (path, sha256, shape, ((cell, label), ...))
+    # (path, sha256, shape, ((cell, label, not_cell), ...)); not-a-cell marks are negatives (label 0)
+    images: tuple[tuple[Path, str, tuple[int, int], tuple], ...]
 
 
 def session_cells(session, name: str) -> SessionCells:
-    """The reviewed cells (labelled, confirmed or drawn; not_cell left out) of a ``core.review.session.Session``."""
+    """The reviewed cells (labelled, confirmed or drawn, and the not-a-cell marks as negatives) of a
+    ``core.review.session.Session``; cells accepted without being shown are not reviewed and left out."""
     review = session.review
     images = []
     for key, result in session.results.items():
         if result.status != "ok":
             continue
-        edited = set(review.overrides(key)) | set(review.added_cells(key))
-        cells = tuple((cr.cell, int(cr.label == PARASITIZED)) for cr in reviewed_result(key, result, review).cells
-                      if cr.cell.cell_id in edited)
+        edited = {c for c in set(review.overrides(key)) | set(review.added_cells(key))
+                  if not review.acceptance.is_unseen(key, c)}
+        cells = tuple((cr.cell, int(cr.label == PARASITIZED), False)
+                      for cr in reviewed_result(key, result, review).cells if cr.cell.cell_id in edited)
+        cells += tuple((cr.cell, 0, True) for cr in result.cells
+                       if cr.cell.cell_id in edited and review.override(key, cr.cell.cell_id) == NOT_CELL)
         if cells:
             images.append((Path(result.path), result.content_sha256, tuple(result.image_shape), cells))
     return SessionCells(name, tuple(images))
 
 
-def crop_session_cells(source: SessionCells, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
+def crop_session_cells(source: SessionCells, size: int, skipped: list[str]) -> list[Row]:
     """Crop every reviewed cell from its field image (which must still be there and unchanged)."""
     out = []
     for path, sha, shape, cells in source.images:
@@ -134,13 +148,13 @@ def crop_session_cells(source: SessionCells, size: int, skipped: list[str]) -> l
         if tuple(image.shape[:2]) != shape:
             skipped.append(f"{source.name}: {path.name} changed size since it was analysed; skipped")
             continue
-        for cell, label in cells:
+        for cell, label, *mark in cells:
             crop = crop_cell(image, cell.bbox, cell.mask, size)
-            out.append((crop, label, f"{source.name}/{path.name}", source.name))
+            out.append((crop, label, f"{source.name}/{path.name}", source.name, bool(mark and mark[0])))
     return out
 
 
-def _from_session(path: Path, size: int, skipped: list[str]) -> list[tuple[np.ndarray, int, str, str]]:
+def _from_session(path: Path, size: int, skipped: list[str]) -> list[Row]:
     from malaria_desktop.core.review.session import SessionError, load_session
 
     try:
@@ -157,7 +171,7 @@ def load_reviewed(
     """Collect the reviewed cells of every input (folder or ``.mdsession``, plus sessions already in
     memory, e.g. the GUI's open slide) as ``size``-pixel crops."""
     paths = [Path(p) for p in inputs]
-    rows: list[tuple[np.ndarray, int, str, str]] = []
+    rows: list[Row] = []
     skipped: list[str] = []
     live = list(sessions)
     for source in live:
@@ -179,7 +193,7 @@ def load_reviewed(
     return ReviewedCells(
         crops=crops, labels=np.array([r[1] for r in rows], np.int64), fields=tuple(r[2] for r in rows),
         slides=tuple(r[3] for r in rows), sources=tuple([s.name for s in live] + [p.name for p in paths]),
-        skipped=tuple(skipped))
+        skipped=tuple(skipped), not_cell=np.array([r[4] for r in rows], bool))
 
 
 __all__ = ["CalibrationInputError", "ReviewedCells", "SessionCells", "load_reviewed", "session_cells",
