@@ -369,3 +369,23 @@ def test_frozen_calibrate_writes_a_model_the_frozen_app_loads(installed: Path, u
     _run_frozen(installed, ["classify", str(inputs / "lab export"), "--csv", str(out_dir / "c.csv"), "--model",
                             str(site)], user_env, clinic)
     assert (out_dir / "c.csv").read_text().count("\n") == len(lab_labels) + 1
+
+
+def test_frozen_analyze_writes_a_valid_fhir_bundle(installed: Path, user_env: dict[str, str], smears: Path,
+                                                   out_dir: Path) -> None:
+    """The FHIR models load by name at run time: the build must carry them (bundle_helpers.fhir_modules)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    out = out_dir / "fhir out"
+    _run_frozen(installed, ["analyze", str(smears), "--out", str(out), "--fhir", str(out / "slide.fhir.json"),
+                            "--patient-id", "P-1", "--slide-id", "S-1"], user_env, cwd=out_dir)
+    text = (out / "slide.fhir.json").read_text(encoding="utf-8")
+    Bundle.model_validate_json(text)
+    import csv
+
+    with open(out / "slide.csv", encoding="utf-8-sig", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    counted = [e["resource"]["valueQuantity"]["value"] for e in json.loads(text)["entry"]
+               if e["resource"]["resourceType"] == "Observation"
+               and e["resource"].get("valueQuantity", {}).get("code") == "{cells}"]
+    assert counted == [int(row["rbc_counted"])]
