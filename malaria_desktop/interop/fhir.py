@@ -100,7 +100,8 @@ def write_bundle(path: Path | str, report: SlideReport) -> Path:
     if path.is_dir():
         raise FhirExportError(f"{path} is a folder; give a file name for the FHIR Bundle (e.g. {FHIR_FILE_NAME}).")
     if not path.parent.is_dir():
-        raise FhirExportError(f"The folder {path.parent} does not exist; the FHIR Bundle was not written.")
+        raise FhirExportError(f"The folder {path.parent} does not exist or is not a folder; the FHIR Bundle was not "
+                              "written.")
     try:
         return write_text(path, text, encoding="utf-8")
     except UnsafeTargetError as exc:
