@@ -250,13 +250,17 @@ class AtomicFolder:
 
     def __init__(self, target: Path | str, allowed: frozenset[str] | None = None,
                  foreign: Callable[[Path], list[str]] | None = None) -> None:
-        self.target = Path(os.path.realpath(target)) if Path(target).is_symlink() else Path(target).absolute()
+        self.link = Path(target).absolute() if Path(target).is_symlink() else None
+        self.target = Path(os.path.realpath(target)) if self.link is not None else Path(target).absolute()
         self.allowed = allowed
         self.foreign = foreign
         self.stage: Path | None = None
 
     def check(self) -> None:
         """Raise UnsafeTargetError when ``target`` is a file or holds files this writer does not own."""
+        if self.link is not None and not self.target.exists():  # a dangling link was followed (issue 24)
+            raise UnsafeTargetError(f"{self.link} is a link to {self.target}, which does not exist; name a real "
+                                    "folder instead.")
         recover_folder(self.target)
         if self.target.exists() and not self.target.is_dir():
             raise UnsafeTargetError(f"{self.target} is a file, not a folder.")

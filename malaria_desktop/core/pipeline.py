@@ -188,8 +188,8 @@ def analyze_images(
             return True
         result: ImageResult | None = None
         try:
+            image = load_image(path)  # first: a 20 GB non-image is refused by its header, not hashed whole
             digest = file_sha256(path)  # recorded so outlines/crops are never applied to a replaced file
-            image = load_image(path)
         except Exception as exc:  # ImageLoadError, or anything a decoder throws on a hostile file
             result = ImageResult(path=path, status="error", error=describe_error(exc))
         else:

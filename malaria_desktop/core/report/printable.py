@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,11 +107,14 @@ def _model_rows(session: Session, model_folder: str, band_text: str) -> tuple[tu
 
 
 def parasitized_cells(session: Session) -> list[tuple[str, int, float | None, tuple[int, int, int, int]]]:
-    """``(key, cell_id, probability, bbox)`` of every cell reported as parasitized, highest probability first."""
+    """``(key, cell_id, probability, bbox)`` of every cell reported as parasitized, highest probability first.
+
+    Clumps (touching cells left out of the counts) are left out here too: the PDF listed them as
+    parasitized cells the figures did not count (issue 24)."""
     out = []
     for key, result in session.results.items():
         for cr in reviewed_result(key, result, session.review).cells:
-            if cr.label == PARASITIZED:
+            if cr.label == PARASITIZED and not cr.cell.clump:
                 p = None if math.isnan(cr.probability) else float(cr.probability)
                 out.append((key, cr.cell.cell_id, p, cr.cell.bbox))
     out.sort(key=lambda t: (-(t[2] if t[2] is not None else 2.0), t[0], t[1]))
@@ -133,13 +137,17 @@ def _thumbs(session: Session, load: Callable[[Path], np.ndarray], limit: int) ->
     return [ReportThumb(Path(k).name, cid, p, pixels.get((k, cid))) for k, cid, p, _b in chosen], len(cells)
 
 
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_NAME_TEXT else name[: MAX_NAME_TEXT - 1] + "\u2026"
+
+
 def _grouped_warnings(results: Mapping) -> list[str]:
     """One line per distinct warning with the images it concerns (30 fields, one warning: one line)."""
     groups: dict[str, list[str]] = {}
     for key, result in results.items():
         texts = result.warnings if result.status == "ok" else (f"could not be analysed ({result.error})",)
         for text in texts:
-            groups.setdefault(str(text), []).append(Path(key).name)
+            groups.setdefault(str(text), []).append(_short(Path(key).name))
     lines = []
     for text, names in groups.items():
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -188,9 +196,22 @@ def figure_rows(report: PrintableReport) -> list[tuple[str, str, str]]:
     return rows
 
 
+MAX_CELL_TEXT = 1000  # characters of one table cell (notes may be long; a 10 KB file name must not be)
+MAX_NAME_TEXT = 80  # characters of one file name in the warnings list
+
+
+def _plain(text: str, limit: int = MAX_CELL_TEXT) -> str:
+    """Text for the page: Unicode format characters removed (a right-to-left override turned
+    "evitisoP" into what reads as "Positive", issue 24), cut at ``limit`` with an ellipsis, escaped."""
+    shown = "".join(ch for ch in str(text) if unicodedata.category(ch) != "Cf")
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "\u2026"
+    return html.escape(shown)
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str] = ()) -> str:
-    head = "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    head = "".join(f"<th align='left'>{_plain(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_plain(c)}</td>" for c in row) + "</tr>" for row in rows)
     return (f"<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
             f"{'<tr>' + head + '</tr>' if head else ''}{body}</table>")
 
@@ -209,7 +230,7 @@ def _gallery_html(report: PrintableReport, src: Callable[[int], str], per_row: i
     for i, t in enumerate(report.thumbs):
         p = "drawn" if t.probability is None else f"{t.probability:.2f}"
         pic = f"<img src='{src(i)}' width='{THUMB_PX}' height='{THUMB_PX}'>" if t.rgb is not None else "(no image)"
-        cells.append(f"<td align='center'>{pic}<br><small>{p}<br>{html.escape(t.image_name[:14])}</small></td>")
+        cells.append(f"<td align='center'>{pic}<br><small>{p}<br>{_plain(t.image_name, 14)}</small></td>")
     rows = ["<tr>" + "".join(cells[i:i + per_row]) + "</tr>" for i in range(0, len(cells), per_row)]
     more = report.n_parasitized_total - len(report.thumbs)
     note = f"<p><small>Showing {len(report.thumbs)} of {report.n_parasitized_total} (highest probability " \
@@ -222,8 +243,8 @@ def report_html(report: PrintableReport, src: Callable[[int], str] = lambda i: f
     unseen = f" {report.accepted} more were accepted without being shown (not reviewed)." if report.accepted else ""
     reviewed_note = (f"The technician reviewed {report.edits} cell(s);{unseen} The reviewed column is the result."
                      if report.edits or report.accepted else "Not reviewed: the automatic figures are the result.")
-    flags = "".join(f"<li>{html.escape(f)}</li>" for f in report.flags) or "<li>None.</li>"
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings) or "<li>None.</li>"
+    flags = "".join(f"<li>{_plain(f)}</li>" for f in report.flags) or "<li>None.</li>"
+    warnings = "".join(f"<li>{_plain(w)}</li>" for w in report.warnings) or "<li>None.</li>"
     return (
         "<html><body style='font-family: sans-serif; font-size: 10pt;'>"
         "<h2>Malaria thin-smear screening report</h2>"
