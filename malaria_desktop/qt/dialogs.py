@@ -166,7 +166,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
-        text = ", ".join(_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v) for v in value[:12])
+        # nested values escaped too: HTML inside a card's list rendered in About (issue 24)
+        text = ", ".join(_fmt(v) if not isinstance(v, (dict, list)) else html.escape(json.dumps(v))
+                         for v in value[:12])
         return text + (", \u2026" if len(value) > 12 else "")
     return html.escape(str(value))
 

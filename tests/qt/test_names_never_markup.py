@@ -54,3 +54,18 @@ def test_calibration_dialog_shows_names_in_messages_literally(qtbot, tmp_path: P
     assert dialog.status.text() == f"Not calibrated: '{HOSTILE}.mdsession' is not a session"
     auto = [lab.text() for lab in dialog.findChildren(QLabel) if lab.textFormat() == Qt.TextFormat.AutoText]
     assert auto == []
+
+
+def test_about_escapes_html_nested_in_a_model_cards_lists() -> None:
+    """A card's list of objects was shown through json.dumps unescaped: its HTML rendered in About."""
+    from malaria_desktop.core.classification.model_card import parse_model_card
+    from malaria_desktop.qt.dialogs import model_card_html
+
+    card = parse_model_card({"format_version": 1, "input_size": 32, "threshold": 0.5,
+                             "preprocessing": {"crop": "crop_cell", "scale": 1 / 255, "channel_order": "RGB",
+                                               "layout": "NHWC"},
+                             "output": {"kind": "sigmoid"}, "class_names": ["uninfected", "parasitized"],
+                             "notes": [{"x": "<h1><font color=red>APPROVED</font></h1>"}, "<b>bold</b>"]})
+    page = model_card_html(card)
+    assert "<h1>" not in page and "<font" not in page and "<b>bold" not in page
+    assert "&lt;h1&gt;" in page

@@ -168,10 +168,20 @@ def parse_model_card(data: dict[str, Any], where: Path = Path(CARD_FILE)) -> Mod
         output_kind=kind,
         class_names=names,
         threshold=float(threshold),
-        onnx_file=str(data.get("onnx_file", "model.onnx")),
+        onnx_file=_onnx_file(data.get("onnx_file", "model.onnx"), where),
         extra={k: v for k, v in data.items() if k not in known},
         uncertain=band,
     )
+
+
+def _onnx_file(raw: Any, where: Path) -> str:
+    """A plain file name inside the model folder: no folders, no ``..``, no absolute path (issue 24: a card
+    could load a network file from anywhere on the disk)."""
+    name = str(raw)
+    if not name or name in (".", "..") or Path(name).name != name or "/" in name or "\\" in name:
+        raise ModelError(f"Model card {where}: onnx_file {name[:80]!r} must be a file name inside the model "
+                         "folder (no folder part).")
+    return name
 
 
 def _parse_band(raw: Any, threshold: float, where: Path) -> UncertainBand | None:
