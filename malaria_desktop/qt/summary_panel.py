@@ -45,7 +45,7 @@ def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | Non
     1,000-image slide each time made adding images superlinear (issue 11 item 8).
     """
     from malaria_desktop.core.report.counts import summarise_image
-    from malaria_desktop.qt.count_cache import review_signature
+    from malaria_desktop.core.slide.count_cache import review_signature
 
     signature = (review_signature(review, key) if review is not None else None, options["rbc_per_ul"],
                  options["count_edge_cells"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from malaria_desktop.core.review import state as review_mod
 from malaria_desktop.core.review.state import ReviewState, reviewed_counts
-from malaria_desktop.qt.count_cache import CountCache
+from malaria_desktop.core.slide.count_cache import CountCache
 from tests.core.test_review import make_result
 
 
@@ -19,7 +19,7 @@ def test_counts_equal_reviewed_counts_through_edits_replacements_and_removals(mo
     del results["f2.png"]
     calls: list[str] = []
     real = review_mod.reviewed_counts
-    monkeypatch.setattr("malaria_desktop.qt.count_cache.reviewed_counts",
+    monkeypatch.setattr("malaria_desktop.core.slide.count_cache.reviewed_counts",
                         lambda r, *a, **k: (calls.extend(r), real(r, *a, **k))[1])
     for edges in (True, True, False):
         assert cache.counts(results, review, edges) == reviewed_counts(results, review, count_edge_cells=edges)
