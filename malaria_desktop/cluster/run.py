@@ -55,9 +55,14 @@ def report_folder(out: str, allowed: frozenset[str]) -> "S3ReportFolder":
     """The ``s3://`` report target, checked now (a missing bucket or refused access stops the run early)."""
     check_installed(False, True)
     from malaria_desktop.cluster.s3_output import S3ReportFolder
+    from malaria_desktop.cluster.storage import StorageError
+    from malaria_desktop.core.errors import UnsafeTargetError
 
-    folder = S3ReportFolder(out, allowed)
-    folder.check()
+    try:
+        folder = S3ReportFolder(out, allowed)
+        folder.check()
+    except (StorageError, UnsafeTargetError) as exc:
+        raise type(exc)(f"--out {out}: {exc}") from None
     return folder
 
 

@@ -106,7 +106,7 @@ def describe(exc: BaseException, uri: str) -> str:
             exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         bucket = S3Uri.parse(uri).bucket
         if code == "NoSuchBucket":
-            return f"the bucket '{bucket}' does not exist ({uri})"
+            return f"the bucket '{bucket}' does not exist"
         if code in _DENIED:
             return (f"access to {uri} was refused ({code}): check the AWS credentials (profile, keys or role) "
                     f"and the permissions on the bucket '{bucket}'")

@@ -53,7 +53,8 @@ def test_an_unusable_output_bucket_stops_before_any_work(s3: Any, fields: list[P
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["analyze", str(fields[0]), "--out", "s3://no-such-report-bucket/r/", "--model", str(tiny_model_dir)])
     assert code == 2
-    assert "the bucket 'no-such-report-bucket' does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--out s3://no-such-report-bucket/r/: the bucket 'no-such-report-bucket' does not exist" in err
 
 
 def test_wrong_credentials_are_one_clear_error_and_local_files_still_run(
