@@ -36,7 +36,7 @@ def model_info(classifier: Classifier, threshold: float) -> ModelInfo:
         digest = ""
     card = classifier.card
     return ModelInfo(name=card.name, threshold=float(threshold), card_sha256=digest,
-                     calibrated=bool(card.extra.get("calibration")))
+                     calibrated=bool(card.extra.get("calibration")), exported=str(card.extra.get("exported", "") or ""))
 
 
 @dataclass

@@ -34,6 +34,7 @@ class ModelInfo:
     threshold: float
     card_sha256: str = ""
     calibrated: bool = False
+    exported: str = ""  # the card's export time: the model's version as the card states it
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def device(report: SlideReport) -> dict[str, Any]:
                        {"name": plain(model.name) or "unknown model", "type": "model-name"}],
         "type": {"text": "Software: automated screening of Giemsa thin-film images for malaria parasites"},
         "version": [{"type": {"text": "application"}, "value": plain(report.app_version) or "unknown"},
-                    {"type": {"text": "model"}, "value": plain(model.name) or "unknown"}],
+                    {"type": {"text": "model"}, "value": plain(model.name) or "unknown"}]
+        + ([{"type": {"text": "model exported"}, "value": plain(model.exported)}] if plain(model.exported) else []),
         "property": [
             {"type": codes.concept("decision-threshold"),
              "valueQuantity": [codes.ucum(Decimal(f"{model.threshold:.6f}").normalize(), "1")]},

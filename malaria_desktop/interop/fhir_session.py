@@ -85,7 +85,7 @@ def model_info(session: Session, card_sha256: str = "") -> ModelInfo:
     model = session.model if isinstance(session.model, dict) else {}
     return ModelInfo(name=str(model.get("name", "") or ""), threshold=settings_of(session).threshold,
                      card_sha256=card_sha256 or str(model.get("card_sha256", "") or ""),
-                     calibrated=bool(model.get("calibration")))
+                     calibrated=bool(model.get("calibration")), exported=str(model.get("exported", "") or ""))
 
 
 def loaded_card_sha256(session: Session, classifier: Any) -> str:

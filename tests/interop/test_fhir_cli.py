@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from malaria_desktop import __version__
 from malaria_desktop.cli import main
 from malaria_desktop.core.report.manifest import read_manifest, verify_folder
 from malaria_desktop.core.synthetic import write_synthetic_smear
@@ -66,6 +67,7 @@ def test_fhir_beside_the_report_equals_slide_csv(fields: Path, tiny_model_dir: P
     assert res["Specimen"]["identifier"][0]["value"] == "S-1"
     assert res["Device"]["deviceName"][1]["name"].startswith("tiny-test-")  # the model card's name
     assert len(res["Device"]["identifier"][0]["value"]) == 64  # the model card's SHA-256
+    assert res["Device"]["version"][0]["value"] == __version__
     assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "images.csv", "manifest.json", "slide.csv"]
 
 
