@@ -93,3 +93,22 @@ def test_cli_ray_engine_from_s3_writes_the_local_engines_report(
     assert len(from_s3) == len(local_cells) > 10
     assert from_s3[1:] == ["s3://ray-cli/fields/" + line for line in local_cells[1:]]
     assert (tmp_path / "from_s3" / "slide.csv").read_bytes() == (local / "slide.csv").read_bytes()
+
+
+def test_without_ray_restarts_a_dead_worker_is_replaced_and_its_images_rerun(
+        ray_cluster: Any, fields: list[Path], tiny_model_dir: Path) -> None:
+    from malaria_desktop.cluster.engine_ray import RayEngine
+
+    engine = RayEngine(tiny_model_dir, threshold=None, batch_size=64, workers=2, max_restarts=0)
+    first = engine.actors[0]
+    results: list[ImageResult] = []
+    try:
+        for event in engine.events(fields * 2):
+            if isinstance(event, ImageResult):
+                results.append(event)
+                if len(results) == 1:
+                    os.kill(ray_cluster.get(first.pid.remote()), signal.SIGKILL)
+        assert first not in engine.actors  # Ray gave up on it (no restarts): a fresh worker took its place
+    finally:
+        engine.close()
+    assert [r.status for r in results] == ["ok"] * 8 and [r.path for r in results] == fields * 2
