@@ -60,6 +60,9 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--width", type=float, default=m["width"], help="channel-width multiplier of VGG16 (1.0 = original)")
     t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=m["batch_norm"],
                    help="batch normalisation after every conv (must be off for ImageNet weights)")
+    t.add_argument("--group-norm", type=int, default=m["group_norm"],
+                   help="GroupNorm with this many groups instead of batch norm (0 = off); with --init from a "
+                        "batch-norm model its convs and BN scale/offset are the start point")
     t.add_argument("--dropout", type=float, default=m["dropout"], help="dropout rate in the classification head")
     t.add_argument("--head-units", type=int, default=m["head_units"],
                    help="units of the hidden dense layer of the head (0 = none)")
@@ -86,6 +89,15 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--colour-transfer", type=float, default=c["colour_transfer"],
                    help="share of training cells re-rendered in the colours of a training lab's healthy cells "
                         "(each --data folder is a lab; training/colour_transfer.py)")
+    t.add_argument("--colour-transfer-parasitized", type=float,
+                   help="the same share for parasitized cells (default: --colour-transfer)")
+    t.add_argument("--colour-spread", type=float, default=c["colour_spread"],
+                   help="parasitized cells re-rendered into stains between and beyond the training labs' "
+                        "(target a + u(b - a), u in [-spread, 1 + spread])")
+    t.add_argument("--native-size", type=float, default=c["native_size"],
+                   help="share of cells resampled one by one through a smaller native side (other labs' cells "
+                        "are 40-80 px; training/native_size.py)")
+    t.add_argument("--native-size-parasitized", type=float, help="the same share for parasitized cells")
     t.add_argument("--workers", type=int, default=c["workers"],
                    help="processes that decode the images once into the cache")
     t.add_argument("--export", metavar="DIR", help="after training, export the best model to DIR and evaluate it")
@@ -99,9 +111,11 @@ def _add_export(sub: Any) -> None:
     e.add_argument("--checkpoint", default="best.keras", help="checkpoint in the run folder to export")
     e.add_argument("--min-sensitivity", type=float, default=0.97,
                    help="threshold rule on VALIDATION patients: best accuracy with at least this sensitivity")
-    e.add_argument("--rule", choices=["slide", "sensitivity"], default="slide",
+    e.add_argument("--rule", choices=["slide", "transfer", "sensitivity"], default="slide",
                    help="threshold rule: 'slide' keeps healthy validation slides of every lab at <= 0.5%% cells "
-                        "called parasitized (training/operating_point.py); 'sensitivity' uses --min-sensitivity")
+                        "called parasitized (training/operating_point.py); 'transfer' lowers that (never past "
+                        "1%%) until 90%% of foreign labs' validation parasites are found; 'sensitivity' uses "
+                        "--min-sensitivity")
     e.add_argument("--no-keras", action="store_true", help="do not copy model.keras (fine-tuning file)")
 
 
@@ -126,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = TrainConfig(
             data=[str(Path(d)) for d in args.data], out=args.out,
-            model=ModelConfig(args.input_size, args.width, args.batch_norm, args.dropout, args.head_units),
+            model=ModelConfig(args.input_size, args.width, args.batch_norm, args.dropout, args.head_units,
+                              args.group_norm),
             patient_map=args.patient_map, unknown_group=args.unknown_group, fractions=args.split, seed=args.seed,
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
             warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, patience=args.patience,
             augment=PRESETS[args.augment], colour_transfer=args.colour_transfer,
+            colour_transfer_parasitized=args.colour_transfer_parasitized, colour_spread=args.colour_spread,
+            native_size=args.native_size, native_size_parasitized=args.native_size_parasitized,
             weights=args.weights, init=args.init, keep_split=args.keep_split, max_minutes=args.max_minutes,
             workers=args.workers,
             command=command,

@@ -20,7 +20,7 @@ from malaria_desktop.core.classification.model_card import CARD_FILE, FORMAT_VER
 from training.metrics import binary_metrics, choose_threshold
 from training.model import ModelConfig, build_vgg16, count_flops
 from training.onnx_export import save_onnx
-from training.operating_point import cell_groups, slide_threshold, uncertain_band
+from training.operating_point import cell_groups, slide_threshold, transfer_threshold, uncertain_band
 
 KERAS_MAX_BYTES = 20_000_000
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "onnx", "onnxruntime", "opencv-python-headless")
@@ -42,6 +42,12 @@ def inference_model(checkpoint: Path, config: ModelConfig) -> keras.Model:
     model = build_vgg16(config)
     model.set_weights(trained.get_weights())
     return model
+
+
+def _norm_text(config: ModelConfig) -> str:
+    if config.group_norm:
+        return f", GroupNorm ({config.group_norm} groups)"
+    return ", batch norm" if config.batch_norm else ""
 
 
 def split_summary(run: Path) -> dict:
@@ -76,6 +82,8 @@ DATA_SOURCES = {  # what a model card says about each data set it learned from (
     "chula": "Chula RBC-12 (Chulalongkorn University), healthy thin smears, cells cut by the app's segmentation; MIT",
     "bccd": "BCCD (Blood Cell Count and Detection, shenggan 2017), healthy smears, cells cut by the app's "
             "segmentation; MIT",
+    "mpidb": "MP-IDB P. falciparum infected-cell crops (CHUV Lausanne; Loddo, Fadda, Di Ruberto 2021), "
+             "parasitized only, split by slide; MIT",
 }
 
 
@@ -93,6 +101,8 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     """Write ``out/`` from ``run/checkpoint``; returns the card path.
 
     rule: "slide" (default) = the healthy-slide operating point of ``training.operating_point``;
+    "transfer" = the slide rule lowered until foreign labs' validation parasites are found
+    (``operating_point.transfer_threshold``, ``training.foreign_proxy``);
     "sensitivity" = the old cell rule (best accuracy with sensitivity >= ``min_sensitivity``).
     """
     run, out = Path(run), Path(out)
@@ -106,7 +116,7 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
         "format_version": FORMAT_VERSION,
         "name": config.name(),
         "architecture": (f"VGG16 configuration D (13 3x3 convs in 5 blocks [2,2,3,3,3] with max-pooling), "
-                         f"channel width x{config.width:g}{', batch norm' if config.batch_norm else ''}, "
+                         f"channel width x{config.width:g}{_norm_text(config)}, "
                          f"global average pool + dense {config.head_units} + sigmoid; {config.input_size} px RGB"),
         "input_size": config.input_size,
         "preprocessing": {"crop": "malaria_desktop.core.classification.crops.crop_cell", "scale": 1.0 / 255.0,
@@ -137,6 +147,13 @@ def export_model(run: Path, out: Path, checkpoint: str = "best.keras", min_sensi
     if rule == "slide":
         threshold, rule_text, shares = slide_threshold(labels, probs, patients)
         card["validation_healthy_called_parasitized"] = shares
+    elif rule == "transfer":
+        from training.foreign_proxy import foreign_positive_probs
+
+        foreign = foreign_positive_probs(run, out, labels, probs, patients)
+        threshold, rule_text, shares, found = transfer_threshold(labels, probs, patients, foreign)
+        card["validation_healthy_called_parasitized"] = shares
+        card["validation_foreign_parasitized_found"] = found
     else:
         threshold, rule_text = choose_threshold(labels, probs, min_sensitivity)
     card["threshold"] = threshold

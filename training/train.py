@@ -23,6 +23,7 @@ from training.augment import AugmentConfig, augment_batch
 from training.colour_transfer import ColourTransfer
 from training.data import cached_crops, find_samples, read_patient_map
 from training.model import ModelConfig, build_vgg16, copy_matching_weights, load_vgg16_weights
+from training.native_size import NativeSize
 from training.split import file_sha256, split_patients, write_split
 
 
@@ -51,6 +52,8 @@ class TrainConfig:
     colour_transfer: float = 0.0  # share of training cells re-rendered in a training lab's colours
     colour_transfer_parasitized: float | None = None  # the same for parasitized cells (None: colour_transfer)
     colour_spread: float = 0.0  # parasitized cells' targets mixed between/beyond labs (training.colour_transfer)
+    native_size: float = 0.0  # share of cells resampled through a smaller native side (training.native_size)
+    native_size_parasitized: float | None = None  # the same for parasitized cells (None: native_size)
     command: str = ""
 
 
@@ -69,7 +72,7 @@ def lr_at(epoch: int, cfg: TrainConfig) -> float:
 
 
 def train_dataset(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, roots: np.ndarray | None = None,
-                  transfer: ColourTransfer | None = None) -> tf.data.Dataset:
+                  transfer: ColourTransfer | None = None, resample: NativeSize | None = None) -> tf.data.Dataset:
     """Shuffled, augmented, endlessly repeating batches; augmentation runs in parallel with training."""
     roots = np.zeros(len(images), np.int32) if roots is None else roots.astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)[:, None], roots))
@@ -82,6 +85,10 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, root
         if transfer is not None:
             shape = x.shape
             x = tf.numpy_function(transfer, [x, r, step, y], tf.uint8, stateful=False)
+            x.set_shape(shape)
+        if resample is not None:
+            shape = x.shape
+            x = tf.numpy_function(resample, [x, step, y], tf.uint8, stateful=False)
             x.set_shape(shape)
         return augment_batch(x, step, seed, aug), y
 
@@ -161,6 +168,30 @@ def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
     )
 
 
+def initial_model(cfg: TrainConfig) -> keras.Model:
+    """The network a fresh run starts from: ``--init`` model (resized / batch norm -> GroupNorm), or new."""
+    if not cfg.init:
+        model = build_vgg16(cfg.model)
+        if cfg.weights:
+            load_vgg16_weights(model, cfg.model, cfg.weights)
+        return model
+    model = keras.models.load_model(Path(cfg.init) / "model.keras")
+    if cfg.model.group_norm and not any(layer.name.endswith("_gn") for layer in model.layers):
+        fresh = build_vgg16(cfg.model)  # batch norm -> GroupNorm: conv/dense weights and BN scale/offset
+        print(f"--init: {copy_matching_weights(model, fresh)} layers copied into the GroupNorm network", flush=True)
+        return fresh
+    if model.input_shape[1] != cfg.model.input_size:
+        # convolutions + global pooling do not depend on the input side: same weights, new size
+        resized = build_vgg16(cfg.model)
+        try:
+            resized.set_weights(model.get_weights())
+        except ValueError as exc:
+            raise ValueError(f"--init model ({model.input_shape[1]} px) does not match the configured "
+                             f"network apart from its input size: {exc}") from exc
+        return resized
+    return model
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Run (or resume) training; returns the run folder with ``best.keras``."""
     out = Path(cfg.out)
@@ -185,26 +216,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         model = keras.models.load_model(out / "last.keras")
         print(f"resuming after epoch {state['epoch']}", flush=True)
     else:
-        if cfg.init:
-            model = keras.models.load_model(Path(cfg.init) / "model.keras")
-            if cfg.model.group_norm and not any(layer.name.endswith("_gn") for layer in model.layers):
-                fresh = build_vgg16(cfg.model)  # batch norm -> GroupNorm: conv/dense weights and BN scale/offset
-                print(f"--init: {copy_matching_weights(model, fresh)} layers copied into the GroupNorm network",
-                      flush=True)
-                model = fresh
-            elif model.input_shape[1] != cfg.model.input_size:
-                # convolutions + global pooling do not depend on the input side: same weights, new size
-                resized = build_vgg16(cfg.model)
-                try:
-                    resized.set_weights(model.get_weights())
-                except ValueError as exc:
-                    raise ValueError(f"--init model ({model.input_shape[1]} px) does not match the configured "
-                                     f"network apart from its input size: {exc}") from exc
-                model = resized
-        else:
-            model = build_vgg16(cfg.model)
-            if cfg.weights:
-                load_vgg16_weights(model, cfg.model, cfg.weights)
+        model = initial_model(cfg)
         compile_model(model, cfg)
     if state["epoch"] >= cfg.epochs or state["wait"] >= cfg.patience:
         print("run already finished", flush=True)
@@ -220,7 +232,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     transfer = ColourTransfer(crops[tr], labels[tr], roots[tr], cfg.colour_transfer, cfg.seed,
                               cfg.colour_transfer_parasitized, cfg.colour_spread) \
         if cfg.colour_transfer > 0 or cfg.colour_transfer_parasitized else None
-    model.fit(train_dataset(crops[tr], labels[tr], cfg, roots[tr], transfer), steps_per_epoch=steps, epochs=cfg.epochs,
+    resample = NativeSize(cfg.native_size, cfg.seed, cfg.native_size_parasitized) \
+        if cfg.native_size > 0 or cfg.native_size_parasitized else None
+    model.fit(train_dataset(crops[tr], labels[tr], cfg, roots[tr], transfer, resample), steps_per_epoch=steps,
+              epochs=cfg.epochs,
               initial_epoch=state["epoch"], validation_data=eval_dataset(crops[va], labels[va]),
               callbacks=callbacks, verbose=2)
     return out
