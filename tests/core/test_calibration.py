@@ -181,6 +181,19 @@ def test_foreign_lab_drop_is_recovered_by_calibration(base_dir: Path, lab_cells:
     assert card["threshold"] == pytest.approx(cv["calibrated"]["threshold"])
     assert "metrics" not in card and cal["date"] and cal["method"]
     assert str(tmp_path) not in json.dumps(card) and str(base_dir) not in json.dumps(card)
+    # judged by the count: each held-out fold's parasitemia against the truth, calibrated closer than base
+    count = cv["count"]
+    assert len(count["folds"]) == 3 and count["reliable"] is False and "unreliable" in count["note"]  # < 500 cells
+    assert count["calibrated_error_pct_points"] < count["base_error_pct_points"]
+    truth = {f["fold"]: f["truth_pct"] for f in count["folds"]}
+    assert all(0 < t < 100 for t in truth.values())
+    # the card reads like any other: its own band, its lab in the reference, its error rates
+    band = card["uncertain_band"]
+    assert band["low"] < card["threshold"] < band["high"]
+    assert "this lab (calibration)" in card["reference"]["labs"]
+    assert site.card.reference.labs and site.card.uncertain is not None
+    rates = card["error_rates"]
+    assert rates["tp"] + rates["fn"] == lab_cells.n_parasitized and rates["lab_sd_specificity"] < 0.4
 
 
 @pytest.mark.slow

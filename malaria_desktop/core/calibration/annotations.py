@@ -270,5 +270,6 @@ def annotated_cells(fields: Iterable[Path | str], annotations: Path | str, size:
     labels = np.array([int(k == "parasitized") for k in kinds], np.int64)
     cells = ReviewedCells(arr, labels, tuple(names), tuple(names), (Path(annotations).name,),
                           (f"{n_boxes - n_matched} of {n_boxes} annotated boxes match no cell the app outlines "
-                           "(missed by segmentation; not learned)",) if n_boxes > n_matched else ())
+                           "(missed by segmentation; not learned)",) if n_boxes > n_matched else (),
+                          not_cell=np.array([k == "not_cell" for k in kinds], bool))
     return AnnotatedFields(cells, tuple(kinds), n_boxes, n_matched, n_unmatched)

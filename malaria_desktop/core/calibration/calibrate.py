@@ -31,6 +31,7 @@ import onnx
 
 from malaria_desktop.core.atomic import AtomicFolder, write_bytes, write_text
 from malaria_desktop.core.calibration.data import ReviewedCells, SessionCells, load_reviewed
+from malaria_desktop.core.calibration.judge import FoldCount, card_parts, count_error, count_threshold, fold_counts
 from malaria_desktop.core.calibration.train import Figures, FitOptions, Trainer, choose_threshold, figures_at
 from malaria_desktop.core.classification.model_card import CARD_FILE, CROP_FUNCTION, load_model_card, parse_model_card
 from malaria_desktop.core.digest import sha256_of_file
@@ -76,6 +77,9 @@ class CalibrationResult:
     model: onnx.ModelProto | None = field(repr=False, default=None)
     card: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    counts: list[FoldCount] = field(default_factory=list)  # per held-out fold: truth, base and calibrated count
+    count_errors: tuple[float, float] = (float("nan"), float("nan"))  # base, calibrated (percentage points)
+    probs: np.ndarray | None = field(repr=False, default=None)  # out-of-fold P(parasitized) of every cell
 
 
 def load_replay(base_dir: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -175,13 +179,8 @@ def calibrate(
                               "fold", k, total_steps, msg, replay)
         oof[test] = trainer.predict(net.to_onnx(), cells.crops[test])
 
-    threshold = choose_threshold(oof, labels, options.min_sensitivity)
-    base_fig = figures_at(base_probs, labels, card.threshold)
-    base_re = figures_at(base_probs, labels, choose_threshold(base_probs, labels, options.min_sensitivity))
-    cal_fig = figures_at(oof, labels, threshold)
-    better = cal_fig.balanced_accuracy > base_fig.balanced_accuracy and cal_fig.auc >= base_fig.auc - 0.005
-    result = CalibrationResult(base_fig, base_re, cal_fig, better)
-    if not better and not options.force:
+    result, threshold = _judge(base_probs, oof, cells, folds, card.threshold, options)
+    if not result.better and not options.force:
         result.seconds = time.monotonic() - started
         return result
     net = yield from _fit(trainer, cells.crops, labels, base_probs, options, should_cancel, "final",
@@ -193,6 +192,24 @@ def calibrate(
                                             "cells": len(replay[1])} if replay is not None else None
     yield CalibrationProgress("done", total_steps * 1000, total_steps * 1000, "Calibration finished")
     return result
+
+
+def _judge(base_probs: np.ndarray, oof: np.ndarray, cells: ReviewedCells, folds: np.ndarray, base_threshold: float,
+           options: CalibrationOptions) -> tuple[CalibrationResult, float]:
+    """Judged by the count (``judge``): the threshold for the count with the sensitivity floor; better =
+    a smaller mean count error over the held-out folds without losing sensitivity."""
+    labels, red = cells.labels, cells.red_cells
+    threshold = count_threshold(oof, labels, folds, red, options.min_sensitivity)
+    base_fig = figures_at(base_probs, labels, base_threshold)
+    base_re = figures_at(base_probs, labels, choose_threshold(base_probs, labels, options.min_sensitivity))
+    cal_fig = figures_at(oof, labels, threshold)
+    errors = (count_error(base_probs, labels, folds, red, base_threshold),
+              count_error(oof, labels, folds, red, threshold))
+    floor = min(base_fig.sensitivity, options.min_sensitivity) - 1e-9
+    better = errors[1] < errors[0] and cal_fig.sensitivity >= floor
+    counts = fold_counts(base_probs, base_threshold, oof, threshold, labels, folds, red)
+    result = CalibrationResult(base_fig, base_re, cal_fig, better, counts=counts, count_errors=errors, probs=oof)
+    return result, threshold
 
 
 def _fit(trainer: Trainer, crops, labels, base_probs, options: CalibrationOptions, should_cancel, stage, k, total,
@@ -223,9 +240,14 @@ def _card(base_card, base_path: Path, cells: ReviewedCells, options: Calibration
                           "channel_order": "RGB", "layout": "NHWC", "dtype": "float32"},
         "output": {"kind": "sigmoid"}, "class_names": list(base_card.class_names), "threshold": threshold,
         "onnx_file": "model.onnx",
-        "threshold_rule": f"best specificity with sensitivity >= {options.min_sensitivity} on out-of-fold "
-                          "predictions of the reviewed cells (grouped cross-validation)",
+        "threshold_rule": f"smallest count error (held-out folds' parasitemia vs the reviewed truth) with "
+                          f"sensitivity >= {options.min_sensitivity} on out-of-fold predictions of the reviewed "
+                          "cells (grouped cross-validation)",
     })
+    assert result.probs is not None
+    top, count = card_parts(base_card.extra.get("reference"), cells.crops, cells.labels, cells.fields, result.probs,
+                            threshold, result.counts, result.count_errors)
+    data.update(top)  # the lab's own uncertain band, reference entry and error rates
     data["calibration"] = {
         "base_model": {"name": base_card.name, "onnx_file": base_path.name, "onnx_sha256": sha256_of_file(base_path),
                        "threshold": base_card.threshold},
@@ -241,7 +263,7 @@ def _card(base_card, base_path: Path, cells: ReviewedCells, options: Calibration
         "cross_validation": {"folds": options.folds, "grouped_by": level,
                              "base_at_card_threshold": result.base.as_dict(),
                              "base_rethresholded": result.base_rethresholded.as_dict(),
-                             "calibrated": result.calibrated.as_dict(),
+                             "calibrated": result.calibrated.as_dict(), "count": count,
                              "note": "out-of-fold figures; the threshold is chosen on the same predictions, for "
                                      "the base and the calibrated model alike"},
         "better_than_base": result.better, "forced": bool(options.force and not result.better),
