@@ -24,15 +24,26 @@ def _report_status(folder) -> tuple[str, dict]:
     return report["status"], report
 
 
+def _controller(document, settings, actions, host, errors) -> ExportController:
+    """The controller with a model state (its band decides the review rule), with either constructor."""
+    try:
+        from malaria_desktop.qt.controllers.context import ControllerContext
+    except ImportError:  # the constructor before the shared controller context
+        return ExportController(document, settings, actions, dialog_parent=host, status=lambda *a: None,
+                                show_error=lambda *a: errors.append(a), commit_metadata=lambda: None,
+                                model=ModelState())
+    ctx = ControllerContext(document=document, actions=actions, settings=settings, model=ModelState(),
+                            show_error=lambda *a: errors.append(a), dialog_parent=host)
+    return ExportController(ctx)
+
+
 def test_export_writes_the_fhir_bundle_preliminary_then_final(qtbot, tmp_path, settings_file) -> None:
     host = QWidget()
     qtbot.addWidget(host)
     actions = create_actions(host)
     document = SlideDocument()
     errors: list = []
-    controller = ExportController(document, AppSettings.at_path(settings_file), actions, dialog_parent=host,
-                                  status=lambda *a: None, show_error=lambda *a: errors.append(a),
-                                  commit_metadata=lambda: None, model=ModelState())
+    controller = _controller(document, AppSettings.at_path(settings_file), actions, host, errors)
     document.session.metadata.patient_id = "P-\u00e9-7"
     document.session.metadata.operator = "Ana"
     document.set_result(fake_result(tmp_path / "a.png", [0.9, 0.2]))
