@@ -179,7 +179,9 @@ class AutosaveStore:
                 continue
             lock = QLockFile(str(_lock_path(path)))
             lock.setStaleLockTime(0)
-            if lock.tryLock(0):  # free, or stale (its process is gone)
+            # free, or stale (its process is gone); or the lock file cannot even be written (a full disk,
+            # issue 24): nobody can hold it then, and the crash must still be offered
+            if lock.tryLock(0) or lock.error() != QLockFile.LockError.LockFailedError:
                 self._held[path] = lock
                 found.append(path)
         return sorted(found, key=_mtime, reverse=True)

@@ -207,3 +207,34 @@ def test_a_lone_staged_file_or_generation_is_offered(tmp_path: Path, left: str) 
     assert [p.name for p in crashed] == ["autosave-20260101-000000-1-aa.mdsession"] and got == 7
     assert (tmp_path / "discarded" / "autosave-20260101-000000-1-aa.mdsession").is_file()
     assert not list(tmp_path.glob("*.mdsession"))
+
+
+def test_a_crash_is_offered_even_when_no_lock_file_can_be_written(tmp_path: Path) -> None:
+    """On a full disk the next start cannot write the crashed file's lock: it is offered all the same (a
+    lock another live instance holds still keeps it out). ``benchmarks/autosave_full_disk.py`` does this on
+    a real full file system."""
+    from malaria_desktop.core.review.session import save_session
+
+    class NoSpaceLock(autosave.QLockFile):
+        """QLockFile on a full disk: tryLock fails and says why (not 'held by another process')."""
+
+        def tryLock(self, timeout: int = 0) -> bool:  # noqa: N802 - Qt's name
+            return False
+
+        def error(self) -> autosave.QLockFile.LockError:
+            return autosave.QLockFile.LockError.UnknownError
+
+    class HeldLock(NoSpaceLock):
+        def error(self) -> autosave.QLockFile.LockError:
+            return autosave.QLockFile.LockError.LockFailedError
+
+    save_session(version(3), tmp_path / "autosave-20260101-000000-1-aa.mdsession")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autosave, "QLockFile", NoSpaceLock)
+        crashed, got = offered_after_crash(tmp_path)
+    assert [p.name for p in crashed] == ["autosave-20260101-000000-1-aa.mdsession"] and got == 3
+    save_session(version(4), tmp_path / "autosave-20260101-000000-1-bb.mdsession")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autosave, "QLockFile", HeldLock)
+        assert offered_after_crash(tmp_path) == ([], None)  # alive elsewhere: not offered
+    assert (tmp_path / "autosave-20260101-000000-1-bb.mdsession").is_file()
