@@ -43,18 +43,23 @@ def context_crop(image: np.ndarray, bbox: tuple[int, int, int, int], mask: np.nd
         m = np.asarray(mask, bool)[max(y, 0) - y : max(y, 0) - y + patch.shape[0],
                                    max(x, 0) - x : max(x, 0) - x + patch.shape[1]]
     x, y = max(x, 0), max(y, 0)
-    side = max(4, int(round(span * max(diameter, 2.0))))
-    x0 = int(round(x + patch.shape[1] / 2.0 - side / 2.0))
-    y0 = int(round(y + patch.shape[0] / 2.0 - side / 2.0))
-    canvas = np.zeros((side, side, 3), np.uint8)
-    ax0, ay0 = max(x, x0), max(y, y0)
-    ax1, ay1 = min(x + patch.shape[1], x0 + side), min(y + patch.shape[0], y0 + side)
-    if ax1 > ax0 and ay1 > ay0:
-        sub = patch[ay0 - y : ay1 - y, ax0 - x : ax1 - x]
-        sm = m[ay0 - y : ay1 - y, ax0 - x : ax1 - x]
-        canvas[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0][sm] = sub[sm]
-    interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
-    return cv2.resize(canvas, (size, size), interpolation=interp)
+    ph, pw = m.shape
+    side = max(4.0, span * max(diameter, 2.0))
+    f = size / side  # shrink the cell alone, then place it: a 260 px canvas per cell cost 4x more
+    tw, th = max(1, int(round(pw * f))), max(1, int(round(ph * f)))
+    ox = int(round((size - tw) / 2.0))
+    oy = int(round((size - th) / 2.0))
+    canvas = np.zeros((size, size, 3), np.uint8)
+    if pw == 0 or ph == 0:
+        return canvas
+    cell = cv2.bitwise_and(patch, patch, mask=m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(np.ascontiguousarray(cell), (tw, th), interpolation=interp)
+    sx0, sy0 = max(0, -ox), max(0, -oy)  # a cell bigger than the square is cut at its edges
+    dx0, dy0 = max(0, ox), max(0, oy)
+    w_, h_ = min(tw - sx0, size - dx0), min(th - sy0, size - dy0)
+    canvas[dy0 : dy0 + h_, dx0 : dx0 + w_] = small[sy0 : sy0 + h_, sx0 : sx0 + w_]
+    return canvas
 
 
 @dataclass
