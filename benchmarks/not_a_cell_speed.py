@@ -1,7 +1,8 @@
 """What the not-a-cell step costs: cells/s of its context crops + ONNX Runtime, and segmentation with it on.
 
 Synthetic fields (``core.synthetic``) of the throughput benchmark's sizes; the pipeline's own options
-(``keep_wbc_regions`` on) and the model folder's ``not_a_cell.onnx``. Best of R; process CPU time too (steadier than wall time on a shared machine).
+(``keep_wbc_regions`` on) and the model folder's ``not_a_cell.onnx``. Best of R; process CPU time too
+(steadier than wall time on a shared machine).
 
     .venv/bin/python benchmarks/not_a_cell_speed.py [--model trained_model] [--repeats 5]
 """
@@ -48,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         n = len(seg.cells)
         print(f"{w}x{h}: {n} regions | segment (keep_wbc_regions) best {1e3 * min(seg_s):.0f} ms | not-a-cell step "
               f"best {1e3 * min(step_s):.1f} ms = {n / max(min(step_s), 1e-9):,.0f} cells/s "
-              f"({args.threads} thread; CPU best {1e3 * min(cpu_s):.1f} ms = {n / max(min(cpu_s), 1e-9):,.0f} cells per "
-              f"CPU-second) | called not-a-cell {int((p >= model.threshold).sum())}")
+              f"({args.threads} thread; CPU best {1e3 * min(cpu_s):.1f} ms = "
+              f"{n / max(min(cpu_s), 1e-9):,.0f} cells per CPU-second) | "
+              f"called not-a-cell {int((p >= model.threshold).sum())}")
     return 0
 
 
