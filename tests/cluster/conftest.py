@@ -2,7 +2,7 @@
 
 Why environment variables and not client arguments: the code under test must find the store the way a
 lab's deployment does, through the standard AWS configuration (``AWS_ENDPOINT_URL`` and the usual keys).
-They are set once per session, before Ray starts, so Ray's workers inherit them like a real node would.
+They are set once per test module, before Ray starts, so Ray's workers inherit them like a real node would.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ ACCESS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "testi
           "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server and the AWS variables live for one test module; other tests never see them."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -42,7 +43,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3(s3_endpoint: str) -> Any:
     from malaria_desktop.cluster.storage import client
 
