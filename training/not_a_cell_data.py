@@ -27,14 +27,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from malaria_desktop.core.classification.crops import crop_cell
+from malaria_desktop.core.classification.domain_check import crop_colour_stats
 from malaria_desktop.core.classification.not_a_cell import context_crop
 from malaria_desktop.core.image_io import load_image
 from malaria_desktop.core.segmentation.engine import segment_cells
 from malaria_desktop.core.segmentation.options import SegmentationOptions
+from training.composite import VARIANTS, prepare_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SIZE = 32
+NIH_STD = np.array([25.8, 3.06, 2.11], np.float32)  # median L*a*b* std of an NIH uninfected cell (measured)
 SEG = SegmentationOptions(keep_wbc_regions=True)  # what the pipeline runs when this model is present
 
 
@@ -43,6 +47,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.rows: dict[str, list] = defaultdict(list)
+        self.pool: dict[str, list[str]] = {}  # NIH files per split, for the red-cell variants
 
     def add(self, crop: np.ndarray, label: int, kind: str, group: str, split: str) -> None:
         for k, v in (("x", crop), ("y", label), ("kind", kind), ("group", group), ("split", split)):
@@ -111,7 +116,7 @@ def bccd_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> N
         kinds = [k for k in ("WBC", "Platelets") if any(_inside(c.centroid, b) for b in boxes.get(k, []))]
         if kinds and share >= 0.3:  # a red cell lying in a white cell's box is still a red cell
             sink.add(context_crop(image, c.bbox, c.mask, d, SIZE), 1, kinds[0].lower(), group, split)
-        elif (not c.clump and not c.on_edge and 0.6 * med <= c.area_px <= 1.6 * med
+        elif (not c.clump and (0.3 if c.on_edge else 0.6) * med <= c.area_px <= 1.6 * med  # cut cells are cells
               and any(_inside(c.centroid, b) for b in boxes.get("RBC", []))):
             sink.add(context_crop(image, c.bbox, c.mask, d, SIZE), 0, "bccd_rbc", group, split)
     for kind in ("WBC", "Platelets"):
@@ -123,6 +128,7 @@ def bccd_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> N
             sink.add(context_crop(image, (x0, y0, x1 - x0 + 1, y1 - y0 + 1), m, d, SIZE), 1,
                      kind.lower() + "_box", group, split)
     debris(image, seg, d, group, split, sink, rng, n=4)
+    variants(image, seg, d, group, split, sink, rng, n=6)
 
 
 def chula_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> None:
@@ -145,6 +151,7 @@ def chula_field(name: str, split: str, sink: Sink, rng: np.random.Generator) -> 
             # Chula labels under half the cells: only small pieces far from every point are sure non-cells
             sink.add(context_crop(image, c.bbox, c.mask, d, SIZE), 1, "leftover", group, split)
     debris(image, seg, d, group, split, sink, rng, n=6)
+    variants(image, seg, d, group, split, sink, rng, n=6)
 
 
 def _draw_debris(kind: str, side: int, d: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +219,47 @@ def debris(image: np.ndarray, seg, d: float, group: str, split: str, sink: Sink,
         sink.add(context_crop(field, (x0, y0, m.shape[1], m.shape[0]), m, d, SIZE), 1, f"debris_{kind}", group, split)
 
 
+def _cut(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The mask cut by a straight border: 40-90 % of the cell kept, as at the field's edge."""
+    ys, xs = np.nonzero(m)
+    a = rng.uniform(0, 2 * np.pi)
+    proj = xs * np.cos(a) + ys * np.sin(a)
+    keep = proj <= np.quantile(proj, rng.uniform(0.4, 0.9))
+    out = np.zeros_like(m)
+    out[ys[keep], xs[keep]] = True
+    return out
+
+
+def variants(image: np.ndarray, seg, d: float, group: str, split: str, sink: Sink, rng: np.random.Generator,
+             n: int) -> None:
+    """Red cells the engine must keep: NIH cells of this split in this field's stain and size, as the
+    composite fields make them (plain, enlarged and pale, parasite-filled, stippled; some cut by a border)."""
+    good = [c for c in seg.cells if not c.clump and not c.on_edge][:40]
+    pool = sink.pool.get(split, [])
+    if not good or not pool:
+        return
+    stats = crop_colour_stats(np.stack([crop_cell(image, c.bbox, c.mask, 64) for c in good]))
+    stats = stats[np.all(np.isfinite(stats), axis=1)]
+    if not len(stats):
+        return
+    cover = np.zeros(image.shape[:2], bool)
+    for c in seg.cells:
+        x, y, w, h = c.bbox
+        cover[y : y + h, x : x + w] |= c.mask
+    glass = np.median(image[~cover], axis=0).astype(np.float32) if (~cover).any() else np.full(3, 230, np.float32)
+    target = np.median(stats, axis=0)
+    for _ in range(n):
+        crop = load_image(DATA / "nih_cells" / "cell_images" / pool[int(rng.integers(len(pool)))])
+        variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+        patch, m = prepare_cell(crop, d, target, NIH_STD, variant, glass, rng)
+        if rng.random() < 0.3:
+            m = _cut(m, rng)
+        if m.sum() < 4:
+            continue
+        sink.add(context_crop(patch, (0, 0, m.shape[1], m.shape[0]), m, d, SIZE), 0, f"variant_{variant}", group,
+                 split)
+
+
 def nih_cells(rows: list[tuple[str, int, str, str]], per_split: int, sink: Sink, rng: np.random.Generator) -> None:
     """NIH crops seen at their own size (x 0.85-1.2, as segmentation sizes vary): red cells, both classes."""
     root = DATA / "nih_cells" / "cell_images"
@@ -238,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     fields, nih = read_split(args.split)
     rng = np.random.default_rng(0)
     sink = Sink()
+    for file, _label, _patient, split in nih:
+        sink.pool.setdefault(split, []).append(file)
     for lab, fn, folder in (("chula", chula_field, "chula_rbc12"), ("bccd", bccd_field, "bccd")):
         names = sorted(p.stem for p in (DATA / folder / "images").glob("*.jpg"))[: args.limit or None]
         for name in names:
