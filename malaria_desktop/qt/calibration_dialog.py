@@ -33,9 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from malaria_desktop import paths
-from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.controllers.model import ModelState
-from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.plain_text import plain_label
 from malaria_desktop.qt.worker import GeneratorRunner, ModelLoader
 
@@ -212,13 +211,12 @@ class ModelSwitcher(QObject):
 
     SETTING = "model/folder"  # the model folder the technician chose last ("" or absent: the bundled one)
 
-    def __init__(self, document: SlideDocument, model: ModelState, loader: ModelLoader, actions: Actions, *,
-                 reanalyse: Callable[[], None], status: Callable[[str, int], None], dialog_parent: QWidget,
-                 settings: Any = None, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, loader: ModelLoader, *, reanalyse: Callable[[], None],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document, self.model, self.loader, self.settings = document, model, loader, settings
-        self.reanalyse, self.status, self.dialog_parent = reanalyse, status, dialog_parent
-        self.actions = actions
+        self.document, self.model, self.loader, self.settings = ctx.document, ctx.model, loader, ctx.settings
+        self.reanalyse, self.status, self.dialog_parent = reanalyse, ctx.status, ctx.dialog_parent
+        self.actions = actions = ctx.actions
         self._switching = False
         self._requested: Path | None = None
         self.dialog: CalibrateDialog | None = None
@@ -227,9 +225,6 @@ class ModelSwitcher(QObject):
         actions[ActionId.USE_BUNDLED].triggered.connect(lambda: self.activate(None))
         loader.loaded.connect(self._on_loaded)  # after the window's own slot: the classifier is in place
         loader.errored.connect(lambda *_: setattr(self, "_switching", False))
-
-    def update_actions(self) -> None:
-        self.actions[ActionId.CALIBRATE].setEnabled(self.model.classifier is not None)
 
     def open_dialog(self) -> CalibrateDialog | None:
         from malaria_desktop.core.calibration.data import session_cells

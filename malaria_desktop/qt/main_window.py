@@ -27,6 +27,7 @@ from malaria_desktop.qt import theme
 from malaria_desktop.qt.actions import ActionId, create_actions
 from malaria_desktop.qt.calibration_dialog import ModelSwitcher
 from malaria_desktop.qt.controllers.analysis import AnalysisController
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.controllers.export import ExportController
 from malaria_desktop.qt.controllers.gallery import GalleryController
 from malaria_desktop.qt.controllers.model import ModelState
@@ -170,36 +171,20 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def _build_controllers(self) -> None:
-        status = self.statusBar().showMessage
-        commit = self.slide_panel.metadata.commit
-        self.viewer = ImageController(self.document, self.view, self.action_map,
-                                      select_key=self.slide_panel.list.select_key,
-                                      uncertain_margin=lambda: self.settings.uncertain_margin,
-                                      uncertain_band=self.uncertain_band, parent=self)
-        self.analysis = AnalysisController(self.document, self.runner, self.model, self.viewer, self.progress_strip,
-                                           self.action_map, target_cells=lambda: self.settings.target_cells,
-                                           parent=self)
-        self.review = ReviewController(self.document, self.viewer, self.view, self.action_map, status=status,
-                                       menu_parent=self, band=self.uncertain_band, parent=self)
+        self.ctx = ctx = ControllerContext(
+            self.document, self.action_map, self.settings, self.model, self.runner,
+            status=self.statusBar().showMessage, show_error=self.show_error, dialog_parent=self,
+            commit_metadata=self.slide_panel.metadata.commit)
+        self.viewer = ImageController(ctx, self.view, select_key=self.slide_panel.list.select_key, parent=self)
+        self.analysis = AnalysisController(ctx, self.runner, self.viewer, self.progress_strip, parent=self)
+        self.review = ReviewController(ctx, self.viewer, self.view, parent=self)
         self.queues = QueueController(self.review, self.queue_panel, parent=self)
-        self.sessions = SessionController(self.document, self.runner, self.settings, self.model, self.viewer,
-                                          self.action_map, recent_menu=self.recent_menu, dialog_parent=self,
-                                          status=status, show_error=self.show_error, commit_metadata=commit,
-                                          parent=self)
-        self.export = ExportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
-                                       show_error=self.show_error, commit_metadata=commit, model=self.model,
-                                       parent=self)
-        self.pdf = PdfReportController(self.document, self.settings, self.action_map, dialog_parent=self, status=status,
-                                       show_error=self.show_error, commit_metadata=commit,
-                                       model_folder=self._model_folder, band_text=lambda: self.band().describe(),
-                                       parent=self)
-        self.gallery_ctl = GalleryController(self.document, self.gallery, self.gallery_dock, self.viewer, self.view,
-                                             self.action_map, band=self.band, describe_cell=self.review.describe_cell,
-                                             status=status, parent=self)
-        self.figures = SummaryController(self.document, self.summary, show_error=self.show_error, parent=self)
-        self.models = ModelSwitcher(self.document, self.model, self.loader, self.action_map,
-                                    reanalyse=lambda: self.analysis.start_pending(), status=status, dialog_parent=self,
-                                    settings=self.settings, parent=self)
+        self.sessions = SessionController(ctx, self.runner, self.viewer, recent_menu=self.recent_menu, parent=self)
+        self.export = ExportController(ctx, parent=self)
+        self.pdf = PdfReportController(ctx, model_folder=self._model_folder, parent=self)
+        self.gallery_ctl = GalleryController(ctx, self.gallery, self.gallery_dock, self.review, parent=self)
+        self.figures = SummaryController(ctx, self.summary, parent=self)
+        self.models = ModelSwitcher(ctx, self.loader, reanalyse=lambda: self.analysis.start_pending(), parent=self)
 
     def _connect(self) -> None:
         self.action_map[ActionId.QUIT].triggered.connect(self.close)
@@ -230,7 +215,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ model
     def band(self) -> UncertainBand:
         """The uncertain band in use: the model card's calibrated one, else threshold ± the margin."""
-        return self.model.band(self.document.threshold, self.settings.uncertain_margin)
+        return self.ctx.band()
 
     def uncertain_band(self) -> tuple[float, float]:
         band = self.band()
@@ -321,8 +306,7 @@ class MainWindow(QMainWindow):
         self.progress_strip.set_text(f"Opened {name}: {len(entries)} image(s), {done} analysed.")
 
     def update_actions(self) -> None:
-        for controller in (self.analysis, self.export, self.sessions, self.review, self.pdf, self.models):
-            controller.update_actions()
+        self.ctx.refresh_actions()  # each action's condition is in the actions table
 
     def about_dialog(self) -> AboutDialog:
         dialog = AboutDialog(self.classifier.card if self.classifier is not None else None, self.model_error, self)

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QObject, QRectF, QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 
 from malaria_desktop.core.atomic import write_bytes
 from malaria_desktop.core.errors import UnsafeTargetError
 from malaria_desktop.core.report.printable import PrintableReport, report_html
 from malaria_desktop.core.safe_names import export_folder_name
-from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.models import SlideDocument
-from malaria_desktop.qt.settings import AppSettings
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext
 
 PAGE_MARGIN_MM = 15.0
 
@@ -92,24 +91,19 @@ class PdfReportController(QObject):
 
     written = Signal(object)  # Path of the PDF just written
 
-    def __init__(self, document: SlideDocument, settings: AppSettings, actions: Actions, *, dialog_parent: QWidget,
-                 status: Callable[[str, int], None], show_error: Callable[[str, str, str], None],
-                 commit_metadata: Callable[[], None], model_folder: Callable[[], str],
-                 band_text: Callable[[], str], parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, *, model_folder: Callable[[], str],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document = document
-        self.settings = settings
-        self.actions = actions
-        self.dialog_parent = dialog_parent
-        self.status = status
-        self.show_error = show_error
-        self.commit_metadata = commit_metadata
+        self.document = ctx.document
+        self.settings = ctx.settings
+        self.actions = actions = ctx.actions
+        self.dialog_parent = ctx.dialog_parent
+        self.status = ctx.status
+        self.show_error = ctx.show_error
+        self.commit_metadata = ctx.commit_metadata
         self.model_folder = model_folder
-        self.band_text = band_text
+        self.band_text = lambda: ctx.band().describe()
         actions[ActionId.PRINT_PDF].triggered.connect(self.print_dialog)
-
-    def update_actions(self) -> None:
-        self.actions[ActionId.PRINT_PDF].setEnabled(bool(self.document.results))
 
     def suggested_path(self) -> Path:
         meta = self.document.metadata

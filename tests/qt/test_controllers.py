@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 from malaria_desktop.core.review.session import load_session
 from malaria_desktop.qt.actions import ACTIONS, ActionId, create_actions
 from malaria_desktop.qt.controllers.analysis import AnalysisController
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.controllers.export import ExportController
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.controllers.review import ReviewController
@@ -115,15 +116,16 @@ def test_action_table_is_complete_and_shortcuts_are_unique(actions):
     assert actions[ActionId.FIT].iconText() == "Fit" and actions[ActionId.FIT].text() == "&Fit to Window"
 
 
-def test_analysis_waits_for_the_model_then_analyses_the_queue(qtbot, actions, classifier, smear_dir):
+def test_analysis_waits_for_the_model_then_analyses_the_queue(qtbot, actions, classifier, smear_dir, settings_file):
     document, model, viewer, progress = SlideDocument(), ModelState(), StubViewer(), StubProgress()
     runner = AnalysisRunner()
-    controller = AnalysisController(document, runner, model, viewer, progress, actions, target_cells=lambda: 700)
+    ctx = ControllerContext(document, actions, AppSettings.at_path(settings_file), model, runner)
+    controller = AnalysisController(ctx, runner, viewer, progress)
     field = sorted(smear_dir.glob("*.png"))[0]
     document.add_paths([field])
     controller.start_pending()
     assert progress.text == "1 image(s) queued. Waiting for the model to load\u2026"
-    controller.update_actions()
+    ctx.refresh_actions()
     assert not actions[ActionId.RESUME].isEnabled()
     model.classifier = classifier
     with qtbot.waitSignal(controller.idle, timeout=60_000), qtbot.waitSignal(controller.runFinished, timeout=60_000):
@@ -137,10 +139,11 @@ def test_analysis_waits_for_the_model_then_analyses_the_queue(qtbot, actions, cl
     runner.shutdown()
 
 
-def test_review_labels_the_selected_cell_and_undoes(qtbot, actions):
+def test_review_labels_the_selected_cell_and_undoes(qtbot, actions, settings_file):
     document, viewer, view = SlideDocument(), StubViewer(), StubImageView()
     seen, status = messages()
-    controller = ReviewController(document, viewer, view, actions, status=status)  # type: ignore[arg-type]
+    ctx = ControllerContext(document, actions, AppSettings.at_path(settings_file), status=status)  # type: ignore[arg-type]
+    controller = ReviewController(ctx, viewer, view)  # type: ignore[arg-type]
     key = "a.png"
     document.set_result(fake_result(Path(key), [0.9, 0.2, 0.6]))
     viewer.current_key = key
@@ -165,9 +168,10 @@ def session_controller(qtbot, document: SlideDocument, settings_file: Path, view
     qtbot.addWidget(host)
     actions = create_actions(host)
     seen, status = messages()
-    controller = SessionController(document, AnalysisRunner(host), AppSettings.at_path(settings_file), ModelState(),
-                                   viewer, actions, recent_menu=QMenu(host), dialog_parent=host, status=status,
-                                   show_error=lambda *args: errors.append(args), commit_metadata=lambda: None)
+    runner = AnalysisRunner(host)
+    ctx = ControllerContext(document, actions, AppSettings.at_path(settings_file), ModelState(), runner,
+                            status=status, show_error=lambda *args: errors.append(args), dialog_parent=host)  # type: ignore[arg-type]
+    controller = SessionController(ctx, runner, viewer, recent_menu=QMenu(host))
     return controller, host
 
 
@@ -199,12 +203,13 @@ def test_export_writes_the_report_folder(qtbot, tmp_path, settings_file):
     document = SlideDocument()
     seen, status = messages()
     errors: list = []
-    controller = ExportController(document, AppSettings.at_path(settings_file), actions, dialog_parent=host,
-                                  status=status, show_error=lambda *a: errors.append(a), commit_metadata=lambda: None)
-    controller.update_actions()
+    ctx = ControllerContext(document, actions, AppSettings.at_path(settings_file), status=status,  # type: ignore[arg-type]
+                            show_error=lambda *a: errors.append(a), dialog_parent=host)
+    controller = ExportController(ctx)
+    ctx.refresh_actions()
     assert not actions[ActionId.EXPORT].isEnabled()
     document.set_result(fake_result(tmp_path / "a.png", [0.9, 0.2]))
-    controller.update_actions()
+    ctx.refresh_actions()
     assert actions[ActionId.EXPORT].isEnabled()
     with qtbot.waitSignal(controller.exported, timeout=30_000):
         controller.export_to(tmp_path / "report")
@@ -213,7 +218,7 @@ def test_export_writes_the_report_folder(qtbot, tmp_path, settings_file):
     controller.wait(10_000)
 
 
-def test_image_controller_steps_through_images_and_draws_overlays(qtbot, actions, tmp_path):
+def test_image_controller_steps_through_images_and_draws_overlays(qtbot, actions, tmp_path, settings_file):
     import cv2
     import numpy as np
 
@@ -221,7 +226,8 @@ def test_image_controller_steps_through_images_and_draws_overlays(qtbot, actions
     qtbot.addWidget(view)
     document = SlideDocument()
     selected: list[str] = []
-    controller = ImageController(document, view, actions, select_key=selected.append, uncertain_margin=lambda: 0.1)
+    ctx = ControllerContext(document, actions, AppSettings.at_path(settings_file))
+    controller = ImageController(ctx, view, select_key=selected.append)
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     cv2.imwrite(str(a), np.full((60, 130, 3), 200, np.uint8))
     document.add_paths([a, b])
@@ -237,3 +243,32 @@ def test_image_controller_steps_through_images_and_draws_overlays(qtbot, actions
     assert selected[-1] == str(b)
     controller.show_image(str(b))  # the file does not exist: a placeholder says so instead of a crash
     assert not view.has_image() and "b.png" in view.placeholder
+
+
+def test_action_conditions_live_in_the_table_and_one_refresh_sets_them(actions):
+    from malaria_desktop.qt.actions import ActionState, refresh_actions
+
+    refresh_actions(actions, ActionState())
+    assert not actions[ActionId.EXPORT].isEnabled() and not actions[ActionId.UNDO].isEnabled()
+    assert actions[ActionId.OPEN].isEnabled()  # no condition: always enabled
+    refresh_actions(actions, ActionState(has_model=True, pending=True, has_results=True, has_ok_results=True,
+                                         can_undo=True))
+    assert actions[ActionId.RESUME].isEnabled() and actions[ActionId.EXPORT].isEnabled()
+    assert actions[ActionId.MARK_PARASITIZED].isEnabled() and actions[ActionId.UNDO].isEnabled()
+    assert not actions[ActionId.CANCEL].isEnabled() and not actions[ActionId.REDO].isEnabled()
+
+
+def test_no_controller_constructor_takes_more_than_five_parameters():
+    """Issue 21: the shared services come as one context, not spelled again in every constructor."""
+    import inspect
+
+    from malaria_desktop.qt.calibration_dialog import ModelSwitcher
+    from malaria_desktop.qt.controllers.gallery import GalleryController
+    from malaria_desktop.qt.controllers.queues import QueueController
+    from malaria_desktop.qt.controllers.summary import SummaryController
+    from malaria_desktop.qt.print_report import PdfReportController
+
+    classes = (AnalysisController, ExportController, GalleryController, ImageController, QueueController,
+               ReviewController, SessionController, SummaryController, ModelSwitcher, PdfReportController)
+    counts = {c.__name__: len(inspect.signature(c.__init__).parameters) - 1 for c in classes}  # without self
+    assert max(counts.values()) <= 5, counts

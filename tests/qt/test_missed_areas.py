@@ -10,10 +10,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from malaria_desktop.qt.actions import create_actions
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.controllers.viewer import ImageController
 from malaria_desktop.qt.image_view import ImageView
 from malaria_desktop.qt.missed_areas import TIP
 from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.settings import AppSettings
 from tests.helpers.factories import image_result as fake_result
 
 
@@ -30,7 +32,8 @@ def test_uncovered_areas_are_drawn_with_the_cells_and_go_with_the_image(qtbot, a
     view = ImageView()
     qtbot.addWidget(view)
     document = SlideDocument()
-    controller = ImageController(document, view, actions, select_key=lambda k: None, uncertain_margin=lambda: 0.1)
+    ctx = ControllerContext(document, actions, AppSettings.at_path(tmp_path / "settings.ini"))
+    controller = ImageController(ctx, view, select_key=lambda k: None)
     path = tmp_path / "a.png"
     cv2.imwrite(str(path), np.full((60, 130, 3), 200, np.uint8))
     document.add_paths([path])

@@ -6,15 +6,13 @@ controller only decides *what* to analyse (the document's queued images) and sho
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from malaria_desktop.core.results import ImageResult, Progress
-from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.controllers.model import ModelState
-from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext, Viewer
 from malaria_desktop.qt.plain_text import shown_name
 from malaria_desktop.qt.worker import AnalysisRunner
 
@@ -25,13 +23,6 @@ class ProgressView(Protocol):
     def set_cancel_visible(self, visible: bool) -> None: ...
 
 
-class Viewer(Protocol):
-    current_key: str | None
-
-    def show_image(self, key: str, force: bool = False) -> None: ...
-    def select_key(self, key: str) -> None: ...
-
-
 class AnalysisController(QObject):
     """Owns the Resume and Cancel actions and the runner's result/progress slots."""
 
@@ -39,17 +30,17 @@ class AnalysisController(QObject):
     runFinished = Signal()  # a run ended (or was superseded) and the slide is not empty: worth autosaving
     stateChanged = Signal()  # running/queued state changed: actions may need enabling
 
-    def __init__(self, document: SlideDocument, runner: AnalysisRunner, model: ModelState, viewer: Viewer,
-                 progress: ProgressView, actions: Actions, *, target_cells: Callable[[], int],
+    def __init__(self, ctx: ControllerContext, runner: AnalysisRunner, viewer: Viewer, progress: ProgressView, *,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document = document
+        self.ctx = ctx
+        self.document = ctx.document
         self.runner = runner
-        self.model = model
+        self.model = ctx.model
         self.viewer = viewer
         self.progress = progress
-        self.actions = actions
-        self.default_target = target_cells
+        self.actions = actions = ctx.actions
+        self.default_target = lambda: ctx.settings.target_cells
         actions[ActionId.RESUME].triggered.connect(self.start_pending)
         actions[ActionId.CANCEL].triggered.connect(self.cancel_analysis)
         runner.progress.connect(self._on_progress)
@@ -77,12 +68,6 @@ class AnalysisController(QObject):
     def cancel_analysis(self) -> None:
         if self.runner.running:
             self.runner.cancel()
-
-    def update_actions(self) -> None:
-        has_model = self.model.classifier is not None
-        self.actions[ActionId.RESUME].setEnabled(
-            has_model and not self.runner.running and bool(self.document.pending_paths()))
-        self.actions[ActionId.CANCEL].setEnabled(self.runner.running)
 
     def update_progress(self, progress: Progress | None) -> None:
         """Images analysed in the strip's bar; cells vs the target are the summary panel's (one bar each)."""

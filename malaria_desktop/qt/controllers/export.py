@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QDialog, QProgressDialog, QWidget
+from PySide6.QtWidgets import QDialog, QProgressDialog
 
-from malaria_desktop.qt.actions import ActionId, Actions
-from malaria_desktop.qt.controllers.model import ModelState
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.dialogs import ExportDialog
-from malaria_desktop.qt.models import SlideDocument
-from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.worker import GeneratorRunner
-
-StatusFn = Callable[[str, int], None]
-ErrorFn = Callable[[str, str, str], None]
 
 
 class ExportController(QObject):
@@ -26,18 +21,16 @@ class ExportController(QObject):
     exported = Signal(object)
     _step = Signal(int, int)  # export progress, from the worker thread to the GUI thread
 
-    def __init__(self, document: SlideDocument, settings: AppSettings, actions: Actions, *, dialog_parent: QWidget,
-                 status: StatusFn, show_error: ErrorFn, commit_metadata: Callable[[], None],
-                 model: ModelState | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, *, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model = model  # the loaded model: its uncertain band and card hash go into the FHIR Bundle
-        self.document = document
-        self.settings = settings
-        self.actions = actions
-        self.dialog_parent = dialog_parent
-        self.status = status
-        self.show_error = show_error
-        self.commit_metadata = commit_metadata  # a metadata field being edited is part of the report
+        self.model = ctx.model  # the loaded model: its uncertain band and card hash go into the FHIR Bundle
+        self.document = ctx.document
+        self.settings = ctx.settings
+        self.actions = actions = ctx.actions
+        self.dialog_parent = ctx.dialog_parent
+        self.status = ctx.status
+        self.show_error = ctx.show_error
+        self.commit_metadata = ctx.commit_metadata  # a metadata field being edited is part of the report
         self.progress_dialog: QProgressDialog | None = None
         self._folder = Path()
         self.runner = GeneratorRunner(self)
@@ -45,9 +38,6 @@ class ExportController(QObject):
         self.runner.errored.connect(self._failed)
         self._step.connect(self._progress)
         actions[ActionId.EXPORT].triggered.connect(self.export_dialog)
-
-    def update_actions(self) -> None:
-        self.actions[ActionId.EXPORT].setEnabled(bool(self.document.results))
 
     def export_dialog(self) -> None:
         dialog = ExportDialog(self.suggested_folder(), self.dialog_parent)

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDockWidget
 
-from malaria_desktop.core.classification.model_card import UncertainBand
-from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext
+from malaria_desktop.qt.controllers.review import ReviewController
 from malaria_desktop.qt.gallery import CellGallery, label_text
-from malaria_desktop.qt.image_view import ImageView
-from malaria_desktop.qt.models import SlideDocument
-
-StatusFn = Callable[[str, int], None]
-
-
-class Viewer(Protocol):
-    current_key: str | None
-
-    def show_image(self, key: str, force: bool = False) -> None: ...
-    def select_key(self, key: str) -> None: ...
 
 
 class GalleryController(QObject):
     """Owns the Gallery actions and the gallery's requests (show a cell, cells labelled)."""
 
-    def __init__(self, document: SlideDocument, gallery: CellGallery, dock: QDockWidget, viewer: Viewer,
-                 view: ImageView, actions: Actions, *, band: Callable[[], UncertainBand],
-                 describe_cell: Callable[[int], object], status: StatusFn, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, gallery: CellGallery, dock: QDockWidget, review: ReviewController, *,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document, self.gallery, self.dock = document, gallery, dock
-        self.viewer, self.view, self.band = viewer, view, band
-        self.describe_cell = describe_cell  # the review controller's status-line description
-        self.status = status
+        self.document, self.gallery, self.dock = ctx.document, gallery, dock
+        self.viewer, self.view, self.band = review.viewer, review.view, ctx.band  # the review's image on screen
+        self.describe_cell = review.describe_cell  # the review controller's status-line description
+        self.status = ctx.status
+        actions, document = ctx.actions, ctx.document
         actions[ActionId.GALLERY].triggered.connect(lambda: self.show_gallery(None))
         actions[ActionId.REVIEW_PARASITIZED].triggered.connect(lambda: self.show_gallery("confirm"))
         actions[ActionId.REVIEW_UNCERTAIN].triggered.connect(lambda: self.show_gallery("uncertain"))

@@ -74,7 +74,7 @@ class QueueController(QObject):
             viewer.show_image(key)
         self.view.select_cell(cell_id, centre=True)
         self.review.describe_cell(cell_id)
-        self.review.update_actions()
+        self.review.ctx.refresh_actions()
         return target
 
     def _labelled(self) -> None:

@@ -8,11 +8,8 @@ redraw the overlays. Undo/redo go through the document, whose one history also h
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from PySide6.QtCore import QObject, QPoint, Slot
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu
 
 from malaria_desktop.core.review.region_edit import (
     RegionEditError,
@@ -23,44 +20,30 @@ from malaria_desktop.core.review.region_edit import (
 )
 from malaria_desktop.core.review.state import ReviewChange
 from malaria_desktop.core.review.walk import reading_order, row_step, step_cell
-from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext, Viewer
 from malaria_desktop.qt.image_view import ImageView
-from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import LABEL_TEXT, NOT_CELL, PARASITIZED, UNINFECTED
 
 ADDED_CELL_LABEL = UNINFECTED
 LABEL_ACTIONS = (ActionId.MARK_PARASITIZED, ActionId.MARK_UNINFECTED, ActionId.MARK_NOT_CELL, ActionId.REVERT)
 MENU_ACTIONS = (*LABEL_ACTIONS, ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL, None, ActionId.SPLIT_CELL,
                 ActionId.SPLIT_CELL_3, ActionId.MERGE_CELLS)
-EDIT_ACTIONS = (ActionId.NEXT_UNCERTAIN, ActionId.ADD_CELL, ActionId.SPLIT_CELL, ActionId.SPLIT_CELL_3,
-                ActionId.MERGE_CELLS, *LABEL_ACTIONS)
-DEFAULT_MARGIN = 0.15
-StatusFn = Callable[[str, int], None]
-
-
-class Viewer(Protocol):
-    current_key: str | None
-
-    def show_image(self, key: str, force: bool = False) -> None: ...
-    def select_key(self, key: str) -> None: ...
-    def refresh_overlays(self) -> None: ...
 
 
 class ReviewController(QObject):
     """Owns the review actions and the image view's cell signals."""
 
-    def __init__(self, document: SlideDocument, viewer: Viewer, view: ImageView, actions: Actions, *,
-                 status: StatusFn, menu_parent: QWidget | None = None,
-                 band: Callable[[], tuple[float, float]] | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, viewer: Viewer, view: ImageView, *,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document = document
+        self.ctx = ctx
+        self.document = document = ctx.document
         self.viewer = viewer
         self.view = view
-        self.actions = actions
-        self.status = status
-        self.menu_parent = menu_parent
-        self.band = band or (lambda: (document.threshold - DEFAULT_MARGIN, document.threshold + DEFAULT_MARGIN))
-        a = actions
+        self.actions = a = ctx.actions
+        self.status = ctx.status
+        self.menu_parent = ctx.dialog_parent
         a[ActionId.MARK_PARASITIZED].triggered.connect(lambda: self.label_selected(PARASITIZED))
         a[ActionId.MARK_UNINFECTED].triggered.connect(lambda: self.label_selected(UNINFECTED))
         a[ActionId.MARK_NOT_CELL].triggered.connect(lambda: self.label_selected(NOT_CELL))
@@ -81,11 +64,16 @@ class ReviewController(QObject):
         document.reviewChanged.connect(self._review_changed)
 
     @Slot(int)
+
+    def band(self) -> tuple[float, float]:
+        """The uncertain band in use (the model card's, else threshold ± the margin), as (low, high)."""
+        band = self.ctx.band()
+        return band.low, band.high
     def _cell_clicked(self, cell_id: int) -> None:
         if cell_id < 0:
             return
         self.describe_cell(cell_id)
-        self.update_actions()
+        self.ctx.refresh_actions()
 
     def describe_cell(self, cell_id: int) -> None:
         """Status line for the selected cell: its place in reading order and its current verdict."""
@@ -207,7 +195,7 @@ class ReviewController(QObject):
             return False
         self.document.remove_image(key)
         self.status(f"Removed {entry.path.name} from the slide. Ctrl+Z puts it back.", 8000)
-        self.update_actions()
+        self.ctx.refresh_actions()
         return True
 
     @Slot(tuple)
@@ -226,12 +214,12 @@ class ReviewController(QObject):
     def undo(self) -> None:
         if self.document.undo() is None:
             self.status("Nothing to undo.", 3000)
-        self.update_actions()
+        self.ctx.refresh_actions()
 
     def redo(self) -> None:
         if self.document.redo() is None:
             self.status("Nothing to redo.", 3000)
-        self.update_actions()
+        self.ctx.refresh_actions()
 
     @Slot(object)
     def _review_changed(self, change: ReviewChange) -> None:
@@ -245,12 +233,4 @@ class ReviewController(QObject):
             self.viewer.refresh_overlays()
             if self.view.selected_cell >= 0:
                 self.describe_cell(self.view.selected_cell)  # the status line shows the new verdict
-        self.update_actions()
-
-    def update_actions(self) -> None:
-        self.actions[ActionId.UNDO].setEnabled(self.document.can_undo)
-        self.actions[ActionId.REDO].setEnabled(self.document.can_redo)
-        has_results = any(r.status == "ok" for r in self.document.results.values())
-        for action_id in EDIT_ACTIONS:
-            self.actions[action_id].setEnabled(has_results)
-        self.actions[ActionId.REMOVE_IMAGE].setEnabled(bool(self.document.entries))
+        self.ctx.refresh_actions()

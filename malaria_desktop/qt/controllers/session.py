@@ -13,24 +13,21 @@ prompt, and File ▸ Recover Autosaved Session opens the newest one (or the last
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox
 
 from malaria_desktop.core.errors import MalariaDesktopError
 from malaria_desktop.core.review.session import SESSION_SUFFIX, Session, load_session, relocate_images, save_session
 from malaria_desktop.core.settings import ReportSettings
 from malaria_desktop.core.text import display_text
-from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.actions import ActionId
 from malaria_desktop.qt.autosave import AutosaveStore, BackgroundSaver, snapshot
-from malaria_desktop.qt.controllers.model import ModelState
+from malaria_desktop.qt.controllers.context import ControllerContext, Viewer
 from malaria_desktop.qt.dialogs import SettingsDialog
-from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
-from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.worker import GeneratorRunner
 
 AUTOSAVE_DELAY_MS = 800
@@ -38,13 +35,6 @@ AUTOSAVE_BUSY_DELAY_MS = 5000
 AUTOSAVE_MAX_DELAY_MS = 5000  # after the first unsaved change, whatever follows
 SESSION_FILTER = f"Malaria Desktop sessions (*{SESSION_SUFFIX});;All files (*)"
 IMAGE_FILTER = "Field images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
-StatusFn = Callable[[str, int], None]
-ErrorFn = Callable[[str, str, str], None]
-
-
-class Viewer(Protocol):
-    def clear(self) -> None: ...
-    def select_key(self, key: str) -> None: ...
 
 
 class SessionController(QObject):
@@ -57,15 +47,15 @@ class SessionController(QObject):
     sessionOpened = Signal()  # a session file was loaded: analyse what it still has queued
     settingsApplied = Signal()  # threshold or report settings changed: redraw overlays and progress
 
-    def __init__(self, document: SlideDocument, runner: GeneratorRunner, settings: AppSettings, model: ModelState,
-                 viewer: Viewer, actions: Actions, *, recent_menu: QMenu, dialog_parent: QWidget,
-                 status: StatusFn, show_error: ErrorFn, commit_metadata: Callable[[], None],
+    def __init__(self, ctx: ControllerContext, runner: GeneratorRunner, viewer: Viewer, *, recent_menu: QMenu,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document, self.runner, self.settings, self.model = document, runner, settings, model
-        self.viewer, self.actions, self.recent_menu = viewer, actions, recent_menu
-        self.dialog_parent, self.status, self.show_error = dialog_parent, status, show_error
-        self.commit_metadata = commit_metadata
+        self.ctx = ctx
+        self.document, self.runner, self.settings, self.model = ctx.document, runner, ctx.settings, ctx.model
+        self.viewer, self.actions, self.recent_menu = viewer, ctx.actions, recent_menu
+        self.dialog_parent, self.status, self.show_error = ctx.dialog_parent, ctx.status, ctx.show_error
+        self.commit_metadata = ctx.commit_metadata
+        document = ctx.document
         self.dirty = False
         self.missing_box: QMessageBox | None = None
         self.recovery_box: QMessageBox | None = None
@@ -84,7 +74,7 @@ class SessionController(QObject):
         document.modified.connect(self._mark_dirty)
         document.metadataChanged.connect(self.update_title)
         self._connect_actions()
-        actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
+        self.update_recoverable()
         self.update_recent_menu()
 
     def _connect_actions(self) -> None:
@@ -99,8 +89,10 @@ class SessionController(QObject):
         a[ActionId.LOCATE].triggered.connect(lambda: self.locate_moved_images())
         a[ActionId.SETTINGS].triggered.connect(self.settings_dialog)
 
-    def update_actions(self) -> None:
-        self.actions[ActionId.LOCATE].setEnabled(any(e.state == "missing" for e in self.document.entries))
+    def update_recoverable(self) -> None:
+        """Recover is enabled while an earlier run's autosave exists (a scan of the folder: not on every refresh)."""
+        self.ctx.recoverable = self.store.latest() is not None
+        self.ctx.refresh_actions()
 
     def new_session_settings(self) -> ReportSettings:
         return self.settings.report_settings(self.model.card_threshold)
@@ -188,7 +180,7 @@ class SessionController(QObject):
     def _discard(self, path: Path) -> None:
         self.store.settle(path, "discarded")
         self.crashed = [p for p in self.crashed if p != path]
-        self.actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
+        self.update_recoverable()
 
     # ------------------------------------------------------------------ files
     def open_images_dialog(self) -> None:
@@ -288,7 +280,7 @@ class SessionController(QObject):
         self.show_session(session, None, remember=False)
         self.store.settle(path, "recovered")
         self.crashed = [p for p in self.crashed if p != path]
-        self.actions[ActionId.RECOVER].setEnabled(self.store.latest() is not None)
+        self.update_recoverable()
         self.document.modified.emit()  # written to this instance's autosave at once
         self.autosave_now()
         return True

@@ -8,17 +8,15 @@ each one walks every image, and doing it after every result made adding 1,000 im
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
 from malaria_desktop.core.report.estimate import rates_from_model_info
 from malaria_desktop.core.review.tally import review_tally
-from malaria_desktop.qt.models import SlideDocument
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.summary_panel import SummaryPanel, slide_figures
 from malaria_desktop.qt.warning_groups import group_warnings
 
-ErrorFn = Callable[[str, str], None]
 THROTTLE_FROM_IMAGES = 200
 THROTTLE_MS = 250
 
@@ -26,10 +24,10 @@ THROTTLE_MS = 250
 class SummaryController(QObject):
     """Automatic and reviewed figures, flags and image-quality notes of the open slide."""
 
-    def __init__(self, document: SlideDocument, panel: SummaryPanel, *, show_error: ErrorFn,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, ctx: ControllerContext, panel: SummaryPanel, *, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document, self.panel, self.show_error = document, panel, show_error
+        self.document, self.panel, self.show_error = ctx.document, panel, ctx.show_error
+        document = ctx.document
         self._last_refresh = -1e9
         self._trailing = QTimer(self)
         self._trailing.setSingleShot(True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from malaria_desktop.qt.actions import ActionId, Actions
+from malaria_desktop.qt.actions import ActionId
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.display_cache import DisplayCache
 from malaria_desktop.qt.image_view import PLACEHOLDER, ImageView
 from malaria_desktop.qt.missed_areas import MissedAreas
-from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.overlays import build_marks, filter_marks
 from malaria_desktop.qt.plain_text import shown_name
 
@@ -21,17 +21,14 @@ class ImageController(QObject):
 
     overlaysDrawn = Signal(str)  # image key whose overlays were just drawn
 
-    def __init__(self, document: SlideDocument, view: ImageView, actions: Actions, *,
-                 select_key: Callable[[str], None], uncertain_margin: Callable[[], float],
-                 uncertain_band: Callable[[], tuple[float, float] | None] | None = None,
+    def __init__(self, ctx: ControllerContext, view: ImageView, *, select_key: Callable[[str], None],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.document = document
+        self.ctx = ctx
+        self.document = document = ctx.document
         self.view = view
-        self.actions = actions
+        self.actions = actions = ctx.actions
         self.select_key = select_key  # selects a row of the slide list, which then asks to show it
-        self.uncertain_margin = uncertain_margin
-        self.uncertain_band = uncertain_band or (lambda: None)  # the model card's band, when it has one
         self.current_key: str | None = None
         self._rows: dict[str, int] = {}  # each image's row at the last change of the list
         self._removed: tuple[str, int] | None = None  # the image last taken out while on screen, its row
@@ -48,6 +45,10 @@ class ImageController(QObject):
         a[ActionId.NEXT_IMAGE].triggered.connect(lambda: self.step_image(1))
         a[ActionId.PREV_IMAGE].triggered.connect(lambda: self.step_image(-1))
         document.entriesReset.connect(self._entries_reset)
+
+    def _band(self) -> tuple[float, float]:
+        band = self.ctx.band()  # the model card's calibrated band, else threshold ± the margin
+        return band.low, band.high
 
     @Slot(str)
     def show_image(self, key: str, force: bool = False) -> None:
@@ -117,8 +118,8 @@ class ImageController(QObject):
         added = [(cid, cell.bbox, cell.label, cell.outline) for cid, cell in review.added_cells(key).items()]
         overrides = review.overrides(key)
         labels = {**overrides, **{cid: lab for cid, _b, lab, _o in added}}
-        marks = build_marks(result, labels, labels.keys(), added, self.document.threshold, self.uncertain_margin(),
-                            self.uncertain_band())
+        marks = build_marks(result, labels, labels.keys(), added, self.document.threshold,
+                            self.ctx.settings.uncertain_margin, self._band())
         marks = filter_marks(marks, parasitized_only=self.actions[ActionId.PARASITIZED_ONLY].isChecked(),
                              uncertain_only=self.actions[ActionId.UNCERTAIN_ONLY].isChecked())
         self.view.set_marks(marks)
