@@ -160,8 +160,12 @@ class RayEngine:
                                  f"({2 * (self.max_restarts + 1)} times); the file may crash the image decoder")
 
     def close(self) -> None:
+        """Stop the workers (best effort: they end with the job anyway, and a lost cluster cannot be asked)."""
         for actor in self.actors:
-            self.ray.kill(actor)
+            try:
+                self.ray.kill(actor)
+            except Exception:  # Ray raises its own types for a cluster that is gone
+                pass
         self.actors = []
 
 

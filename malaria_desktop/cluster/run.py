@@ -83,8 +83,13 @@ def events(sources: Sequence[Source], classifier: "Classifier", *, threshold: fl
                            cpus_per_worker=cpus_per_worker, address=address)
 
     def stream() -> Iterator["Event"]:
+        from malaria_desktop.core.errors import MalariaDesktopError
+
         try:
             yield from ray_engine.events(sources)
+        except ray_engine.ray.exceptions.RayError as exc:  # the cluster itself failed: no report, one message
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise MalariaDesktopError(f"the Ray cluster failed ({type(exc).__name__}: {detail})") from exc
         finally:
             ray_engine.close()
 
