@@ -16,6 +16,16 @@ PARASITIZED: Label = "parasitized"
 UNINFECTED: Label = "uninfected"
 NOT_CELL: Label = "not_cell"  # the not-a-red-cell model's verdict (white cell, platelet, debris): shown, never counted
 
+# The one verdict palette: the window's overlays and legend and the exported annotated images use these, so a
+# cell is the same colour on screen and in the report (they differed before issue 21).
+VERDICT_COLOURS: dict[str, str] = {PARASITIZED: "#e0102a", UNINFECTED: "#12a33a", NOT_CELL: "#8a8a8a"}
+
+
+def verdict_rgb(label: str) -> tuple[int, int, int]:
+    """The verdict's colour as an RGB triple (``VERDICT_COLOURS``)."""
+    code = VERDICT_COLOURS[label].lstrip("#")
+    return int(code[0:2], 16), int(code[2:4], 16), int(code[4:6], 16)
+
 
 @dataclass(frozen=True, eq=False)
 class Cell:

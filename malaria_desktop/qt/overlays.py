@@ -17,14 +17,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
-from malaria_desktop.core.results import PARASITIZED, UNINFECTED, ImageResult
+from malaria_desktop.core.results import PARASITIZED, UNINFECTED, VERDICT_COLOURS, ImageResult
 from malaria_desktop.core.review.state import NOT_CELL
 
-COLOURS: dict[str, QColor] = {
-    PARASITIZED: QColor("#e0102a"),
-    UNINFECTED: QColor("#12a33a"),
-    NOT_CELL: QColor("#8a8a8a"),
-}
+COLOURS: dict[str, QColor] = {label: QColor(code) for label, code in VERDICT_COLOURS.items()}  # = exported images
 SELECTED_COLOUR = QColor("#ffd400")
 REVIEWED_COLOUR = QColor("#ffffff")
 LABEL_TEXT: dict[str, str] = {PARASITIZED: "Parasitized", UNINFECTED: "Uninfected", NOT_CELL: "Not a cell"}

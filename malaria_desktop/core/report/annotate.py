@@ -3,7 +3,8 @@
 Why OpenCV here and not Qt: exports run headless (CLI, tests); the GUI draws its own interactive overlays.
 
 API:
-- ``COLORS`` (RGB per label): parasitized red, uninfected green, not_cell grey.
+- ``COLORS`` (RGB per label): parasitized red, uninfected green, not_cell grey: the window's palette
+  (``results.VERDICT_COLOURS``).
 - ``draw_annotations(image_rgb, cell_results, labels=None, *, reviewed=(), legend=True, title="")``:
   a new RGB uint8 image. ``labels`` overrides verdicts: a sequence parallel to ``cell_results`` or a mapping
   ``cell_id -> label`` (missing ids keep the automatic verdict). Parasitized cells get a thicker outline, drawn
@@ -22,13 +23,9 @@ from collections.abc import Collection, Mapping, Sequence
 import cv2
 import numpy as np
 
-from malaria_desktop.core.results import CellResult
+from malaria_desktop.core.results import VERDICT_COLOURS, CellResult, verdict_rgb
 
-COLORS: dict[str, tuple[int, int, int]] = {
-    "parasitized": (230, 25, 25),
-    "uninfected": (20, 170, 60),
-    "not_cell": (150, 150, 150),
-}
+COLORS: dict[str, tuple[int, int, int]] = {label: verdict_rgb(label) for label in VERDICT_COLOURS}  # as on screen
 LEGEND_TEXT = {"parasitized": "Parasitized", "uninfected": "Uninfected", "not_cell": "Not a cell"}
 
 
