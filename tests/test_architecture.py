@@ -146,9 +146,12 @@ def test_controllers_do_not_know_the_window() -> None:
 
 # Which parts of the project each part may import (ARCHITECTURE.md, "Packages").
 ALLOWED_IMPORTS = {
-    "malaria_desktop.core": ("malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop"),
+    # versions: the engine's library versions (stdlib only), recorded in every manifest and shown in About
+    "malaria_desktop.core": ("malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop",
+                             "malaria_desktop.versions"),
+    "malaria_desktop.versions": ("malaria_desktop",),
     "malaria_desktop.qt": ("malaria_desktop.qt", "malaria_desktop.core", "malaria_desktop.paths", "malaria_desktop",
-                           "malaria_desktop.interop"),
+                           "malaria_desktop.interop", "malaria_desktop.versions"),
     "malaria_desktop.paths": ("malaria_desktop",),
     "malaria_desktop.cli": ("malaria_desktop.core", "malaria_desktop.qt.app", "malaria_desktop.paths",
                             "malaria_desktop", "malaria_desktop.calibrate_cli", "malaria_desktop.interop",
