@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QWidget
 
 from malaria_desktop.core.report.manifest import read_manifest, verify_folder
 from malaria_desktop.qt.actions import create_actions
+from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.controllers.export import ExportController
 from malaria_desktop.qt.controllers.model import ModelState
 from malaria_desktop.qt.models import SlideDocument
@@ -25,13 +26,7 @@ def _report_status(folder) -> tuple[str, dict]:
 
 
 def _controller(document, settings, actions, host, errors) -> ExportController:
-    """The controller with a model state (its band decides the review rule), with either constructor."""
-    try:
-        from malaria_desktop.qt.controllers.context import ControllerContext
-    except ImportError:  # the constructor before the shared controller context
-        return ExportController(document, settings, actions, dialog_parent=host, status=lambda *a: None,
-                                show_error=lambda *a: errors.append(a), commit_metadata=lambda: None,
-                                model=ModelState())
+    """The controller with a model state (its band decides the review rule)."""
     ctx = ControllerContext(document=document, actions=actions, settings=settings, model=ModelState(),
                             show_error=lambda *a: errors.append(a), dialog_parent=host)
     return ExportController(ctx)
