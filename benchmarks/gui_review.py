@@ -219,52 +219,6 @@ def review_from_gallery(window, truth: dict) -> dict[str, float]:
             "rejected": sum(1 for lab in labels[:decided] if lab != "P"), "calls_total": len(items)}
 
 
-def review_actions(window) -> dict[str, float]:
-    """The other review actions of issue 20, by key: image switches, gallery filters, F3/F4 walks, split."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtTest import QTest
-
-    ctrl = Qt.KeyboardModifier.ControlModifier
-    window.view.setFocus()
-    keys = 0
-    cpu: list[tuple[float, str]] = []  # GUI-thread CPU ms per key: what the load cannot inflate
-
-    def press(key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
-        nonlocal keys
-        started = time.thread_time()
-        QTest.keyClick(QApplication_focus(window), key, modifier)
-        cpu.append(((time.thread_time() - started) * 1000.0, Qt.Key(key).name))
-        keys += 1
-        pump(15)
-
-    for _ in range(8):
-        press(Qt.Key.Key_PageDown, ctrl)  # next image
-    for name in ("uncertain", "confirm", "parasitized", "all"):
-        started = time.thread_time()
-        window.gallery.set_filter(name)
-        cpu.append(((time.thread_time() - started) * 1000.0, f"filter {name}"))
-        pump(15)
-    window.view.setFocus()
-    press(Qt.Key.Key_F4)
-    for _ in range(10):
-        press(Qt.Key.Key_P)
-    press(Qt.Key.Key_F3)
-    for _ in range(20):
-        press(Qt.Key.Key_U)
-    press(Qt.Key.Key_S)  # split the cell on screen, undo it
-    press(Qt.Key.Key_Z, ctrl)
-    worst = max(cpu)
-    return {"keys": keys, "cpu_median_ms": sorted(cpu)[len(cpu) // 2][0], "cpu_max_ms": worst[0],
-            "cpu_max_what": worst[1]}
-
-
-def start_hogs(n: int) -> list:
-    """``n`` CPU-bound processes (a clinic PC's antivirus scan or another busy program)."""
-    import subprocess
-
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-
 def QApplication_focus(window):  # noqa: N802 - the widget that has the keyboard, as a real key would reach
     from PySide6.QtWidgets import QApplication
 
@@ -384,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["MALARIA_DESKTOP_ANALYSIS"] = args.analysis
     scratch = Path(tempfile.mkdtemp(prefix="gui_review_"))
+    from benchmarks.review_load import review_actions, start_hogs, time_results
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")  # no autosave/settings of the user's
 
     from malaria_desktop.qt.app import application, create_app
@@ -412,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     pump(300)
     meter = StallMeter(stacks=args.stall_stacks)
     meter.start()
+    per_result = time_results(window)
     pump(5000)  # the window idle: what this machine's scheduler alone costs (other jobs share the CPUs)
     baseline = meter.stop()
     meter.start()
@@ -425,9 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     counts = window.document.counts().total
     meter.start()
     review = review_from_gallery(window, truth)
-    actions = review_actions(window)
+    actions = review_actions(window, pump)
     reviewing = meter.stop()
     for hog in hogs:
+    print(f"  GUI-thread CPU per result while analysing: median {sorted(per_result)[len(per_result) // 2]:.1f} ms, "
+          f"max {max(per_result):.1f} ms (the window's own work on each result, whatever the load)")
         hog.kill()
     print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
     print(f"  analysis in a {args.analysis}; {args.hogs} CPU-bound processes running meanwhile; reviewing = the "
