@@ -45,9 +45,7 @@ class SettingsDialog(QDialog):
         self.threshold.setDecimals(3)
         self.threshold.setSingleStep(0.01)
         self.threshold.setValue(threshold)
-        # the box shows 3 decimals: an untouched box (or "Use the model's value") gives back the exact value,
-        # so OK without a change stores no custom threshold and keeps the card's uncertain band
-        self._exact = {round(v, 3): v for v in (model_threshold, threshold) if v is not None}
+        self._exact = {round(v, 3): v for v in (model_threshold, threshold) if v is not None}  # threshold_value
         reset = QPushButton("Use the model's value" + (f" ({model_threshold:.3f})" if model_threshold else ""))
         reset.setEnabled(model_threshold is not None)
         reset.clicked.connect(lambda: self.threshold.setValue(model_threshold or threshold))
@@ -110,7 +108,11 @@ class SettingsDialog(QDialog):
         self.band_note.setText(self.band_text())
 
     def threshold_value(self) -> float:
-        """The threshold the box means: the exact starting or model value while it shows that value rounded."""
+        """The threshold the box means: the exact starting or model value while it shows that value rounded.
+
+        The box shows 3 decimals: an untouched box (or "Use the model's value") gives back the exact value, so
+        OK without a change stores no custom threshold and keeps the card's uncertain band (issue 19).
+        """
         shown = self.threshold.value()
         return self._exact.get(round(shown, 3), shown)
 
