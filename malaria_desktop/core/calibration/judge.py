@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from malaria_desktop.core.classification.domain_check import FEATURES, REFERENCE_VERSION
+from malaria_desktop.core.report.estimate import LAB_SD_SENSITIVITY, LAB_SD_SPECIFICITY
 
 MAX_CANDIDATES = 2000  # thresholds tried (quantiles of the out-of-fold probabilities)
 BAND_ERROR_SHARE = 0.6  # as the bundled card: the band holds 60 % of the errors at the threshold
-CALIBRATED_LAB_SD = 0.25  # logit SD of slide-to-slide shifts inside the lab the rates were measured in
 RELIABLE_FIELDS, RELIABLE_CELLS = 10, 500  # below: the figures are reported as unreliable
 
 
@@ -123,7 +123,9 @@ def error_rates(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict
     called, truth = probs >= threshold, labels == 1
     return {"tp": int((called & truth).sum()), "fn": int((~called & truth).sum()),
             "fp": int((called & ~truth).sum()), "tn": int((~called & ~truth).sum()),
-            "lab_sd_sensitivity": CALIBRATED_LAB_SD, "lab_sd_specificity": CALIBRATED_LAB_SD,
+            # the lab's own rates, measured on a few of its slides; the shift the estimate allows stays the default
+            # one (slides drift, and the model may read another lab's slides): wider intervals, never narrower
+            "lab_sd_sensitivity": LAB_SD_SENSITIVITY, "lab_sd_specificity": LAB_SD_SPECIFICITY,
             "source": "calibration: out-of-fold predictions on the lab's reviewed cells (not-a-cell marks as "
                       "negatives)"}
 
