@@ -146,3 +146,31 @@ def test_matching_is_one_to_one_by_overlap() -> None:
     cells = [(0.0, 0.0, 10.0, 10.0), (1.0, 1.0, 10.0, 10.0), (50.0, 50.0, 10.0, 10.0)]
     boxes = [(0.0, 0.0, 10.0, 10.0), (100.0, 100.0, 5.0, 5.0)]
     assert match_boxes(cells, boxes) == {0: 0}
+
+
+def test_a_coco_file_labels_an_analysed_slide_as_one_undo_step(fields, tmp_path) -> None:
+    from malaria_desktop.core.calibration.annotations import label_session
+    from malaria_desktop.core.image_io import load_image
+    from malaria_desktop.core.results import CellResult, ImageResult
+    from malaria_desktop.core.review.state import ReviewState
+    from malaria_desktop.core.segmentation.engine import segment_cells
+
+    folder, smears = fields
+    results = {}
+    for name in ("f0.png", "f1.png"):
+        image = load_image(folder / name)
+        cells = tuple(CellResult(c, 0.1, "uninfected") for c in segment_cells(image).cells)
+        results[str(folder / name)] = ImageResult(folder / name, "ok", image_shape=image.shape[:2], cells=cells)
+    coco = tmp_path / "ann.json"
+    write_coco(coco, {k: smears[k] for k in ("f0.png", "f1.png")})
+    review = ReviewState()
+    done = label_session(results, review, coco)
+    truth = sum(c.parasitized for k in ("f0.png", "f1.png") for c in smears[k].cells)
+    labels = [review.override(k, cid) for k, v in review.to_dict()["overrides"].items() for cid in map(int, v)]
+    assert done.labelled == len(labels) == review.edits_count and done.images == 2
+    assert 0.7 * truth <= labels.count("parasitized") <= truth
+    review.undo()
+    assert review.edits_count == 0  # one step: the technician can take it back whole
+    with pytest.raises(CalibrationInputError, match="not analysed in this slide: f2.png"):
+        write_coco(coco, smears)
+        label_session(results, ReviewState(), coco)

@@ -273,3 +273,43 @@ def annotated_cells(fields: Iterable[Path | str], annotations: Path | str, size:
                            "(missed by segmentation; not learned)",) if n_boxes > n_matched else (),
                           not_cell=np.array([k == "not_cell" for k in kinds], bool))
     return AnnotatedFields(cells, tuple(kinds), n_boxes, n_matched, n_unmatched)
+
+
+@dataclass(frozen=True)
+class ImportedLabels:
+    """What importing a COCO file into an analysed slide did (``label_session``)."""
+
+    images: int
+    labelled: int
+    boxes: int
+    boxes_matched: int
+    regions_unmatched: int
+
+
+def label_session(results: Mapping[str, Any], review: Any, annotations: Path | str, *,
+                  unmatched: Unmatched = "not-a-cell", label_map: Mapping[str, Kind] | None = None) -> ImportedLabels:
+    """Label an analysed slide's cells from a COCO file, as one undo step, so the technician sees (and can
+    correct) what calibration will learn. ``results``: image key -> ``ImageResult``; ``review``: its
+    ``ReviewState``. Images are matched by file name; every image of the file must be in the slide."""
+    coco = read_coco(annotations, label_map)
+    by_name = {Path(r.path).name: (key, r) for key, r in results.items() if r.status == "ok"}
+    missing = sorted(set(coco.boxes) - set(by_name))
+    if missing:
+        raise CalibrationInputError(f"Annotations '{Path(annotations).name}' describe {len(missing)} image(s) that "
+                                    f"are not analysed in this slide: {', '.join(missing[:5])}.")
+    labelled = n_boxes = n_matched = n_unmatched = 0
+    with review.batch():
+        for name, boxes in coco.boxes.items():
+            key, result = by_name[name]
+            for b in boxes:
+                _check_box(Path(annotations), name, "", b.bbox, tuple(result.image_shape))
+            cells = [cr for cr in result.cells if not cr.cell.clump]
+            match = match_boxes([tuple(map(float, cr.cell.bbox)) for cr in cells], [b.bbox for b in boxes])  # type: ignore[misc]
+            n_boxes, n_matched = n_boxes + len(boxes), n_matched + len(match)
+            for i, cr in enumerate(cells):
+                kind = boxes[match[i]].kind if i in match else ("not_cell" if unmatched == "not-a-cell" else None)
+                n_unmatched += i not in match
+                if kind is not None:
+                    review.set_label(key, cr.cell.cell_id, kind)
+                    labelled += 1
+    return ImportedLabels(len(coco.boxes), labelled, n_boxes, n_matched, n_unmatched)
