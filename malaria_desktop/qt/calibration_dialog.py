@@ -68,6 +68,7 @@ class CalibrateDialog(QDialog):
     """Choose the reviewed cells and a folder, calibrate in the background, then activate the result."""
 
     activateRequested = Signal(object)  # Path of the new model folder
+    importRequested = Signal(object)  # Path of a COCO JSON file: label this slide's cells from it
     outcomeReady = Signal(object)  # core.calibration.calibrate.CalibrationOutcome
 
     def __init__(self, base_dir: Path, current: Any = None, parent: QWidget | None = None) -> None:
@@ -92,11 +93,13 @@ class CalibrateDialog(QDialog):
         add_sessions.clicked.connect(self._add_sessions)
         add_folder = QPushButton("Add Exported Folder\u2026")
         add_folder.clicked.connect(self._add_folder)
+        label_from = QPushButton("Label This Slide from Annotations\u2026")  # COCO boxes -> its cells
+        label_from.clicked.connect(self._import_annotations)
         remove = QPushButton("Remove")
         remove.clicked.connect(
             lambda: [self.sources.takeItem(self.sources.row(i)) for i in self.sources.selectedItems()])
         source_buttons = QHBoxLayout()
-        for button in (add_sessions, add_folder, remove):
+        for button in (add_sessions, add_folder, label_from, remove):
             source_buttons.addWidget(button)
         self.out_edit = QLineEdit(str(default_output_folder()))
         self.force = QCheckBox("Save the model even if it is not better")
@@ -129,6 +132,20 @@ class CalibrateDialog(QDialog):
     def _add_sessions(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Saved sessions", "", "Sessions (*.mdsession)")
         self.add_sources([Path(f) for f in files])
+
+    def _import_annotations(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(self, "COCO annotations of this slide's fields", "", "COCO JSON (*.json)")
+        if file:
+            self.importRequested.emit(Path(file))
+
+    def set_current(self, current: Any) -> None:
+        """The open slide's reviewed cells changed (e.g. labelled from annotations): offer them."""
+        self.current = current if current is not None and current.images else None
+        n = sum(len(cells) for *_, cells in self.current.images) if self.current is not None else 0
+        self.use_current.setText(f"Reviewed cells of this slide ({n})")
+        self.use_current.setEnabled(n > 0)
+        self.use_current.setChecked(n > 0)
+        self._update_buttons()
 
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Exported folder with Parasitized/ and Uninfected/")
@@ -235,9 +252,30 @@ class ModelSwitcher(QObject):
         current = session_cells(self.document.session, "this slide")
         dialog = CalibrateDialog(Path(classifier.model_dir), current if current.images else None, self.dialog_parent)
         dialog.activateRequested.connect(self.activate)
+        dialog.importRequested.connect(self.import_annotations)
         self.dialog = dialog
         dialog.show()
         return dialog
+
+    def import_annotations(self, path: Path) -> None:
+        """Label the open slide's cells from a COCO file (one undo step), so the technician sees and can
+        correct what calibration will learn; a bad file is said in the dialog and changes nothing."""
+        from malaria_desktop.core.calibration.annotations import label_session
+        from malaria_desktop.core.calibration.data import session_cells
+        from malaria_desktop.core.errors import MalariaDesktopError
+
+        try:
+            done = label_session(self.document.results, self.document.review, path)
+        except MalariaDesktopError as exc:
+            if self.dialog is not None:
+                self.dialog.status.setText(str(exc))
+            return
+        text = (f"{done.labelled} cells of {done.images} image(s) labelled from {Path(path).name} "
+                f"({done.boxes_matched} of {done.boxes} boxes matched; Ctrl+Z takes it back).")
+        self.status(text, 10_000)
+        if self.dialog is not None:
+            self.dialog.set_current(session_cells(self.document.session, "this slide"))
+            self.dialog.status.setText(text)
 
     def choose_model(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Model folder (model.onnx + model_card.json)")

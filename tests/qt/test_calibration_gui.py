@@ -131,3 +131,34 @@ def test_a_vanished_model_folder_falls_back_to_the_bundled_model(qtbot, make_win
     window = make_window(classifier=None)
     qtbot.waitUntil(lambda: window.classifier is not None, timeout=30_000)
     assert "trained_model" in window.model_status.text() and not window.model_error
+
+
+def test_label_this_slide_from_a_coco_file(qtbot, make_window, smear_dir: Path, tmp_path: Path) -> None:
+    """The dialog's import labels the open slide's cells from COCO boxes (one undo step) and offers them."""
+    import json
+
+    window = make_window()
+    window.open_paths([smear_dir])
+    wait_idle(qtbot, window)
+    key, result = next((k, r) for k, r in window.document.results.items() if r.status == "ok" and r.cells)
+    cells = [c for c in result.cells if not c.cell.clump]
+    coco = {"images": [{"id": 1, "file_name": Path(key).name}],
+            "categories": [{"id": 1, "name": "RBC"}, {"id": 2, "name": "trophozoite"}],
+            "annotations": [{"id": i, "image_id": 1, "category_id": 2 if i == 0 else 1,
+                             "bbox": list(c.cell.bbox)} for i, c in enumerate(cells)]}
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps(coco))
+    dialog = window.models.open_dialog()
+    qtbot.addWidget(dialog)
+    dialog.importRequested.emit(path)
+    review = window.document.review
+    assert review.override(key, cells[0].cell.cell_id) == "parasitized"
+    assert all(review.override(key, c.cell.cell_id) == "uninfected" for c in cells[1:])
+    assert dialog.use_current.isChecked() and f"({len(cells)})" in dialog.use_current.text()
+    assert "labelled from boxes.json" in dialog.status.text()
+    review.undo()
+    assert review.edits_count == 0
+    path.write_text("")
+    dialog.importRequested.emit(path)
+    assert "empty" in dialog.status.text() and review.edits_count == 0
+    dialog.close()
