@@ -74,7 +74,7 @@ bundle: $(BUNDLE_EXE)
 # build_info.json; tests/test_bundle.py compares them with the lock).
 $(BUNDLE_EXE): $(STAMP) $(BUNDLE_INPUTS) $(LOCK)
 	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build build.spec
-	$(BIN)/python benchmarks/bundle_size.py dist/malaria-desktop --top 10
+	$(BIN)/python -m benchmarks.bundle_size dist/malaria-desktop --top 10
 	touch $@
 
 bundle-clean:

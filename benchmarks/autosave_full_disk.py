@@ -7,8 +7,8 @@ small volume you provide), leaves room for about ``--room`` session versions, th
 1..N of a growing session. After each save it lets go of the lock (as a crash would) and asks a fresh
 store what it would offer.
 
-    sudo .venv/bin/python benchmarks/autosave_full_disk.py [--saves 30] [--room 2.5]
-    .venv/bin/python benchmarks/autosave_full_disk.py --folder /media/small-usb-stick/x
+    sudo .venv/bin/python -m benchmarks.autosave_full_disk [--saves 30] [--room 2.5]
+    .venv/bin/python -m benchmarks.autosave_full_disk --folder /media/small-usb-stick/x
 
 Prints saves done / failed, and how often the offered version was the last one saved; exits 1 if any
 offer was older than the last good save or missing.
@@ -23,10 +23,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from malaria_desktop.core.review.session import Session, SessionMetadata, session_to_json  # noqa: E402
 from malaria_desktop.qt.autosave import AutosaveStore  # noqa: E402

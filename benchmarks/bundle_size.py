@@ -1,6 +1,6 @@
 """Size of the frozen build and its biggest parts (issue target: dist/malaria-desktop <= 300 MB).
 
-Usage: ``.venv/bin/python benchmarks/bundle_size.py [dist/malaria-desktop] [--top 15]``
+Usage: ``.venv/bin/python -m benchmarks.bundle_size [dist/malaria-desktop] [--top 15]``
 
 Prints the total (bytes on disk, symlinks not followed), a breakdown by component (OpenCV, Qt, NumPy, ONNX
 Runtime, Python, system libraries, the model ...), the largest files, and whether anything that must not
@@ -15,7 +15,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 TARGET_MB = 300
 FORBIDDEN = ("tensorflow", "keras", "tf2onnx", "training", "tkinter", "_tkinter", "matplotlib", "tcl", "tk")
 # first matching rule wins; patterns are checked against the path relative to the bundle, lowercase

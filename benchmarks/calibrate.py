@@ -9,7 +9,7 @@ Reported: base vs calibrated AUC / sensitivity / specificity (each at its own ca
 wall time of ``calibrate`` on ``--time-cells`` cells (2,000 by default). The markdown table goes to
 docs/benchmarks/calibrate.md with ``--md``.
 
-    nice -n 10 .venv/bin/python benchmarks/calibrate.py [--cells 400] [--lab bccd] [--md]
+    nice -n 10 .venv/bin/python -m benchmarks.calibrate [--cells 400] [--lab bccd] [--md]
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.calibration.calibrate import CalibrationOptions, calibrate, write_model  # noqa: E402
 from malaria_desktop.core.calibration.data import ReviewedCells  # noqa: E402
 from malaria_desktop.core.calibration.train import auc, figures_at  # noqa: E402

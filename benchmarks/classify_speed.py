@@ -1,7 +1,7 @@
 """Cells per second of the bundled classifier: ONNX inference alone, and the whole ``classify`` CLI job.
 
-    .venv/bin/python benchmarks/classify_speed.py                       # both, 10,000 NIH crops
-    .venv/bin/python benchmarks/classify_speed.py --limit 2000 --skip-cli
+    .venv/bin/python -m benchmarks.classify_speed                       # both, 10,000 NIH crops
+    .venv/bin/python -m benchmarks.classify_speed --limit 2000 --skip-cli
 
 Inference alone: ``Classifier.predict`` (uint8 -> float scaling + ONNX Runtime) on batches of 256 crops
 already in memory. End to end: ``malaria-desktop classify FOLDER --csv`` as a subprocess on ``--limit``
@@ -21,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.classification.crop_io import read_crop  # noqa: E402
 from malaria_desktop.core.classification.model_card import load_model_card  # noqa: E402

@@ -5,7 +5,7 @@ them), then analyses them from S3 with the local engine (one process, ONNX Runti
 core) and with the Ray engine on a local 2-CPU cluster (1 and 2 workers, 1 CPU each). Every engine must
 give the same cells and probabilities for every field (checked; the script fails otherwise).
 
-    .venv/bin/python benchmarks/cluster_throughput.py [--fields 30] [--size 1280x960] [--model DIR] [--json OUT]
+    .venv/bin/python -m benchmarks.cluster_throughput [--fields 30] [--size 1280x960] [--model DIR] [--json OUT]
 
 Prints fields/s per engine and the ratio to the local engine: steady (workers started, model loaded),
 joined (+ worker start-up: what a run on an already running cluster, ``--address``, costs) and end to end
@@ -22,9 +22,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _load() -> str:

@@ -18,7 +18,7 @@ Figures per lab:
 - healthy: the same fields before pasting: share of counted cells called parasitized; and BCCD
   white-cell / platelet boxes whose region is called not-a-cell.
 
-    .venv/bin/python benchmarks/composite_fields.py [--per-field 8] [--repeats 2] [--limit N] [--no-write]
+    .venv/bin/python -m benchmarks.composite_fields [--per-field 8] [--repeats 2] [--limit N] [--no-write]
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.classification.crops import crop_cell  # noqa: E402
 from malaria_desktop.core.classification.domain_check import crop_colour_stats  # noqa: E402

@@ -13,7 +13,7 @@ For every model folder given, and every other lab (Chula RBC-12, BCCD; healthy s
   parasitized on healthy patients (mean and worst patient).
 The markdown table goes to ``docs/benchmarks/cross_lab.md`` (``--md``) so figures are never copied by hand.
 
-    .venv/bin/python benchmarks/cross_lab.py trained_model runs/xlab_lolo_bccd/model ... [--fields]
+    .venv/bin/python -m benchmarks.cross_lab trained_model runs/xlab_lolo_bccd/model ... [--fields]
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from training.data import decode_crops  # noqa: E402
 from training.metrics import binary_metrics, roc_curve  # noqa: E402
@@ -166,7 +164,7 @@ def main() -> int:
                   f"colours; "
                   f"sens_at_spec = sensitivity at specificity >= {SPEC_TARGET}; healthy_fp = share called "
                   f"parasitized on NIH healthy test patients (mean, worst).\n\n"
-                  f"Command: `.venv/bin/python benchmarks/cross_lab.py {' '.join(sys.argv[1:])}`\n\n")
+                  f"Command: `.venv/bin/python -m benchmarks.cross_lab {' '.join(sys.argv[1:])}`\n\n")
         args.md.write_text("# Cross-lab benchmark (leave one lab out)\n\n" + legend + table + "\n")
     return 0
 

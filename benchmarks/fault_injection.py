@@ -12,7 +12,7 @@ changing), and after every kill checks the folder:
   annotated PNGs and crops = what the CSVs and crop manifest list);
 - after a run that finished, no staging or temp entry is left beside it.
 
-    .venv/bin/python benchmarks/fault_injection.py [--runs 30] [--seed 1]
+    .venv/bin/python -m benchmarks.fault_injection [--runs 30] [--seed 1]
 
 Prints one line per loop (runs, kills, consistent folders, seconds) and exits 1 on any inconsistency.
 POSIX only (SIGKILL).
@@ -33,15 +33,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.report.manifest import read_manifest, verify_folder  # noqa: E402
 
 EXPORT_CHILD = r"""
 import sys
-sys.path.insert(0, sys.argv[1])
 from malaria_desktop.core.report.export import export_session
 from malaria_desktop.core.review.session import load_session
 session = load_session(sys.argv[2])

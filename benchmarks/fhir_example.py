@@ -1,6 +1,6 @@
 """The example FHIR Bundle of docs/fhir.md, made by the app itself from synthetic smears.
 
-Usage: ``.venv/bin/python benchmarks/fhir_example.py [--out docs/fhir-example.json]``
+Usage: ``.venv/bin/python -m benchmarks.fhir_example [--out docs/fhir-example.json]``
 
 Writes four synthetic fields (``core.synthetic``, no patient data), runs ``malaria-desktop analyze --fhir``
 with the bundled model, checks that the Bundle parses with the ``fhir.resources`` R4B models and that its
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """What the FHIR export adds to the frozen build, estimated from the installed packages (no build needed).
 
-Usage: ``.venv/bin/python benchmarks/fhir_size.py``
+Usage: ``.venv/bin/python -m benchmarks.fhir_size``
 
 PyInstaller stores pure-Python modules compiled and zlib-compressed in the PYZ archive and copies
 extension modules as they are. This script does the same arithmetic for what the export pulls in: every

@@ -7,20 +7,17 @@ parasitemia a healthy patient's slide from such a lab would get. It is printed a
 threshold and a few others, for all cells, for cells not cut by the border, and for size-typical cells
 (area within 1.5x of the median; larger detections are mostly unsplit clumps).
 
-    .venv/bin/python benchmarks/foreign_lab_false_positives.py [/path/to/chula_rbc12/images] [--model DIR]
+    .venv/bin/python -m benchmarks.foreign_lab_false_positives [/path/to/chula_rbc12/images] [--model DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.pipeline import analyze_images, expand_inputs, iter_results  # noqa: E402
 

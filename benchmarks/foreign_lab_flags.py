@@ -10,23 +10,20 @@ tested on fields it did not see. Reported: share of test fields flagged ``unlike
 ``many_uncertain_cells`` or either; what the app itself says with the model's card (or built-in defaults);
 the slide flags on pseudo-slides of 10 fields; and greyscale / noise versions of fields.
 
-    .venv/bin/python benchmarks/foreign_lab_flags.py [--model DIR] [--out docs/benchmarks/foreign_lab_flags.md]
+    .venv/bin/python -m benchmarks.foreign_lab_flags [--model DIR] [--out docs/benchmarks/foreign_lab_flags.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification import domain_check as dc  # noqa: E402
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.classification.crop_io import read_crop  # noqa: E402

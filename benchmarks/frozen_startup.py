@@ -1,6 +1,6 @@
 """Frozen GUI start-up time (issue target: window visible <= 2 s after launch).
 
-Usage: ``.venv/bin/python benchmarks/frozen_startup.py [--runs 5] [--bundle dist/malaria-desktop] [--source]``
+Usage: ``.venv/bin/python -m benchmarks.frozen_startup [--runs 5] [--bundle dist/malaria-desktop] [--source]``
 
 Two numbers per launch of ``malaria-desktop gui --quit-after 0``, no hook in the app needed:
 - "shown": launch -> the main window's ``show()``. Qt's offscreen platform prints one warning ("does not
@@ -27,7 +27,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 TARGET_S = 2.0
 STAMP = "%{time yyyy-MM-ddTHH:mm:ss.zzz}"
 SHOWN = re.compile(r"^\[(\S+)\] .*propagateSizeHints", re.M)

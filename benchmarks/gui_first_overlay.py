@@ -1,6 +1,6 @@
 """Time from dropping a 1280x960 field on the window until its cell overlays are drawn (target <= 1 s).
 
-Usage: ``.venv/bin/python benchmarks/gui_first_overlay.py [--runs 3] [--model DIR]``
+Usage: ``.venv/bin/python -m benchmarks.gui_first_overlay [--runs 3] [--model DIR]``
 
 Uses the bundled model (``trained_model/``) when it has a model card, else a tiny test model built on the
 fly (``tests/helpers/tiny_model.py``) — the script says which. The model is loaded before the drop (the
@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 TARGET_S = 1.0
 
 

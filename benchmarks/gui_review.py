@@ -1,6 +1,6 @@
 """Drive the real window (offscreen) the way a technician reviews a slide, and measure it.
 
-Usage: ``.venv/bin/python benchmarks/gui_review.py [--fields 30] [--model DIR|tiny] [--screenshots docs]``
+Usage: ``.venv/bin/python -m benchmarks.gui_review [--fields 30] [--model DIR|tiny] [--screenshots docs]``
 
 1. **Event-loop stalls while analysing**: 30 synthetic 1280x960 fields (``core.synthetic``) are dropped on the
    window; a 5-ms precise QTimer records the gap between its ticks until the analysis is idle. A gap is how
@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 TICK_MS = 5
 TARGET_KEYS = 100
@@ -338,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["MALARIA_DESKTOP_ANALYSIS"] = args.analysis
     scratch = Path(tempfile.mkdtemp(prefix="gui_review_"))
-    from benchmarks.review_load import review_actions, start_hogs, time_results
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")  # no autosave/settings of the user's
 
+    from benchmarks.review_load import review_actions, start_hogs, time_results
     from malaria_desktop.qt.app import application, create_app
     from malaria_desktop.qt.settings import AppSettings
 
@@ -367,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     pump(300)
     meter = StallMeter(stacks=args.stall_stacks)
     meter.start()
-    per_result = time_results(window)
     pump(5000)  # the window idle: what this machine's scheduler alone costs (other jobs share the CPUs)
     baseline = meter.stop()
+    per_result = time_results(window)
     meter.start()
     started = time.perf_counter()
     window.open_paths([Path(p) for p in truth])
@@ -384,10 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     actions = review_actions(window, pump)
     reviewing = meter.stop()
     for hog in hogs:
-    print(f"  GUI-thread CPU per result while analysing: median {sorted(per_result)[len(per_result) // 2]:.1f} ms, "
-          f"max {max(per_result):.1f} ms (the window's own work on each result, whatever the load)")
         hog.kill()
     print_results(which, args, baseline, analysis_s, idle, counts, analysing, reviewing, review)
+    print(f"  GUI-thread CPU per result while analysing: median {sorted(per_result)[len(per_result) // 2]:.1f} ms, "
+          f"max {max(per_result):.1f} ms (the window's own work on each result, whatever the load)")
     print(f"  analysis in a {args.analysis}; {args.hogs} CPU-bound processes running meanwhile; reviewing = the "
           f"gallery review + {actions['keys']} keys of image switches, F4/F3 walks, split and undo; GUI-thread "
           f"CPU per action: median {actions['cpu_median_ms']:.1f} ms, max {actions['cpu_max_ms']:.1f} ms "

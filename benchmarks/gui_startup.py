@@ -1,6 +1,6 @@
 """Time from launching the GUI process until the main window is visible (issue 4 target: <= 1.5 s).
 
-Usage: ``.venv/bin/python benchmarks/gui_startup.py [--runs 5] [--platform offscreen]``
+Usage: ``.venv/bin/python -m benchmarks.gui_startup [--runs 5] [--platform offscreen]``
 
 Each run starts a fresh Python process that goes the real way in (``malaria_desktop.cli.main(["gui"])``),
 with a probe that prints the wall-clock time when the window's first paint event arrives (the window is
@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 TARGET_S = 1.5
 
 CHILD = r"""

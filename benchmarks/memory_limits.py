@@ -9,7 +9,7 @@ included:
 - opening a session whose three cells claim 9999 x 9999 boxes in a 10000 x 10000 image (was 2 GB);
 - opening a deeply nested session file, and one with NaN.
 
-    .venv/bin/python benchmarks/memory_limits.py [--skip-analyze]
+    .venv/bin/python -m benchmarks.memory_limits [--skip-analyze]
 
 Prints one line per case: peak RSS in MB, seconds, exit status, and whether it stayed under 1.5 GB.
 Linux only (``/proc/self/status``).
@@ -25,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 LIMIT_MB = 1536
 
 WRAPPER = r"""
 import sys
-sys.path.insert(0, sys.argv[1])
 code = sys.argv[2]
 try:
     exec(code)
@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-analyze", action="store_true", help="skip the 100-megapixel field (slowest case)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     from tests.helpers.tiny_model import make_tiny_model
 
     over = False

@@ -4,19 +4,15 @@ Synthetic fields (``core.synthetic``) of the throughput benchmark's sizes; the p
 (``keep_wbc_regions`` on) and the model folder's ``not_a_cell.onnx``. Best of R; process CPU time too
 (steadier than wall time on a shared machine).
 
-    .venv/bin/python benchmarks/not_a_cell_speed.py [--model trained_model] [--repeats 5]
+    .venv/bin/python -m benchmarks.not_a_cell_speed [--model trained_model] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.not_a_cell import NotACellModel  # noqa: E402
 from malaria_desktop.core.segmentation.engine import segment_cells  # noqa: E402
 from malaria_desktop.core.segmentation.options import SegmentationOptions  # noqa: E402

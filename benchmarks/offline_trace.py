@@ -13,8 +13,8 @@ script shows the result the way an auditor would check it, three ways at once:
   listed, not counted). ``ORT_DISABLE_TELEMETRY`` is removed from the environment first, so the package has
   to set it itself.
 
-    .venv/bin/python benchmarks/offline_trace.py [--fields 60] [--source chula|synthetic] [--window 12]
-    .venv/bin/python benchmarks/offline_trace.py --control      # ONNX Runtime alone: the trace must see it
+    .venv/bin/python -m benchmarks.offline_trace [--fields 60] [--source chula|synthetic] [--window 12]
+    .venv/bin/python -m benchmarks.offline_trace --control      # ONNX Runtime alone: the trace must see it
 
 Prints the figures and exits 1 when any call or cache file is found (``--control``: exits 1 when the bare
 library is *not* caught, i.e. when the observation itself is broken). Linux only for the trace (``strace``
@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 CHULA = ROOT.parent / "shared" / "data" / "chula_rbc12" / "images"
 
 GUARD_SOURCE = r'''

@@ -1,6 +1,6 @@
 """The review window on small screens: every review action visible, F3 keeps context, names readable.
 
-Usage: ``.venv/bin/python benchmarks/review_screens.py [--out docs] [--model DIR|tiny] [--fields 6]``
+Usage: ``.venv/bin/python -m benchmarks.review_screens [--out docs] [--model DIR|tiny] [--fields 6]``
 
 For 1366x768 at 100 % and 1280x720 logical pixels at 150 % (``QT_SCALE_FACTOR=1.5``, a 1920x1080 screen
 at 150 %), each in a fresh interpreter (the scale factor is read when Qt starts): the window is opened at
@@ -24,14 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
+
 SCREENS = ((1366, 768, 1.0), (1280, 720, 1.5))
 NAMES = "PA171697_IMG_2017040{}_151010.png"  # like the phone-camera fields of the issue ("PA1…JPG")
 
 
 def one_screen(width: int, height: int, out: Path, model: str | None, fields: int) -> dict:
     """Runs inside the child interpreter (QT_SCALE_FACTOR already set)."""
-    sys.path.insert(0, str(ROOT))
     scratch = Path(tempfile.mkdtemp(prefix="review_screens_"))
     os.environ["MALARIA_DESKTOP_DATA"] = str(scratch / "user_data")
     from benchmarks.gui_review import load_model, pump, wait_until

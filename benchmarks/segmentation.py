@@ -14,7 +14,7 @@ five; cells marked ``clump`` are not counted. For Chula a labelled point counts 
 exactly one counted cell (as before, so 0.983 stays comparable); "one-to-one" also requires that
 detection to hold no other labelled point. Writes the table to docs/benchmarks/segmentation.md.
 
-    .venv/bin/python benchmarks/segmentation.py [--sets dense,mix,chula,bccd] [--dense 100] [--mix 40]
+    .venv/bin/python -m benchmarks.segmentation [--sets dense,mix,chula,bccd] [--dense 100] [--mix 40]
         [--limit N] [--worst K] [--repeats R] [--no-write]
 """
 
@@ -29,9 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.image_io import load_image  # noqa: E402
 from malaria_desktop.core.segmentation.engine import segment_cells  # noqa: E402
 from malaria_desktop.core.segmentation.scoring import score  # noqa: E402

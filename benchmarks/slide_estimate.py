@@ -15,25 +15,19 @@ interval and the verdict. Pools per scenario (the model never saw NIH TEST patie
 - ``mpidb + bccd``: parasitized = MP-IDB P. falciparum crops (a third lab, CHUV, >= 40 px), uninfected =
   BCCD red cells.
 
-    nice -n 10 .venv/bin/python benchmarks/slide_estimate.py [--slides 100] [--cells 2000] [--md]
+    nice -n 10 .venv/bin/python -m benchmarks.slide_estimate [--slides 100] [--cells 2000] [--md]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from cross_lab import foreign_cells, lab_test_fields, nih_test  # noqa: E402
-
+from benchmarks.common import ROOT
+from benchmarks.cross_lab import foreign_cells, lab_test_fields, nih_test  # noqa: E402
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from malaria_desktop.core.report.estimate import estimate_slide, rates_from_card  # noqa: E402
 from training.data import decode_crops  # noqa: E402

@@ -4,7 +4,7 @@ Each size runs in a fresh Python subprocess so its peak RSS (resource.getrusage 
 that size alone (imports included). Fields are synthetic smears written as JPEG (what phone and
 microscope cameras give); RBC diameters are typical for each size.
 
-    .venv/bin/python benchmarks/throughput.py [--repeats 5] [--format jpg|png] [--sizes 1280x960:60,5312x2988:130]
+    .venv/bin/python -m benchmarks.throughput [--repeats 5] [--format jpg|png] [--sizes 1280x960:60,5312x2988:130]
 
 Prints one line per size: mean / best wall seconds per field, best process CPU seconds per field (less
 sensitive to other jobs on a shared machine), segmentation-only ms, cells, peak RSS in MB.
@@ -19,11 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT
 
 WRITE = r"""
 import sys
-sys.path.insert(0, sys.argv[1])
 from malaria_desktop.core.synthetic import write_synthetic_smear
 write_synthetic_smear(sys.argv[2], seed=1, width=int(sys.argv[3]), height=int(sys.argv[4]),
                       cell_diameter=float(sys.argv[5]))
@@ -31,7 +30,6 @@ write_synthetic_smear(sys.argv[2], seed=1, width=int(sys.argv[3]), height=int(sy
 
 CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
 from malaria_desktop.core.image_io import load_image
 from malaria_desktop.core.segmentation.engine import segment_cells
 path, repeats = sys.argv[2], int(sys.argv[3])

@@ -12,7 +12,7 @@ For every model folder given it reports, per lab (issue 18):
 - Each other lab's healthy cells (``python -m training.foreign_cells``): share called parasitized.
 "held_out" says whether the lab was in the model's training data (card ``training.data`` folder names).
 
-    .venv/bin/python benchmarks/transfer.py trained_model runs/x/model --md docs/benchmarks/transfer.md
+    .venv/bin/python -m benchmarks.transfer trained_model runs/x/model --md docs/benchmarks/transfer.md
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT
 from malaria_desktop.core.classification.classifier import Classifier  # noqa: E402
 from training.data import decode_crops  # noqa: E402
 from training.metrics import binary_metrics, roc_curve  # noqa: E402
@@ -171,7 +169,7 @@ def main() -> int:
         args.json.write_text(json.dumps(rows, indent=1))
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)
-        command = f"Command: `.venv/bin/python benchmarks/transfer.py {' '.join(sys.argv[1:])}`\n\n"
+        command = f"Command: `.venv/bin/python -m benchmarks.transfer {' '.join(sys.argv[1:])}`\n\n"
         args.md.write_text("# Transfer to labs never seen (issue 18)\n\n" + LEGEND.format(spec=SPEC_TARGET)
                            + command + table + "\n")
     return 0

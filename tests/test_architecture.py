@@ -232,3 +232,12 @@ def test_modules_and_functions_stay_small() -> None:
 
 def test_known_long_functions_are_still_long() -> None:
     assert sorted(KNOWN_LONG_FUNCTIONS - _long_functions()) == []
+
+
+def test_benchmarks_are_a_package_that_never_edits_sys_path() -> None:
+    """Run as ``python -m benchmarks.X`` (issue 21): the shared paths come from ``benchmarks.common``."""
+    assert (ROOT / "benchmarks" / "__init__.py").is_file() and (ROOT / "benchmarks" / "common.py").is_file()
+    edits = [f"{p.name}:{n}" for p in sorted((ROOT / "benchmarks").glob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if "sys.path.insert" in line or "sys.path.append" in line]
+    assert edits == []
