@@ -65,7 +65,7 @@ lint: $(STAMP)
 # The frozen clinic build (dist/malaria-desktop/). Rebuilt only when an input changed: PyInstaller takes
 # minutes on a busy 2-core machine. `make bundle-clean` forces a from-scratch build.
 BUNDLE_EXE := dist/malaria-desktop/malaria-desktop
-BUNDLE_INPUTS := build.spec $(shell find malaria_desktop resources -type f -not -path '*/__pycache__/*' 2>/dev/null) \
+BUNDLE_INPUTS := build.spec $(shell find malaria_desktop packaging -type f -not -path '*/__pycache__/*' 2>/dev/null) \
 	$(wildcard trained_model/model.onnx trained_model/model_card.json)
 
 bundle: $(BUNDLE_EXE)

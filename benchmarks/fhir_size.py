@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python -m benchmarks.fhir_size``
 
 PyInstaller stores pure-Python modules compiled and zlib-compressed in the PYZ archive and copies
 extension modules as they are. This script does the same arithmetic for what the export pulls in: every
-module of ``fhir.resources.R4B`` (all are hidden imports, ``resources/bundle_helpers.fhir_modules``),
+module of ``fhir.resources.R4B`` (all are hidden imports, ``packaging/bundle_helpers.fhir_modules``),
 ``fhir_core``, ``pydantic``, ``pydantic_core`` (its compiled extension dominates), ``annotated_types`` and
 ``typing_inspection``; PyYAML is excluded from the build and shown for comparison. A real build measured
 with ``benchmarks/bundle_size.py`` supersedes these figures.

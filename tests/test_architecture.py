@@ -205,7 +205,7 @@ KNOWN_LONG_FUNCTIONS = {
 
 def _sources() -> dict[str, str]:
     return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
-            for part in (*PACKAGES, "benchmarks", "resources") for p in sorted((ROOT / part).rglob("*.py"))
+            for part in (*PACKAGES, "benchmarks", "packaging") for p in sorted((ROOT / part).rglob("*.py"))
             if "__pycache__" not in p.parts}
 
 

@@ -182,7 +182,7 @@ def _require_fresh_bundle() -> None:
     """Frozen and source outputs are only comparable when the bundle was built from these sources."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("build_info", ROOT / "resources" / "build_info.py")
+    spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
     assert spec and spec.loader
     build_info = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_info)
@@ -227,7 +227,7 @@ def test_bundle_carries_the_locked_versions_the_tests_ran_on() -> None:
     version this test run uses (tests/test_lock.py checks the test run uses the lock)."""
     from malaria_desktop.versions import installed_distributions
 
-    spec = importlib.util.spec_from_file_location("build_info", ROOT / "resources" / "build_info.py")
+    spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
     assert spec and spec.loader
     build_info = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_info)
@@ -320,7 +320,7 @@ def test_no_pruned_library_is_still_needed() -> None:
     """build.spec prunes libraries nobody links to; no bundled binary may miss one of them at load time."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("build_info", ROOT / "resources" / "build_info.py")
+    spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
     assert spec and spec.loader
     build_info = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_info)

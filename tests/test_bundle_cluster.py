@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bundle_helpers_cluster", ROOT / "resources" / "bundle_helpers.py")
+_spec = importlib.util.spec_from_file_location("bundle_helpers_cluster", ROOT / "packaging" / "bundle_helpers.py")
 assert _spec is not None and _spec.loader is not None
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)

@@ -1,4 +1,4 @@
-"""The build's rules (resources/bundle_helpers.py) without building: what is excluded, kept and pruned."""
+"""The build's rules (packaging/bundle_helpers.py) without building: what is excluded, kept and pruned."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bundle_helpers", ROOT / "resources" / "bundle_helpers.py")
+_spec = importlib.util.spec_from_file_location("bundle_helpers", ROOT / "packaging" / "bundle_helpers.py")
 assert _spec is not None and _spec.loader is not None
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
@@ -63,7 +63,7 @@ def test_icon_only_on_windows_and_macos(tmp_path: Path) -> None:
     assert helpers.app_icon(tmp_path, "linux") is None
     with pytest.raises(SystemExit, match="app_icon.ico"):
         helpers.app_icon(tmp_path, "win32")
-    assert helpers.app_icon(ROOT / "resources", "darwin").endswith("app_icon.icns")
+    assert helpers.app_icon(ROOT / "packaging", "darwin").endswith("app_icon.icns")
 
 
 @pytest.mark.parametrize(("dest", "keep"), [

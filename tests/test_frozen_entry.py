@@ -1,4 +1,4 @@
-"""The frozen build's entry script (resources/frozen_entry.py) without building anything.
+"""The frozen build's entry script (packaging/frozen_entry.py) without building anything.
 
 A windowed Windows executable starts with ``sys.stdout``/``sys.stderr`` = None; the entry script must make
 printing, argparse errors and logging harmless there, and hand over to the same ``cli.main`` as the source.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRY = ROOT / "resources" / "frozen_entry.py"
+ENTRY = ROOT / "packaging" / "frozen_entry.py"
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from malaria_desktop.offline import OFFLINE_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "trained_model" / "model.onnx"
-FROZEN_ENTRY = ROOT / "resources" / "frozen_entry.py"
+FROZEN_ENTRY = ROOT / "packaging" / "frozen_entry.py"
 
 
 def _fresh_home_run(tmp_path: Path, code: str) -> list[str]:

@@ -3,7 +3,7 @@
 Why a package of its own, outside ``core``: boto3 and Ray are large, networked dependencies that a
 clinic PC never needs. They live in the ``cluster`` extra (``pip install malaria-desktop[cluster]``),
 are imported only when an ``s3://`` path or ``--engine ray`` is used (``malaria_desktop.cluster_cli``
-hands over to ``run``), and this package is left out of the desktop bundle (``resources/bundle_helpers.py``).
+hands over to ``run``), and this package is left out of the desktop bundle (``packaging/bundle_helpers.py``).
 The analysis itself is core's, unchanged: a worker runs the same ``core.pipeline.analyze_images`` on one
 image, so results are identical to the desktop's.
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _helpers():
-    spec = importlib.util.spec_from_file_location("bundle_helpers_fhir", ROOT / "resources" / "bundle_helpers.py")
+    spec = importlib.util.spec_from_file_location("bundle_helpers_fhir", ROOT / "packaging" / "bundle_helpers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -166,12 +166,12 @@ def required_model_files(model_dir: Path) -> list[tuple[str, str]]:
 
 def app_icon(icon_dir: Path, platform: str = sys.platform) -> str | None:
     """The icon embedded in the executable. Linux executables carry none (the window sets its own from
-    ``malaria_desktop/resources/icon.png``, drawn from the same ``resources/make_icons.py``)."""
+    ``malaria_desktop/resources/icon.png``, drawn from the same ``packaging/make_icons.py``)."""
     if platform not in ("win32", "darwin"):
         return None
     path = icon_dir / ("app_icon.ico" if platform == "win32" else "app_icon.icns")
     if not path.is_file():
-        raise BuildError(f"build.spec: missing {path}; run resources/make_icons.py")
+        raise BuildError(f"build.spec: missing {path}; run packaging/make_icons.py")
     return str(path)
 
 

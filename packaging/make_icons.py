@@ -2,7 +2,7 @@
 
 Why a script: the icon is a build input (``build.spec`` embeds it in the executable), so it must be
 reproducible from the repository instead of being an opaque binary nobody can change. Run it only when the
-design changes: ``.venv/bin/python resources/make_icons.py``; the outputs are committed.
+design changes: ``.venv/bin/python packaging/make_icons.py``; the outputs are committed.
 
 The picture: a pink red blood cell with a pale centre and a dark purple ring-stage parasite, the thing the
 app looks for, on a rounded teal tile that stays readable at 16 px.
