@@ -26,6 +26,7 @@ import stat
 import warnings
 import zlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -214,7 +215,8 @@ def _scale_to_uint8(arr: np.ndarray, channels: list[int] | None = None) -> np.nd
         rows = arr[start:start + _CHUNK_ROWS]
         if channels is not None:
             rows = rows[..., channels]
-        a = rows.astype(np.float64 if arr.dtype.itemsize > 2 and not floating else np.float32)
+        wide = arr.dtype.itemsize > 2 and not floating
+        a: np.ndarray[Any, np.dtype[np.floating[Any]]] = rows.astype(np.float64) if wide else rows.astype(np.float32)
         if floating:
             a = np.nan_to_num(a, nan=offset, posinf=offset, neginf=offset)
         a -= offset
