@@ -72,3 +72,17 @@ def test_a_broken_card_or_graph_says_what_to_do(tmp_path):
     (tmp_path / "not_a_cell_card.json").write_text(card)
     with pytest.raises(ModelError, match="expects input"):
         NotACellModel.load(tmp_path)
+
+
+def test_a_calibrated_folder_keeps_the_bundled_verdict(tmp_path, monkeypatch):
+    import malaria_desktop.paths as paths
+    from malaria_desktop.core.classification.not_a_cell import load_for
+
+    bundled = write_tiny_not_a_cell(tmp_path / "bundled")
+    monkeypatch.setattr(paths, "model_dir_candidates", lambda: [tmp_path / "nowhere", bundled])
+    (tmp_path / "lab").mkdir()
+    model = load_for(tmp_path / "lab", calibrated=True)
+    assert model is not None and model.path == bundled / "not_a_cell.onnx"
+    assert load_for(tmp_path / "lab", calibrated=False) is None  # any other folder: its own or none
+    own = load_for(write_tiny_not_a_cell(tmp_path / "own"), calibrated=True)
+    assert own is not None and own.path.parent == tmp_path / "own"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from malaria_desktop.core.classification.model_card import ModelCard, load_model_card
-from malaria_desktop.core.classification.not_a_cell import NotACellModel
+from malaria_desktop.core.classification.not_a_cell import NotACellModel, load_for
 from malaria_desktop.core.errors import ModelError
 
 DEFAULT_BATCH_SIZE = 256
@@ -86,7 +86,7 @@ class Classifier:
             ) from exc
         input_name = cls._check_signature(session, card, onnx_path)
         return cls(card=card, model_dir=model_dir, _session=session, _input_name=input_name,
-                   not_a_cell=NotACellModel.load(model_dir))
+                   not_a_cell=load_for(model_dir, calibrated="base_model" in card.extra))
 
     @staticmethod
     def _check_signature(session: object, card: ModelCard, onnx_path: Path) -> str:

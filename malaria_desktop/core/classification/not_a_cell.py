@@ -118,3 +118,17 @@ class NotACellModel:
         if not cells:
             return np.zeros((0, self.input_size, self.input_size, 3), np.uint8)
         return np.stack([context_crop(image, c.bbox, c.mask, diameter, self.input_size) for c in cells])
+
+
+def load_for(model_dir: Path | str, calibrated: bool) -> NotACellModel | None:
+    """The folder's own not-a-cell model; a lab's calibrated folder (which holds only the recalibrated parasite
+    model) falls back to the bundled one, so calibrating never switches the verdict off."""
+    own = NotACellModel.load(model_dir)
+    if own is not None or not calibrated:
+        return own
+    from malaria_desktop.paths import model_dir_candidates
+
+    for folder in model_dir_candidates():
+        if (folder / ONNX_FILE).is_file() and (folder / CARD_FILE).is_file():
+            return NotACellModel.load(folder)
+    return None
