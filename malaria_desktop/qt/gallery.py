@@ -221,6 +221,7 @@ class CellGallery(QWidget):
         self.view.showCellRequested.connect(self.showCellRequested)
         self.model.rowsRebuilt.connect(self._update_count)
         document.countsChanged.connect(self._update_count)  # a queue's "N left" after each label
+        self.labelled.connect(self._update_count)  # and after A made the cells on screen "seen"
         document.entriesReset.connect(self._refill_images)
         self._refill_images()
 

@@ -27,8 +27,8 @@ from PySide6.QtGui import QImage
 
 from malaria_desktop.core.report.thumbnails import analysed_image, image_thumbnails
 from malaria_desktop.core.results import PARASITIZED
+from malaria_desktop.core.review.queues import decided, queue_of
 from malaria_desktop.core.review.state import NOT_CELL, ImageKey
-from malaria_desktop.core.review.queues import queue_of
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 
@@ -38,8 +38,8 @@ GalleryFilter = Literal["all", "confirm", "uncertain", "parasitized", "reviewed"
 FILTERS: dict[str, str] = {"all": "All cells", "confirm": "Likely parasitized \u2013 confirm",
                            "uncertain": "Uncertain \u2013 to review", "parasitized": "Parasitized (all calls)",
                            "reviewed": "Reviewed", "not_reviewed": "Not reviewed"}
-THUMB_PX = 72
 QUEUE_FILTERS = ("confirm", "uncertain")
+THUMB_PX = 72
 REBUILD_DELAY_MS = 400
 CACHE_IMAGES = 48  # images whose thumbnails are kept (about 200 KB per 100 cells)
 
@@ -231,7 +231,8 @@ class CellGalleryModel(QAbstractListModel):
         if self.filter == "not_reviewed":
             return not reviewed
         if self.filter in QUEUE_FILTERS:
-            return not reviewed and queue_of(item.probability, self._doc.threshold, self.band) == self.filter
+            return not decided(self._doc.review, item.key, item.cell_id) and \
+                queue_of(item.probability, self._doc.threshold, self.band) == self.filter
         return self.label_of(item) == PARASITIZED
 
     def _results_signature(self) -> tuple:
@@ -256,6 +257,11 @@ class CellGalleryModel(QAbstractListModel):
                                   [Qt.ItemDataRole.DecorationRole])
 
     # --- queries ------------------------------------------------------------------------------------
+    def left(self) -> int:
+        """Rows not decided on yet (a queue filter's "N left")."""
+        review = self._doc.review
+        return sum(1 for it in self._items if not decided(review, it.key, it.cell_id))
+
     def item(self, row: int) -> GalleryItem | None:
         return self._items[row] if 0 <= row < len(self._items) else None
 
@@ -263,11 +269,6 @@ class CellGalleryModel(QAbstractListModel):
         return list(self._items)
 
     def row_of(self, key: ImageKey, cell_id: int) -> int:
-    def left(self) -> int:
-        """Rows not decided on yet (a queue filter's "N left")."""
-        review = self._doc.review
-        return sum(1 for it in self._items if not review.is_edited(it.key, it.cell_id))
-
         for row, it in enumerate(self._items):
             if it.key == key and it.cell_id == cell_id:
                 return row

@@ -46,3 +46,18 @@ def test_counts_walks_and_the_reviewed_rule() -> None:
     assert next_in_queue(results, keys, review, "confirm", 0.5, BAND, first) is None
     review.undo()  # one cell back in its queue
     assert queue_counts(results, review, 0.5, BAND).left == 1
+
+
+def test_cells_accepted_without_being_shown_stay_in_their_queue() -> None:
+    a = grid_result("a.png", {(0, 0): 0.9, (0, 1): 0.35, (1, 0): 0.8})
+    results, review = {"a.png": a}, ReviewState()
+    calls = [cr.cell.cell_id for cr in a.cells if cr.probability >= 0.5]
+    with review.acceptance.unseen(), review.batch():  # select-all + accept in the gallery
+        for cell_id in calls:
+            review.set_label("a.png", cell_id, "parasitized")
+    counts = queue_counts(results, review, 0.5, BAND)
+    assert counts.confirm.left == 2 and not counts.reviewed  # accepted, not reviewed
+    shown = next_in_queue(results, ["a.png"], review, "confirm", 0.5, BAND)
+    assert shown is not None and shown[1] in calls  # the walk still shows them
+    review.acceptance.mark_seen([shown])  # shown and confirmed (the window marks a labelled cell seen)
+    assert queue_counts(results, review, 0.5, BAND).confirm.left == 1

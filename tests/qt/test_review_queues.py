@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from malaria_desktop.core.review.acceptance import KEY
 from malaria_desktop.core.review.queues import queue_of
 from tests.helpers.factories import image_result
 
@@ -104,3 +105,23 @@ def test_confirm_queue_then_the_slide_is_reviewed(qtbot, queue_window) -> None:
     assert window.queue_panel.state.text() == "Reviewed: both queues are empty."
     keys.press(Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one back: not reviewed any more
     assert window.queue_panel.state.text().startswith("Not reviewed yet: 1 cell left")
+
+
+def test_bulk_accept_is_not_review_until_the_cells_are_shown(qtbot, queue_window) -> None:
+    window, keys = queue_window, Keys()
+    keys.press(Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    gallery = window.gallery
+    assert gallery.model.filter == "uncertain" and gallery.count.text() == "104 left of 104"
+    keys.press(Qt.Key.Key_End, Qt.KeyboardModifier.ShiftModifier)  # select all 104, accept the model's call
+    keys.press(Qt.Key.Key_A)
+    assert window.document.review.edits_count == 104
+    unseen = sum(len(ids) for ids in window.document.review.acceptance.to_dict()[KEY].values())
+    assert 0 < unseen < 104  # only the thumbnails on screen were seen
+    left = f"{unseen} left of 104"
+    qtbot.waitUntil(lambda: window.queue_panel.left_labels["uncertain"].text() == left)
+    assert gallery.count.text() == left and window.queue_panel.state.text().startswith("Not reviewed yet")
+    window.view.setFocus()
+    keys.press(Qt.Key.Key_F3)  # the walk shows the unseen ones; U on each makes it seen and moves on
+    for _ in range(unseen):
+        keys.press(Qt.Key.Key_U)
+    assert window.queue_panel.left_labels["uncertain"].text() == "0 left of 104"

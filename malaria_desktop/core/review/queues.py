@@ -7,7 +7,9 @@ held every parasitized call *and* the borderline uninfected cells (issue 20). Th
   looked at before a parasitemia is reported);
 - ``"uncertain"``: the model calls it uninfected but its probability lies in the uncertain band.
 
-A cell leaves its queue once the technician has decided on it (``ReviewState.is_edited``). Walks follow
+A cell leaves its queue once the technician has decided on it *having seen it*: a label given by a bulk
+accept to cells nobody looked at (``ReviewState.acceptance``, issue 19) leaves the cell in its queue,
+so "reviewed" means every queued cell was shown. Walks follow
 ``walk.reading_order`` inside each image, images in slide order, so the next cell depends only on
 where the technician is. The slide is *reviewed* when both queues are empty.
 """
@@ -40,13 +42,18 @@ def queue_of(probability: float, threshold: float, band: Band) -> QueueName | No
     return "uncertain" if band[0] <= probability <= band[1] else None
 
 
+def decided(review: ReviewState, key: ImageKey, cell_id: int) -> bool:
+    """Labelled by the technician, and not only by a bulk accept of cells nobody saw."""
+    return review.is_edited(key, cell_id) and not review.acceptance.is_unseen(key, cell_id)
+
+
 def queue_cells(key: ImageKey, result: ImageResult, review: ReviewState, queue: QueueName, threshold: float,
                 band: Band, *, left_only: bool = True) -> set[int]:
     """Ids of this image's cells in ``queue`` (``left_only``: those not decided on yet)."""
     if result.status != "ok":
         return set()
     return {cr.cell.cell_id for cr in result.cells if queue_of(cr.probability, threshold, band) == queue
-            and not (left_only and review.is_edited(key, cr.cell.cell_id))}
+            and not (left_only and decided(review, key, cr.cell.cell_id))}
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ def image_queue_counts(key: ImageKey, result: ImageResult, review: ReviewState, 
         queue = queue_of(cr.probability, threshold, band)
         if queue is not None:
             totals[queue][0] += 1
-            totals[queue][1] += not review.is_edited(key, cr.cell.cell_id)
+            totals[queue][1] += not decided(review, key, cr.cell.cell_id)
     return QueueCounts(QueueCount(*totals["confirm"]), QueueCount(*totals["uncertain"]))
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from malaria_desktop.core.review.acceptance import KEY as UNSEEN
 from malaria_desktop.core.review.queues import (
     QUEUE_TEXT,
     QueueCounts,
@@ -49,8 +50,13 @@ class QueueController(QObject):
             actions[action_id].triggered.connect(self._labelled)
         if panel is not None:
             panel.walkRequested.connect(lambda q: self.walk(q))
-        self.document.countsChanged.connect(self.update_counts)
-        self.document.entriesReset.connect(self.update_counts)
+        for signal in (self.document.countsChanged, self.document.entriesReset):
+            signal.connect(self.update_counts)
+            signal.connect(self._recount_soon)  # again once the caller is done (a gallery A marks seen after)
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self.update_counts)
 
     def _threshold_band(self) -> tuple[float, tuple[float, float]]:
         return self.document.threshold, tuple(self.review.band())  # type: ignore[return-value]
@@ -78,9 +84,13 @@ class QueueController(QObject):
         return target
 
     def _labelled(self) -> None:
-        """After P/U/N in the image: on a cell of the queue being walked, go to that queue's next cell."""
+        """After P/U/N in the image: the cells were seen (a bulk accept's unseen mark goes); on a cell of the
+        queue being walked, go to that queue's next cell."""
         key, cell_id = self.review.viewer.current_key, self.view.selected_cell
         result = self.document.result(key) if key else None
+        if key is not None:
+            self.document.review.acceptance.mark_seen([(key, c) for c in self.view.selected_cells])
+            self.update_counts()
         if self.walking is None or result is None or cell_id < 0 or len(self.view.selected_cells) != 1:
             return
         if not self.document.review.is_edited(key, cell_id):  # type: ignore[arg-type]
@@ -97,9 +107,10 @@ class QueueController(QObject):
             return None
         review = self.document.review
         threshold, band = self._threshold_band()
+        unseen = review.acceptance.to_dict().get(UNSEEN, {})  # marks that change without a review edit
         total = QueueCounts()
         for key, result in results.items():
-            signature = (review.version(key), id(review), threshold, band)
+            signature = (review.version(key), id(review), threshold, band, tuple(unseen.get(key, ())))
             hit = self._cache.get(key)
             if hit is None or hit[0] is not result or hit[1] != signature:
                 hit = (result, signature, image_queue_counts(key, result, review, threshold, band))
@@ -108,6 +119,9 @@ class QueueController(QObject):
         for gone in set(self._cache) - set(results):
             del self._cache[gone]
         return total
+
+    def _recount_soon(self) -> None:
+        self._soon.start()
 
     def update_counts(self) -> None:
         counts = self.counts()
