@@ -34,13 +34,14 @@ def cell_groups(patients: list[str]) -> np.ndarray:
 
 
 def healthy_groups(labels: np.ndarray, patients: list[str]) -> dict[str, np.ndarray]:
-    """Masks of the cells whose slide is healthy: NIH patients without a parasitized cell, and each other lab."""
+    """Masks of the cells whose slide is healthy: NIH patients without a parasitized cell, and each other
+    lab's uninfected cells (a lab of parasitized cells only, e.g. MP-IDB, has no healthy group)."""
     labels, pats = np.asarray(labels).astype(bool), np.asarray(patients)
     groups = cell_groups(patients)
     infected = set(pats[labels])
     masks = {"nih healthy patients": (groups == NIH_GROUP) & ~np.isin(pats, list(infected))}
     for lab in sorted(set(groups) - {NIH_GROUP}):
-        masks[lab] = groups == lab
+        masks[lab] = (groups == lab) & ~labels
     return {k: v for k, v in masks.items() if v.any()}
 
 
