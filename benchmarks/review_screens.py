@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for w, h, scale in SCREENS:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR=str(scale))
-        cmd = [sys.executable, __file__, "--child", f"{w}x{h}", "--out", str(args.out), "--fields", str(args.fields)]
+        cmd = [sys.executable, "-m", "benchmarks.review_screens", "--child", f"{w}x{h}", "--out", str(args.out),
+               "--fields", str(args.fields)]
         cmd += ["--model", args.model] if args.model else []
-        run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, cwd=ROOT)
         line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             print(run.stdout[-2000:], run.stderr[-3000:])
