@@ -121,3 +121,13 @@ def test_native_size_resamples_each_cell_at_its_class_rate_and_keeps_the_backgro
     assert np.mean(darkest) > cells.astype(int).sum(axis=3)[inside].min()  # the dot is softened on average
     again = NativeSize(p=0.0, seed=0, p_parasitized=1.0, min_side=16)(cells, np.int64(2), labels)
     np.testing.assert_array_equal(out, again)
+
+
+def test_a_lab_of_parasitized_cells_only_is_not_a_healthy_group() -> None:
+    from training.operating_point import healthy_groups
+
+    labels = np.r_[np.zeros(4), np.ones(4), np.zeros(3), np.ones(3)].astype(int)
+    patients = ["C1"] * 4 + ["mpidb:s1"] * 4 + ["chula:f1"] * 3 + ["C2"] * 3
+    masks = healthy_groups(labels, patients)
+    assert set(masks) == {"nih healthy patients", "chula"}
+    assert masks["chula"].sum() == 3 and masks["nih healthy patients"].sum() == 4
