@@ -8,7 +8,6 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from malaria_desktop.qt import theme
-from malaria_desktop.qt.actions import ActionId
 from malaria_desktop.qt.menus import REVIEW_TOOLBAR
 from tests.qt.waits import wait_idle
 
