@@ -7,7 +7,7 @@ cells are left before the slide counts as reviewed (issue 20).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QWidget
 
 from malaria_desktop.core.review.queues import QUEUE_TEXT, QUEUES, QueueCounts, QueueName
@@ -34,6 +34,7 @@ class QueuePanel(QGroupBox):
             grid.addWidget(left, row, 1)
             button = QPushButton(f"Walk ({WALK_KEYS[queue]})")
             button.setToolTip(f"Show the next cell of this queue; P/U/N then moves on ({WALK_KEYS[queue]})")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keyboard stays with the image being reviewed
             button.clicked.connect(lambda _=False, q=queue: self.walkRequested.emit(q))
             grid.addWidget(button, row, 2)
             self.left_labels[queue], self.buttons[queue] = left, button

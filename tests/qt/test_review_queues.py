@@ -125,3 +125,18 @@ def test_bulk_accept_is_not_review_until_the_cells_are_shown(qtbot, queue_window
     for _ in range(unseen):
         keys.press(Qt.Key.Key_U)
     assert window.queue_panel.left_labels["uncertain"].text() == "0 left of 104"
+
+
+def test_walking_from_the_gallery_or_the_panel_puts_the_keys_in_the_image(qtbot, queue_window) -> None:
+    window, keys = queue_window, Keys()
+    keys.press(Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    assert window.gallery.view.hasFocus()
+    keys.press(Qt.Key.Key_F3)
+    assert window.view.hasFocus() and window.view.selected_cell >= 0
+    first = (window.current_key, window.view.selected_cell)
+    keys.press(Qt.Key.Key_U)
+    assert window.document.review.override(*first) == "uninfected" and window.view.selected_cell != first[1]
+    window.queue_panel.buttons["confirm"].click()  # the panel's button walks the other queue
+    assert window.view.hasFocus() and window.queues.walking == "confirm"
+    key, cell = window.current_key, window.view.selected_cell
+    assert next(c for c in window.document.result(key).cells if c.cell.cell_id == cell).probability >= 0.5

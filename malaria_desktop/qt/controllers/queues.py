@@ -79,6 +79,7 @@ class QueueController(QObject):
             viewer.select_key(key)
             viewer.show_image(key)
         self.view.select_cell(cell_id, centre=True)
+        self.view.setFocus()  # the walk is in the image: P/U/N go to this cell, even from the gallery or a button
         self.review.describe_cell(cell_id)
         self.review.ctx.refresh_actions()
         return target
