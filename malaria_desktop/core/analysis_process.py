@@ -56,7 +56,7 @@ def _worker_main(tasks: Any, events: Any, cancelled: Any, niceness: int, threads
     loaded: dict[str, Classifier] = {}
     for run_id, paths, model_dir, threshold, segmentation in iter(tasks.get, None):
         try:
-            if cancelled.value >= run_id:
+            if run_id and cancelled.value >= run_id:  # run 0 is the warm-up: load the model, analyse nothing
                 events.put((_DONE, run_id))
                 continue
             classifier = loaded.get(str(model_dir))
@@ -97,6 +97,7 @@ class AnalysisProcess:
         self._tasks: Any = None
         self._events: Any = None
         self._cancelled: Any = None
+        self._warm = ""  # the model folder the worker was last asked to load ahead of time
 
     @property
     def pid(self) -> int | None:
@@ -105,20 +106,28 @@ class AnalysisProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    def start(self) -> None:
-        """Start the worker now (it imports OpenCV and ONNX Runtime before the first drop)."""
+    def start(self, model_dir: Path | str | None = None) -> None:
+        """Start the worker now: it imports OpenCV and ONNX Runtime (and loads ``model_dir``'s model, when
+        given) before the first drop, so the first field is not slower than in a thread."""
         with self._lock:
-            if self.alive():
-                return
-            self._tasks, self._events = self._ctx.Queue(), self._ctx.Queue()
-            self._cancelled = self._ctx.Value("q", 0)
-            self._cancelled.value = self._next_run  # runs of a dead worker stay cancelled
-            self._process = self._ctx.Process(
-                target=_worker_main, name="malaria-analysis",
-                args=(self._tasks, self._events, self._cancelled, self.niceness, self.threads), daemon=True)
-            self._process.start()
-            threading.Thread(target=self._dispatch, args=(self._process, self._events),
-                             name="malaria-analysis-events", daemon=True).start()
+            if not self.alive():
+                self._spawn()
+            if model_dir is not None and self._warm != str(model_dir):
+                self._warm = str(model_dir)
+                self._tasks.put((0, [], Path(model_dir), None, None))  # nobody listens to run 0
+
+    def _spawn(self) -> None:
+        """A new worker process and its event dispatcher (the lock is held)."""
+        self._tasks, self._events = self._ctx.Queue(), self._ctx.Queue()
+        self._cancelled = self._ctx.Value("q", 0)
+        self._cancelled.value = self._next_run  # runs of a dead worker stay cancelled
+        self._warm = ""
+        self._process = self._ctx.Process(
+            target=_worker_main, name="malaria-analysis",
+            args=(self._tasks, self._events, self._cancelled, self.niceness, self.threads), daemon=True)
+        self._process.start()
+        threading.Thread(target=self._dispatch, args=(self._process, self._events),
+                         name="malaria-analysis-events", daemon=True).start()
 
     def _dispatch(self, process: Any, events: Any) -> None:
         """Hand each event to its run's queue; when the worker dies, end every waiting run."""

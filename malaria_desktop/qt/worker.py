@@ -187,11 +187,12 @@ class AnalysisRunner(GeneratorRunner):
         return Path(folder) if isinstance(folder, (str, Path)) and analysis_in_process() else None
 
     def prewarm(self, classifier: Any) -> None:
-        """Start the worker process now, so the first drop does not wait for its imports."""
-        if self._model_dir(classifier) is not None:
+        """Start the worker process and load the model there now, so the first drop does not wait for it."""
+        model_dir = self._model_dir(classifier)
+        if model_dir is not None:
             from malaria_desktop.core.analysis_process import shared_process
 
-            shared_process().start()
+            shared_process().start(model_dir)
 
     def start_analysis(self, paths: list[Path], classifier: Any, *, threshold: float | None = None,
                        segmentation: Any = None) -> int:

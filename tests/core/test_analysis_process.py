@@ -34,6 +34,7 @@ def worker():
 def test_same_results_as_in_process_and_a_lower_priority(worker, fields, tiny_model_dir) -> None:
     import os
 
+    worker.start(tiny_model_dir)  # the window's warm-up: the model is loaded before the first drop
     events = list(worker.analyze(fields, tiny_model_dir, threshold=0.5))
     results = [e for e in events if isinstance(e, ImageResult)]
     assert any(isinstance(e, Progress) for e in events)
