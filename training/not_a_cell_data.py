@@ -33,7 +33,7 @@ from malaria_desktop.core.classification.not_a_cell import context_crop
 from malaria_desktop.core.image_io import load_image
 from malaria_desktop.core.segmentation.engine import segment_cells
 from malaria_desktop.core.segmentation.options import SegmentationOptions
-from training.composite import VARIANTS, prepare_cell
+from training.composite import VARIANTS, compose, prepare_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -248,6 +248,7 @@ def variants(image: np.ndarray, seg, d: float, group: str, split: str, sink: Sin
         cover[y : y + h, x : x + w] |= c.mask
     glass = np.median(image[~cover], axis=0).astype(np.float32) if (~cover).any() else np.full(3, 230, np.float32)
     target = np.median(stats, axis=0)
+    composite_regions(image, seg, d, cover, target, group, split, sink, rng, n)
     for _ in range(n):
         crop = load_image(DATA / "nih_cells" / "cell_images" / pool[int(rng.integers(len(pool)))])
         variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
@@ -258,6 +259,29 @@ def variants(image: np.ndarray, seg, d: float, group: str, split: str, sink: Sin
             continue
         sink.add(context_crop(patch, (0, 0, m.shape[1], m.shape[0]), m, d, SIZE), 0, f"variant_{variant}", group,
                  split)
+
+
+def composite_regions(image: np.ndarray, seg, d: float, cover: np.ndarray, target: np.ndarray, group: str,
+                      split: str, sink: Sink, rng: np.random.Generator, n: int) -> None:
+    """NIH cells pasted into this field (``training.composite``) and cut out by the engine itself: the regions
+    the model meets in the app (a neighbour's rim, a cut edge), not ideal masks."""
+    pool = sink.pool[split]
+    crops = [(f, load_image(DATA / "nih_cells" / "cell_images" / f)) for f in
+             (pool[int(i)] for i in rng.integers(len(pool), size=n))]
+    centres = np.array([c.centroid for c in seg.cells]).reshape(-1, 2)
+    field, pasted = compose(image, cover, d, target, NIH_STD, crops, centres, int(rng.integers(1 << 30)))
+    res = segment_cells(field, SEG)
+    for p in pasted:
+        x, y, w, h = p.bbox
+        for c in res.cells:
+            cx, cy, cw, ch = c.bbox
+            x0, y0, x1, y1 = max(x, cx), max(y, cy), min(x + w, cx + cw), min(y + h, cy + ch)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            both = int((p.mask[y0 - y : y1 - y, x0 - x : x1 - x] & c.mask[y0 - cy : y1 - cy, x0 - cx : x1 - cx]).sum())
+            if both >= 0.5 * p.mask.sum() and both >= 0.5 * c.area_px:
+                sink.add(context_crop(field, c.bbox, c.mask, res.cell_diameter_px or d, SIZE), 0,
+                         f"composite_{p.variant}", group, split)
 
 
 def nih_cells(rows: list[tuple[str, int, str, str]], per_split: int, sink: Sink, rng: np.random.Generator) -> None:
