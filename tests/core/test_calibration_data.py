@@ -97,8 +97,9 @@ def test_export_folder_gives_the_same_cells_as_the_session(reviewed_session, tmp
     export_session(session, tmp_path / "export", crops="reviewed", annotate=False)
     from_export = load_reviewed([tmp_path / "export"], SIZE)
     from_session = load_reviewed([path], SIZE)
-    assert sorted(from_export.labels) == sorted(from_session.labels[from_session.red_cells])  # exports skip
-    assert len(set(from_export.slides)) == 1  # not-a-cell marks; the session keeps them as negatives  # one patient pseudonym: one slide
+    # exports skip not-a-cell marks; the session keeps them as negatives
+    assert sorted(from_export.labels) == sorted(from_session.labels[from_session.red_cells])
+    assert len(set(from_export.slides)) == 1  # one patient pseudonym: one slide
     assert len(set(from_export.fields)) == 2
     both = load_reviewed([tmp_path / "export", path], SIZE)
     assert len(both) == 13 and both.sources == ("export", "slide.mdsession")
