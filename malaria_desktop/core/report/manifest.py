@@ -19,6 +19,7 @@ from typing import Any
 from malaria_desktop import __version__
 from malaria_desktop.core.atomic import write_text
 from malaria_desktop.core.digest import sha256_of_file
+from malaria_desktop.versions import engine_versions
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "malaria-desktop-report-manifest"
@@ -51,6 +52,7 @@ def write_manifest(folder: Path | str, kind: str, **info: Any) -> Path:
         "run_id": secrets.token_hex(8),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "app_version": __version__,
+        "engine": engine_versions(),  # exact library versions (the lock's), so a report names its engine
         **info,
         "files": {rel: sha256_of_file(folder / rel) for rel in _files(folder)},
     }
