@@ -34,8 +34,8 @@ SlideResult = Literal["parasites_seen", "not_seen", "indeterminate"]
 RESULT_WORDS: dict[str, str] = {"parasites_seen": "Parasites seen", "not_seen": "No parasites seen",
                                 "indeterminate": "Indeterminate \u2013 review required"}
 DRAWS = 4000
-GRID_DRAWS = 400  # rate draws averaged in the interval's likelihood
-GRID = 3000  # points of the proportion grid (squared spacing: fine near 0)
+GRID_DRAWS = 1000  # rate draws averaged in the interval's likelihood
+GRID = 1000  # points of the proportion grid (squared spacing: fine near 0)
 SEED = 20261207
 CONFIDENCE = 0.95
 # logit-scale SD of a lab's sensitivity / specificity around the card's, from the cross-lab benchmark
@@ -214,6 +214,7 @@ def posterior_interval(n_cells: int, n_parasitized: int, rates: ErrorRates) -> t
     return float(low), float(high)
 
 
+@functools.lru_cache(maxsize=1024)  # the window asks again after every key press; the counts rarely change
 def estimate_slide(n_cells: int, n_parasitized: int, rates: ErrorRates, *, min_cells: int = 500,
                    flags: tuple[str, ...] = ()) -> SlideEstimate:
     """The estimate, interval and verdict for ``n_parasitized`` calls among ``n_cells`` counted cells."""
