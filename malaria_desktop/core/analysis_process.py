@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 import traceback
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,24 @@ def inference_threads() -> int:
     return max(1, cores - 1)
 
 
-def _worker_main(tasks: Any, events: Any, cancelled: Any, niceness: int, threads: int) -> None:
+def _orphaned(parent_pid: int) -> bool:
+    """The window's process is gone (killed, crashed): the worker must not live on without it."""
+    return os.getppid() != parent_pid
+
+
+def _tasks_while_parent(tasks: Any, parent_pid: int) -> Iterator[Any]:
+    """Tasks until ``None`` or until the parent process dies (polled every second)."""
+    while not _orphaned(parent_pid):
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if task is None:
+            return
+        yield task
+
+
+def _worker_main(tasks: Any, events: Any, cancelled: Any, niceness: int, threads: int, parent_pid: int) -> None:
     """The worker process: runs each task's ``analyze_images`` and puts its events, tagged with the run."""
     try:
         os.nice(niceness)
@@ -53,8 +70,10 @@ def _worker_main(tasks: Any, events: Any, cancelled: Any, niceness: int, threads
     from malaria_desktop.core.classification.classifier import Classifier
     from malaria_desktop.core.pipeline import analyze_images
 
+    events.cancel_join_thread()  # a dead window reads nothing: exit without waiting to flush to it
+
     loaded: dict[str, Classifier] = {}
-    for run_id, paths, model_dir, threshold, segmentation in iter(tasks.get, None):
+    for run_id, paths, model_dir, threshold, segmentation in _tasks_while_parent(tasks, parent_pid):
         try:
             if run_id and cancelled.value >= run_id:  # run 0 is the warm-up: load the model, analyse nothing
                 events.put((_DONE, run_id))
@@ -64,7 +83,7 @@ def _worker_main(tasks: Any, events: Any, cancelled: Any, niceness: int, threads
                 loaded.clear()  # one model at a time
                 classifier = loaded[str(model_dir)] = Classifier.load(model_dir, threads=threads)
             def should_cancel(run: int = run_id) -> bool:
-                return bool(cancelled.value >= run)
+                return bool(cancelled.value >= run) or _orphaned(parent_pid)
 
             for item in analyze_images(paths, classifier, threshold=threshold, segmentation=segmentation,
                                        should_cancel=should_cancel):
@@ -124,7 +143,7 @@ class AnalysisProcess:
         self._warm = ""
         self._process = self._ctx.Process(
             target=_worker_main, name="malaria-analysis",
-            args=(self._tasks, self._events, self._cancelled, self.niceness, self.threads), daemon=True)
+            args=(self._tasks, self._events, self._cancelled, self.niceness, self.threads, os.getpid()), daemon=True)
         self._process.start()
         threading.Thread(target=self._dispatch, args=(self._process, self._events),
                          name="malaria-analysis-events", daemon=True).start()

@@ -73,3 +73,35 @@ def test_errors_are_relayed_and_a_dead_worker_is_replaced(worker, fields, tiny_m
         list(run)
     again = [e for e in worker.analyze(fields[:1], tiny_model_dir) if isinstance(e, ImageResult)]
     assert len(again) == 1 and worker.pid != pid
+
+
+def test_the_worker_ends_when_the_window_process_is_killed(tmp_path, tiny_model_dir) -> None:
+    """kill -9 of the app must not leave an analysis process behind (it polls its parent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("from malaria_desktop.core.analysis_process import AnalysisProcess\n"
+            "import sys, time\n"
+            "if __name__ == '__main__':\n"
+            "    p = AnalysisProcess(); p.start(sys.argv[1]); print(p.pid, flush=True); time.sleep(60)\n")
+    script = tmp_path / "app.py"
+    script.write_text(code)
+    parent = subprocess.Popen([sys.executable, str(script), str(tiny_model_dir)], stdout=subprocess.PIPE, text=True)
+    with parent.stdout:
+        worker_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{worker_pid}/stat") as f:
+            if f.read().split(") ", 1)[1].startswith("Z"):
+                return  # exited, waiting for init to reap it
+        time.sleep(0.2)
+    pytest.fail(f"analysis process {worker_pid} outlived the killed window process")
