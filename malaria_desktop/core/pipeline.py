@@ -129,8 +129,11 @@ def _verdict(p: float, q: float, threshold: float, nac: NotACellModel | None) ->
 
 def _not_cell_warning(n_red: int, n_not: int) -> tuple[str, ...]:
     """Bad input: a field of white cells or debris only must say so, not read as an empty healthy field."""
-    if n_not and n_red < FEW_RED_CELLS:
-        return (f"no red cells to count: {n_not} of the {n_red + n_not} regions found look like white cells, "
+    if n_not and not n_red:
+        return (f"no red cells to count: the {n_not} regions found look like white cells, platelets or debris "
+                "(not counted)",)
+    if n_not > n_red and n_red < FEW_RED_CELLS:
+        return (f"mostly not red cells: {n_not} of the {n_red + n_not} regions found look like white cells, "
                 "platelets or debris (not counted)",)
     return ()
 

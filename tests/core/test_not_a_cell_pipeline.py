@@ -120,3 +120,11 @@ def test_images_csv_lists_not_a_cell_regions_and_the_uncovered_share(tmp_path, s
     assert summary.n_cells == 0 and summary.n_not_a_cell == len(result.cells)
     assert image_row(summary)[-2:] == [len(result.cells), "12.5"]
     assert {row[10] for row in cell_rows(result)} == {NOT_CELL}  # cells.csv lists them with their verdict
+
+
+def test_the_bad_input_warning_says_none_or_mostly():
+    from malaria_desktop.core.pipeline import _not_cell_warning
+
+    assert _not_cell_warning(0, 3)[0].startswith("no red cells to count: the 3 regions")
+    assert _not_cell_warning(2, 5)[0].startswith("mostly not red cells: 5 of the 7 regions")
+    assert _not_cell_warning(9, 2) == () and _not_cell_warning(0, 0) == () and _not_cell_warning(40, 45) == ()
