@@ -83,6 +83,11 @@ def _add_train(sub: Any) -> None:
                    help="split.csv of an earlier run/model (e.g. trained_model/split.csv): its patients keep their "
                         "split so fine-tuning never trains on old test patients; new patients are split as usual")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from last.keras")
+    _add_train_augment(t, c)
+
+
+def _add_train_augment(t: argparse.ArgumentParser, c: dict[str, Any]) -> None:
+    """The augmentation options of ``train`` (presets, stain transfer, native size)."""
     t.add_argument("--augment", choices=["basic", "cross-lab"], default="basic",
                    help="augmentation preset: 'cross-lab' adds saturation/grey, dye intensity, low resolution, "
                         "blur and noise (training/augment.py)")

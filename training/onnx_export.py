@@ -52,6 +52,24 @@ def _group_norm(gn: keras.layers.GroupNormalization, cur: str, name: str) -> tup
     return nodes, inits, f"{name}_gn"
 
 
+def _conv(layer: keras.layers.Conv2D, names: dict, cur: str) -> tuple[list, list, str]:
+    """A 3x3 conv (its batch norm folded in, or its GroupNorm emitted after it) and its ReLU."""
+    name = layer.name
+    if layer.kernel_size != (3, 3) or layer.strides != (1, 1) or layer.padding != "same":
+        raise ValueError(f"{name}: only 3x3 stride-1 'same' convs are supported")
+    weight, bias = _fold_conv(layer, names.get(f"{name}_bn"))
+    inits = [numpy_helper.from_array(weight, f"{name}_W"), numpy_helper.from_array(bias, f"{name}_B")]
+    nodes = [helper.make_node("Conv", [cur, f"{name}_W", f"{name}_B"], [f"{name}_out"],
+                              kernel_shape=[3, 3], pads=[1, 1, 1, 1], name=name)]
+    pre = f"{name}_out"
+    if f"{name}_gn" in names:
+        gn_nodes, gn_inits, pre = _group_norm(names[f"{name}_gn"], pre, name)
+        nodes += gn_nodes
+        inits += gn_inits
+    nodes.append(helper.make_node("Relu", [pre], [f"{name}_relu"]))
+    return nodes, inits, f"{name}_relu"
+
+
 def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
     """Translate a model built by ``training.model.build_vgg16`` (inference mode) to ONNX."""
     size = model.input_shape[1]
@@ -63,19 +81,9 @@ def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
     for layer in model.layers:
         name = layer.name
         if isinstance(layer, keras.layers.Conv2D):
-            if layer.kernel_size != (3, 3) or layer.strides != (1, 1) or layer.padding != "same":
-                raise ValueError(f"{name}: only 3x3 stride-1 'same' convs are supported")
-            weight, bias = _fold_conv(layer, names.get(f"{name}_bn"))
-            inits += [numpy_helper.from_array(weight, f"{name}_W"), numpy_helper.from_array(bias, f"{name}_B")]
-            nodes.append(helper.make_node("Conv", [cur, f"{name}_W", f"{name}_B"], [f"{name}_out"],
-                                          kernel_shape=[3, 3], pads=[1, 1, 1, 1], name=name))
-            pre = f"{name}_out"
-            if f"{name}_gn" in names:
-                gn_nodes, gn_inits, pre = _group_norm(names[f"{name}_gn"], pre, name)
-                nodes += gn_nodes
-                inits += gn_inits
-            nodes.append(helper.make_node("Relu", [pre], [f"{name}_relu"]))
-            cur = f"{name}_relu"
+            conv_nodes, conv_inits, cur = _conv(layer, names, cur)
+            nodes += conv_nodes
+            inits += conv_inits
         elif isinstance(layer, keras.layers.MaxPooling2D):
             nodes.append(helper.make_node("MaxPool", [cur], [name], kernel_shape=[2, 2], strides=[2, 2], name=name))
             cur = name
