@@ -196,10 +196,13 @@ def _bundled_model(installed: Path) -> Path:
 
 
 def test_bundled_model_is_the_committed_one() -> None:
-    """The model inside the build is the committed artifact (model.onnx + card), nothing else (no .keras)."""
+    """The model inside the build is the committed artifact (model.onnx + card, and the not-a-cell model with
+    its card when committed), nothing else (no .keras, no split or report)."""
     bundled = BUNDLE / "_internal" / "trained_model"
-    assert sorted(p.name for p in bundled.iterdir()) == ["model.onnx", "model_card.json"]
-    for name in ("model.onnx", "model_card.json"):
+    expected = sorted(["model.onnx", "model_card.json", *(n for n in ("not_a_cell.onnx", "not_a_cell_card.json")
+                                                          if (ROOT / "trained_model" / n).is_file())])
+    assert sorted(p.name for p in bundled.iterdir()) == expected
+    for name in expected:
         assert (bundled / name).read_bytes() == (ROOT / "trained_model" / name).read_bytes(), name
 
 
