@@ -135,5 +135,7 @@ def test_dense_stains_differ_and_overlays_are_recorded():
     assert marked.annotation is not None and marked.annotation.sum() > 500
     changed = np.any(marked.image != plain.image, axis=2)  # the same field, labels burned in on top
     assert changed[marked.annotation].mean() > 0.8
-    near = cv2.dilate(marked.annotation.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    # anti-aliased text (cv2.LINE_AA) bleeds up to 3 px beyond its mask in OpenCV 4.14 (3 pixels, by 2 levels,
+    # at seed 6), so "near" is a 7x7 neighbourhood; nothing farther from a label may change
+    near = cv2.dilate(marked.annotation.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     assert not (changed & ~near).any()
