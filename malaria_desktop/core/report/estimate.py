@@ -156,11 +156,38 @@ def _logit_draws(rng: np.random.Generator, a: float, b: float, sd: float, size: 
     return 1.0 / (1.0 + np.exp(-(np.log(x / (1 - x)) + rng.normal(0.0, sd, size))))
 
 
-def _rate_draws(rates: ErrorRates, size: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=8)
+def _cached_rate_draws(rates: ErrorRates, size: int) -> tuple[Mapping[str, Any], np.ndarray, np.ndarray]:
+    """The rate draws and the generator's state after them, computed once per card: the window asks for a new
+    estimate after every result and key, and drawing 2 x 4,000 beta variates each time cost ~1 ms per draw
+    set, 31 sets per detection limit (the GUI-thread stalls measured in docs/benchmarks/gui_stalls.md)."""
     rng = np.random.default_rng(SEED)
     se = _logit_draws(rng, rates.tp, rates.fn, rates.lab_sd_sensitivity, size)
     sp = _logit_draws(rng, rates.tn, rates.fp, rates.lab_sd_specificity, size)
+    se.flags.writeable = False
+    sp.flags.writeable = False
+    return rng.bit_generator.state, se, sp
+
+
+def _rate_draws(rates: ErrorRates, size: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """Rate draws and a generator continuing exactly where drawing them left off (same numbers as drawing anew)."""
+    state, se, sp = _cached_rate_draws(rates, size)
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
     return rng, se, sp
+
+
+@functools.lru_cache(maxsize=4)
+def _interval_terms(rates: ErrorRates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log q and log(1 - q) on the (rate draw x proportion) grid, and the grid: they depend on the card only,
+    so an estimate after each key press costs a multiply-add instead of two million logarithms."""
+    _, se, sp = _rate_draws(rates, GRID_DRAWS)
+    p = np.linspace(0.0, 1.0, GRID) ** 2
+    q = np.clip(p[None, :] * se[:, None] + (1 - p[None, :]) * (1 - sp[:, None]), 1e-12, 1 - 1e-12)
+    log_q, log_not_q = np.log(q), np.log1p(-q)
+    for array in (p, log_q, log_not_q):
+        array.flags.writeable = False
+    return p, log_q, log_not_q
 
 
 def rogan_gladen(apparent: np.ndarray | float, se: np.ndarray | float, sp: np.ndarray | float) -> np.ndarray:
@@ -189,7 +216,7 @@ def detection_limit(n: int, rates: ErrorRates, critical: int, draws: int = DRAWS
     if detected(1.0) < CONFIDENCE:
         return None
     low, high = 0.0, 1.0
-    for _ in range(30):
+    for _ in range(20):  # 2^-20 of the proportion: 1e-4 percentage points, below every printed digit
         mid = (low + high) / 2
         low, high = (low, mid) if detected(mid) >= CONFIDENCE else (mid, high)
     return high
@@ -201,10 +228,8 @@ def posterior_interval(n_cells: int, n_parasitized: int, rates: ErrorRates) -> t
     The likelihood of ``k`` calls, Binomial(n, p Se + (1 - p)(1 - Sp)), is averaged over draws of the rates
     (their own uncertainty and the lab shift), times a flat prior on ``p``, on a grid dense near 0.
     """
-    _, se, sp = _rate_draws(rates, GRID_DRAWS)
-    p = np.linspace(0.0, 1.0, GRID) ** 2
-    q = np.clip(p[None, :] * se[:, None] + (1 - p[None, :]) * (1 - sp[:, None]), 1e-12, 1 - 1e-12)
-    loglik = n_parasitized * np.log(q) + (n_cells - n_parasitized) * np.log1p(-q)
+    p, log_q, log_not_q = _interval_terms(rates)
+    loglik = n_parasitized * log_q + (n_cells - n_parasitized) * log_not_q
     top = loglik.max()
     like = np.exp(loglik - top).mean(axis=0)
     mass = like * np.gradient(p)
