@@ -17,12 +17,12 @@ where the technician is. The slide is *reviewed* when both queues are empty.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from malaria_desktop.core.results import ImageResult
-from malaria_desktop.core.review.walk import reading_order
+from malaria_desktop.core.review.walk import next_todo as _next
 
 if TYPE_CHECKING:
     from malaria_desktop.core.review.state import ImageKey, ReviewState
@@ -120,31 +120,6 @@ def queue_counts(results: Mapping[str, ImageResult], review: ReviewState, thresh
     for key, result in results.items():
         total = total + image_queue_counts(key, result, review, threshold, band)
     return total
-
-
-def _next(results: Mapping[str, ImageResult], keys: Sequence[str], review: ReviewState,
-          todo_of: Callable[[str, ImageResult], set[int]], current: tuple[str, int | None] | None
-          ) -> tuple[str, int] | None:
-    """The first cell of ``todo_of`` after ``current`` in reading order: this image, then the next ones."""
-    keys = [k for k in keys if k in results and results[k].status == "ok"]
-    if not keys:
-        return None
-    start_key, start_cell = current if current is not None and current[0] in keys else (keys[0], None)
-    first = keys.index(start_key)
-    for n in range(len(keys) + 1):
-        key = keys[(first + n) % len(keys)]
-        todo = todo_of(key, results[key])
-        if not todo:
-            continue
-        order = reading_order(key, results[key], review)
-        if start_cell in order and n == 0:
-            order = order[order.index(start_cell) + 1:]  # the rest of the image on screen
-        elif start_cell in order and n == len(keys):
-            order = order[: order.index(start_cell) + 1]  # wrapped round: the start image's first part
-        found = next((c for c in order if c in todo), None)
-        if found is not None:
-            return key, found
-    return None
 
 
 def next_in_queue(results: Mapping[str, ImageResult], keys: Sequence[str], review: ReviewState, queue: QueueName,

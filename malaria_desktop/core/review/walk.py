@@ -15,7 +15,7 @@ Two walks:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from malaria_desktop.core.results import ImageResult
 from malaria_desktop.core.review.state import ImageKey, ReviewState
@@ -119,14 +119,10 @@ def step_cell(key: "ImageKey", result: ImageResult, review: "ReviewState", curre
     return order[max(0, min(len(order) - 1, i))]
 
 
-def next_in_slide(results: Mapping[str, ImageResult], keys: Sequence[str], review: "ReviewState",
-                  band: tuple[float, float], current: tuple[str, int | None] | None = None
-                  ) -> tuple[str, int] | None:
-    """The next unreviewed uncertain cell after ``current``: the rest of this image, then the next images.
-
-    ``keys`` is the slide's image order; ``current`` is ``(key, cell_id)`` (``cell_id`` None or unknown:
-    start of that image). Wraps round the slide; None when no unreviewed uncertain cell is left.
-    """
+def next_todo(results: Mapping[str, ImageResult], keys: Sequence[str], review: "ReviewState",
+              todo_of: Callable[[str, ImageResult], set[int]], current: tuple[str, int | None] | None
+              ) -> tuple[str, int] | None:
+    """The first cell of ``todo_of`` after ``current`` in reading order: this image, then the next ones."""
     keys = [k for k in keys if k in results and results[k].status == "ok"]
     if not keys:
         return None
@@ -134,7 +130,7 @@ def next_in_slide(results: Mapping[str, ImageResult], keys: Sequence[str], revie
     first = keys.index(start_key)
     for n in range(len(keys) + 1):
         key = keys[(first + n) % len(keys)]
-        todo = _uncertain_ids(key, results[key], review, band)
+        todo = todo_of(key, results[key])
         if not todo:
             continue
         order = reading_order(key, results[key], review)
@@ -146,3 +142,14 @@ def next_in_slide(results: Mapping[str, ImageResult], keys: Sequence[str], revie
         if found is not None:
             return key, found
     return None
+
+
+def next_in_slide(results: Mapping[str, ImageResult], keys: Sequence[str], review: "ReviewState",
+                  band: tuple[float, float], current: tuple[str, int | None] | None = None
+                  ) -> tuple[str, int] | None:
+    """The next unreviewed uncertain cell after ``current``: the rest of this image, then the next images.
+
+    ``keys`` is the slide's image order; ``current`` is ``(key, cell_id)`` (``cell_id`` None or unknown:
+    start of that image). Wraps round the slide; None when no unreviewed uncertain cell is left.
+    """
+    return next_todo(results, keys, review, lambda key, result: _uncertain_ids(key, result, review, band), current)
