@@ -62,16 +62,34 @@ def _image_summary(key: ImageKey, result: ImageResult, review: ReviewState | Non
 
 
 def slide_figures(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping,
-                  rates: Any = None, unconfirmed_share: float = 1.0) -> Figures:
+                  rates: Any = None, unconfirmed_share: float = 1.0, *, interval: bool = True) -> Figures:
     """Slide figures from ``core.report.counts.summarise_slide``; ``review`` given -> the reviewed figures;
-    ``rates`` (``core.report.estimate.ErrorRates``) adds the verdict and the interval."""
-    from malaria_desktop.core.report.counts import summarise_slide
+    ``rates`` (``core.report.estimate.ErrorRates``) adds the verdict and the interval (``interval=False``: the
+    verdict without its interval, ``figures_of_items``)."""
+    return figures_of_items(column_items(results, review, settings), settings, rates, unconfirmed_share,
+                            interval=interval)
+
+
+def column_items(results: Mapping[ImageKey, ImageResult], review: ReviewState | None, settings: Mapping) -> list:
+    """Each image's summary for one column (GUI thread: reads the live review state); a plain list of frozen
+    summaries that ``figures_of_items`` may pool in another thread."""
+    from malaria_desktop.core.review.session import summary_options
+
+    options = summary_options(settings)
+    return [_image_summary(k, r, review, options) for k, r in results.items()]
+
+
+def figures_of_items(items: list, settings: Mapping, rates: Any = None, unconfirmed_share: float = 1.0, *,
+                     interval: bool = True) -> Figures:
+    """One column's figures from ``column_items``; reads nothing else, so it can run off the GUI thread."""
+    from malaria_desktop.core.report.counts import summarise_slide, with_estimate
     from malaria_desktop.core.report.estimate import summary_verdict
     from malaria_desktop.core.review.session import summary_options
 
     options = summary_options(settings)
-    items = [_image_summary(k, r, review, options) for k, r in results.items()]
-    summary = summarise_slide(items, **options, rates=rates, unconfirmed_share=unconfirmed_share)
+    summary = summarise_slide(items, **options)
+    if rates is not None:
+        summary = with_estimate(summary, rates, options["min_cells"], unconfirmed_share, interval=interval)
     return Figures(cells=summary.rbc_counted, parasitized=summary.n_parasitized,
                    parasitemia_pct=summary.parasitemia_pct, parasites_per_ul=summary.parasites_per_ul,
                    flags=tuple(summary.flags), verdict=summary_verdict(summary))

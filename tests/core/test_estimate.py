@@ -15,6 +15,7 @@ from malaria_desktop.core.report.estimate import (
     estimate_slide,
     rates_from_card,
     rogan_gladen,
+    verdict_only,
     verdict_text,
 )
 
@@ -71,6 +72,22 @@ def test_too_few_cells_or_implausible_images_are_indeterminate() -> None:
     assert estimate_slide(0, 0, RATES).result == "indeterminate"
     est = estimate_slide(2000, 40, RATES, flags=("implausible_images",))
     assert est.result == "indeterminate" and "review required" in verdict_text(est)
+
+
+@pytest.mark.parametrize(("n", "k", "flags", "share"), [
+    (0, 0, (), 1.0), (2000, 3, (), 1.0), (2000, 60, (), 1.0), (2000, 60, (), 0.3), (300, 30, (), 1.0),
+    (2000, 60, ("implausible_images",), 1.0)])
+def test_verdict_only_is_the_estimate_without_interval_and_limit(n, k, flags, share) -> None:
+    """What the window shows at once after a key (issue 20) is what the full estimate then says."""
+    rates = RATES.reviewed(share) if share < 1 else RATES
+    full, quick = estimate_slide(n, k, rates, flags=flags), verdict_only(n, k, rates, flags=flags)
+    assert (quick.ci_low_pct, quick.ci_high_pct, quick.detection_limit_pct) == (None, None, None)
+    assert (quick.result, quick.estimate_pct, quick.critical_count, quick.reason, quick.cells_examined) == (
+        full.result, full.estimate_pct, full.critical_count, full.reason, full.cells_examined)
+    if full.result == "parasites_seen":
+        assert verdict_text(quick) == f"Parasites seen: {full.estimate_pct:.2f} % (95 % CI being computed)"
+    elif full.result == "indeterminate":
+        assert verdict_text(quick) == verdict_text(full)
 
 
 def test_more_cells_lower_the_critical_count_per_cell() -> None:

@@ -13,7 +13,7 @@ def _analysed(qtbot, make_window, smear_dir):
     wait_idle(qtbot, window)
     refreshes: list[int] = []
     real = window.figures._update
-    window.figures._update = lambda: (refreshes.append(1), real())[1]
+    window.figures._update = lambda *args, **kwargs: (refreshes.append(1), real(*args, **kwargs))[1]
     return window, refreshes
 
 

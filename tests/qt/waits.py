@@ -4,8 +4,9 @@ ANALYSIS_TIMEOUT_MS = 60_000
 
 
 def wait_idle(qtbot, window, timeout: int = ANALYSIS_TIMEOUT_MS) -> None:
-    """Wait until no analysis runs and nothing is queued."""
-    qtbot.waitUntil(lambda: not window.runner.running and not window.document.pending_paths(), timeout=timeout)
+    """Wait until no analysis runs, nothing is queued and the slide estimate's interval is shown."""
+    qtbot.waitUntil(lambda: not window.runner.running and not window.document.pending_paths()
+                    and not window.figures.pending, timeout=timeout)
 
 
 def wait_threads(qtbot, runner, timeout: int = ANALYSIS_TIMEOUT_MS) -> None:

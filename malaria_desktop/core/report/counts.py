@@ -38,7 +38,7 @@ from malaria_desktop.core.classification.plausibility import (
     count_kinds,
     warning_kind,
 )
-from malaria_desktop.core.report.estimate import ErrorRates, density_shown, estimate_slide
+from malaria_desktop.core.report.estimate import ErrorRates, density_shown, estimate_slide, verdict_only
 from malaria_desktop.core.results import NOT_CELL, ImageResult, counted
 from malaria_desktop.core.settings import DEFAULTS
 from malaria_desktop.core.text import display_text
@@ -200,10 +200,14 @@ def _count_flags(n_images: int, n_ok: int, rbc: int, min_cells: int, target_cell
 
 
 def with_estimate(summary: SlideSummary, rates: ErrorRates, min_cells: int = DEFAULTS.min_cells,
-                  unconfirmed_share: float = 1.0) -> SlideSummary:
-    """The summary with its estimate, interval and verdict; no parasite density unless parasites were seen."""
+                  unconfirmed_share: float = 1.0, *, interval: bool = True) -> SlideSummary:
+    """The summary with its estimate, interval and verdict; no parasite density unless parasites were seen.
+
+    ``interval=False``: the same verdict and density without the interval and the detection limit (None;
+    ``estimate.verdict_only``), cheap enough for the GUI thread after every key."""
     used = rates if unconfirmed_share >= 1 else rates.reviewed(unconfirmed_share)
-    est = estimate_slide(summary.rbc_counted, summary.n_parasitized, used, min_cells=min_cells, flags=summary.flags)
+    estimate = estimate_slide if interval else verdict_only
+    est = estimate(summary.rbc_counted, summary.n_parasitized, used, min_cells=min_cells, flags=summary.flags)
     return replace(summary, parasitemia_estimate_pct=est.estimate_pct, parasitemia_ci_low_pct=est.ci_low_pct,
                    parasitemia_ci_high_pct=est.ci_high_pct, slide_result=est.result,
                    detection_limit_pct=est.detection_limit_pct, slide_result_reason=est.reason,
