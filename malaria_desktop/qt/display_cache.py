@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -43,7 +43,7 @@ class DisplayCache(QObject):
         self.size = size
         self._images: OrderedDict[str, QImage] = OrderedDict()
         self._digests: dict[str, str] = {}  # the file content each cached image was decoded for
-        self._pending: set[str] = set()
+        self._pending: dict[str, Future] = {}  # decodes in flight, or done and not yet delivered
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._delivered.connect(self._store)
@@ -59,8 +59,30 @@ class DisplayCache(QObject):
         the calling thread (and cached)."""
         image = self.get(key) if not digest or self._digests.get(key, "") == digest else None
         if image is None:
+            image = self._prefetched(key, digest)
+        if image is None:
             image = decode(key, digest)
             self._put(key, image, digest)
+        return image
+
+    def _prefetched(self, key: str, digest: str) -> QImage | None:
+        """The background decode of ``key`` when one was asked for: waited for rather than decoding the file a
+        second time beside it (a quick Ctrl+PgDown walk reaches images whose prefetch is in flight, or done
+        with its delivery still queued: issue 20's reviewing stalls)."""
+        with self._lock:
+            future = self._pending.get(key)
+            if future is not None and future.cancel():  # still queued behind another decode: decode it here
+                del self._pending[key]
+                return None
+        if future is None or future.cancelled():
+            return None
+        try:
+            image, found = future.result()
+        except Exception:  # noqa: BLE001 - the synchronous load decodes it and reports the error
+            return None
+        if image is None or (digest and found != digest):
+            return None  # failed, or not the file the analysis saw: the synchronous load decides
+        self._put(key, image, found)
         return image
 
     def prefetch(self, key: str) -> None:
@@ -69,12 +91,11 @@ class DisplayCache(QObject):
         with self._lock:
             if key in self._images or key in self._pending:
                 return
-            self._pending.add(key)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="display-decode")
-        self._pool.submit(self._work, key)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="display-decode")
+            self._pending[key] = self._pool.submit(self._work, key)
 
-    def _work(self, key: str) -> None:
+    def _work(self, key: str) -> tuple[QImage | None, str]:
         from malaria_desktop.core.image_io import file_sha256
 
         try:
@@ -86,11 +107,12 @@ class DisplayCache(QObject):
             self._delivered.emit(key, (image, digest))
         except RuntimeError:  # the window closed while this image was decoded
             pass
+        return image, digest
 
     def _store(self, key: str, delivered: tuple[QImage | None, str]) -> None:
         image, digest = delivered
         with self._lock:
-            self._pending.discard(key)
+            self._pending.pop(key, None)
         if image is not None:
             self._put(key, image, digest)
             self.ready.emit(key)

@@ -41,3 +41,33 @@ def test_lru_keeps_the_newest(qtbot, tmp_path: Path) -> None:
         cache.load(str(p))
     assert cache.get(str(tmp_path / "0.png")) is None and cache.get(str(tmp_path / "2.png")) is not None
     cache.shutdown()
+
+
+def test_load_waits_for_the_prefetch_in_flight_instead_of_decoding_twice(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Issue 20: a quick Ctrl+PgDown walk reached images whose prefetch was running (or done, its delivery
+    still queued) and decoded them a second time on the GUI thread."""
+    import threading
+
+    import malaria_desktop.qt.display_cache as module
+
+    path = tmp_path / "f.png"
+    cv2.imwrite(str(path), np.full((30, 40, 3), 120, np.uint8))
+    real, calls, started, release = module.decode, [], threading.Event(), threading.Event()
+
+    def slow_decode(key, digest=""):
+        calls.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+        return real(key, digest)
+
+    monkeypatch.setattr(module, "decode", slow_decode)
+    cache = DisplayCache(size=2)
+    cache.prefetch(str(path))
+    assert started.wait(10)  # the background decode is running
+    threading.Timer(0.2, release.set).start()
+    image = cache.load(str(path), file_sha256(path))  # no event loop in between: the delivery is not in yet
+    assert image.width() == 40 and len(calls) == 1 and calls[0].startswith("display-decode")
+    with qtbot.waitSignal(cache.ready, timeout=10_000):
+        pass  # the queued delivery still arrives and changes nothing
+    assert cache.get(str(path)) is not None
+    cache.shutdown()
