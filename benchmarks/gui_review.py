@@ -47,6 +47,15 @@ def _stack(frame, depth: int) -> str:
     return " < ".join(where)
 
 
+def _schedstat(native_id: int) -> tuple[float, float]:
+    """(ms on a CPU, ms runnable but waiting for one) of a thread so far (Linux schedstat; zeros elsewhere)."""
+    try:
+        on_cpu, waiting = Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()[:2]
+        return int(on_cpu) / 1e6, int(waiting) / 1e6
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
 class StallMeter:
     """Gaps between the ticks of a 5-ms timer on the GUI thread (a long gap = a frozen window).
 
@@ -61,7 +70,8 @@ class StallMeter:
         self._last = 0.0
         self.samples: dict[str, int] = {}
         self._on = False  # read by the watchdog (QTimer is not asked from another thread)
-        self._gui_ident = threading.get_ident()
+        self._gui_ident, self._gui_native = threading.get_ident(), threading.get_native_id()
+        self.splits: list[tuple[float, float, float]] = []  # per stall: ms late, GUI thread on a CPU, waiting
         if stacks:
             threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
         self.timer = QTimer()
@@ -75,9 +85,16 @@ class StallMeter:
         self._last = now
 
     def _watch(self) -> None:
+        began: tuple[float, float, float] | None = None  # the stall in progress: its start and schedstat
         while True:
             time.sleep(0.004)
-            if self._on and (time.perf_counter() - self._last) > 0.030:
+            late = self._on and (time.perf_counter() - self._last) > 0.030
+            if late != (began is not None):  # a stall starts or ends: was the window working or not let run?
+                now, (cpu, wait) = time.perf_counter(), _schedstat(self._gui_native)
+                if began is not None:
+                    self.splits.append(((now - began[0]) * 1e3 + 30, cpu - began[1], wait - began[2]))
+                began = (now, cpu, wait) if late else None
+            if late:
                 frames = sys._current_frames()
                 key = _stack(frames.get(self._gui_ident), 8)
                 names = {t.ident: t.name for t in threading.enumerate()}
@@ -92,6 +109,7 @@ class StallMeter:
 
     def start(self) -> None:
         self.samples.clear()
+        self.splits.clear()
         self.gaps.clear()
         self._last = time.perf_counter()
         self._on = True
@@ -375,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     analysis_s = time.perf_counter() - started
     pump(1500)  # the autosave after the run belongs to the analysis too
     analysing = meter.stop()
-    stall_stacks = meter.top_stacks()
+    stall_stacks, stall_splits = meter.top_stacks(), list(meter.splits)
     counts = window.document.counts().total
     meter.start()
     review = review_from_gallery(window, truth)
@@ -390,7 +408,11 @@ def main(argv: list[str] | None = None) -> int:
           f"gallery review + {actions['keys']} keys of image switches, F4/F3 walks, split and undo; GUI-thread "
           f"CPU per action: median {actions['cpu_median_ms']:.1f} ms, max {actions['cpu_max_ms']:.1f} ms "
           f"({actions['cpu_max_what']})")
-    for label, stacks in (("analysing", stall_stacks), ("reviewing", meter.top_stacks())):
+    for label, stacks, splits in (("analysing", stall_stacks, stall_splits),
+                                  ("reviewing", meter.top_stacks(), meter.splits)):
+        for late, cpu, wait in sorted(splits, reverse=True)[:3]:
+            print(f"  longest stalls while {label}: ~{late:.0f} ms, of which the GUI thread ran {cpu:.0f} ms "
+                  f"and waited for a CPU {wait:.0f} ms")
         for count, where in stacks if args.stall_stacks else ():
             print(f"  stalled while {label}: {count * 4} ms in {where}")
     if args.screenshots is not None:
