@@ -17,7 +17,6 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +28,7 @@ from malaria_desktop.core.report.thumbnails import analysed_image, image_thumbna
 from malaria_desktop.core.results import PARASITIZED
 from malaria_desktop.core.review.queues import decided, queue_of
 from malaria_desktop.core.review.state import NOT_CELL, ImageKey
+from malaria_desktop.qt.background import background_pool
 from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.plain_text import plain_tooltip, shown_name
 
@@ -80,7 +80,7 @@ class ThumbnailCache(QObject):
         self._images: OrderedDict[ImageKey, dict[int, QImage]] = OrderedDict()
         self._pending: set[ImageKey] = set()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
+        self._pool = background_pool("thumbnails")  # below the GUI thread (issue 20)
         self._delivered.connect(self._store)
         # the analysed file's (hash, size) by key: thumbnails are cut from that file only (issue 24)
         self.expected: Callable[[ImageKey], tuple[str, tuple[int, int]]] = lambda _key: ("", (0, 0))

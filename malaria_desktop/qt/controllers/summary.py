@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from malaria_desktop.core.report.estimate import rates_from_model_info
 from malaria_desktop.core.review.tally import review_tally
+from malaria_desktop.qt.background import background_pool
 from malaria_desktop.qt.controllers.context import ControllerContext
 from malaria_desktop.qt.summary_panel import Figures, SummaryPanel, column_items, figures_of_items, slide_figures
 from malaria_desktop.qt.warning_groups import group_warnings
@@ -141,7 +142,7 @@ class SummaryController(QObject):
     def _submit(self, job: tuple) -> None:
         self._in_flight = True
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slide-estimate")
+            self._pool = background_pool("slide-estimate")  # below the GUI thread: it never waits on this
         self._pool.submit(self._work, job)
 
     def _work(self, job: tuple) -> None:

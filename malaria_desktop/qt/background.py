@@ -1,0 +1,33 @@
+"""Worker threads of the window that give way to its GUI thread when the CPUs are busy.
+
+Why (issue 20): with two CPU-bound programs on a 2-core PC, the window's longest stalls were its GUI thread
+waiting for a CPU (``benchmarks.gui_review --stall-stacks``: ~160 of ~245 ms), and its own helper threads
+(the slide estimate's interval, the gallery's thumbnails) competed for the same CPUs at the same priority.
+On Linux the nice value is per thread, so a helper lowers its own priority and the GUI thread goes first;
+on an idle machine this changes nothing. Elsewhere the threads run as before.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+BACKGROUND_NICE = 4  # how much lower a helper thread's priority is than the window's
+
+
+def lower_this_thread(step: int = BACKGROUND_NICE) -> None:
+    """Lower the calling thread's scheduling priority by ``step`` (Linux; best effort, never raises)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + step))
+    except (OSError, AttributeError):  # not permitted, or no such call: the thread keeps its priority
+        pass
+
+
+def background_pool(name: str) -> ThreadPoolExecutor:
+    """One worker thread at a lower priority than the GUI thread, for work the window does not wait on."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=lower_this_thread)
