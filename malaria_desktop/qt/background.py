@@ -17,9 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 BACKGROUND_NICE = 4  # how much lower a helper thread's priority is than the window's
 
 
-def lower_this_thread(step: int = BACKGROUND_NICE) -> None:
-    """Lower the calling thread's scheduling priority by ``step`` (Linux; best effort, never raises)."""
-    if not sys.platform.startswith("linux"):
+def lower_this_thread(step: int | None = None) -> None:
+    """Lower the calling thread's scheduling priority by ``step`` (default ``BACKGROUND_NICE``, or
+    MALARIA_DESKTOP_HELPER_NICE; Linux; best effort, never raises)."""
+    if step is None:
+        try:
+            step = int(os.environ.get("MALARIA_DESKTOP_HELPER_NICE", BACKGROUND_NICE))
+        except ValueError:
+            step = BACKGROUND_NICE
+    if step <= 0 or not sys.platform.startswith("linux"):
         return
     try:
         me = threading.get_native_id()
