@@ -58,6 +58,7 @@ class SummaryController(QObject):
 
     def update_soon(self) -> None:
         """Refresh now, or (large slide, refreshed less than THROTTLE_MS ago) once that time is up."""
+        self._request += 1  # an interval on its way is for figures older than this change: never shown
         if self._trailing.isActive():
             return
         wait_ms = THROTTLE_MS - (time.monotonic() - self._last_refresh) * 1000
