@@ -45,7 +45,7 @@ def test_switching_model_reanalyses_and_keeps_review_edits(qtbot, make_window, s
 
     window.models.activate(other)
     qtbot.waitUntil(lambda: "lab-model" in window.model_status.text(), timeout=30_000)
-    qtbot.waitUntil(lambda: not window.document.pending_paths() and not window.runner.running, timeout=60_000)
+    wait_idle(qtbot, window)  # the re-analysis with the lab's model
     assert "lab model" in window.model_status.text()  # the folder is named too
     assert window.document.threshold == pytest.approx(0.6)
     assert all(r.threshold == pytest.approx(0.6) for r in window.document.results.values())

@@ -22,6 +22,7 @@ from malaria_desktop.qt.models import SlideDocument
 from malaria_desktop.qt.settings import AppSettings
 from malaria_desktop.qt.worker import AnalysisRunner
 from tests.helpers.factories import image_result as fake_result
+from tests.qt.waits import ANALYSIS_TIMEOUT_MS
 
 
 class StubViewer:
@@ -128,7 +129,8 @@ def test_analysis_waits_for_the_model_then_analyses_the_queue(qtbot, actions, cl
     ctx.refresh_actions()
     assert not actions[ActionId.RESUME].isEnabled()
     model.classifier = classifier
-    with qtbot.waitSignal(controller.idle, timeout=60_000), qtbot.waitSignal(controller.runFinished, timeout=60_000):
+    with qtbot.waitSignal(controller.idle, timeout=ANALYSIS_TIMEOUT_MS), \
+            qtbot.waitSignal(controller.runFinished, timeout=ANALYSIS_TIMEOUT_MS):
         controller.start_pending()
         assert progress.cancel_visible and runner.running
     assert document.result(str(field)).status == "ok"
