@@ -175,6 +175,13 @@ class AnalysisProcess:
         self.start()
         mine: queue.Queue = queue.Queue()
         with self._lock:
+            # Cancelling run r cancels every run <= r (one shared number), so a run superseded before its
+            # generator first ran must not take a number after its successor's: it would cancel the newer run
+            # when it stops (the slide then stayed "queued" for ever, seen after a model switch under load).
+            # The caller sets the old run's cancel flag before it starts the new one, so checking it here,
+            # under the lock that hands out numbers, keeps the numbers in the order the runs were wanted.
+            if should_cancel():
+                return True
             self._next_run += 1
             run_id = self._next_run
             self._runs[run_id] = mine

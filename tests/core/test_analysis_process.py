@@ -60,6 +60,22 @@ def test_cancel_stops_the_run_and_the_next_run_works(worker, fields, tiny_model_
     assert len(again) == 1 and again[0].status == "ok"  # nothing of the cancelled run leaks into this one
 
 
+def test_a_run_superseded_before_it_began_never_cancels_its_successor(worker, fields, tiny_model_dir) -> None:
+    """The window supersedes run A by run B (A's cancel flag set first); A's generator may begin only after
+    B's did. A must then stop without a run number after B's, or stopping it cancelled B as well (the slide
+    stayed queued for ever after a model switch under load)."""
+    import threading
+
+    superseded = threading.Event()
+    old = worker.analyze(fields[:1], tiny_model_dir, should_cancel=superseded.is_set)
+    superseded.set()  # what AnalysisRunner.start does before it starts the next run
+    new = worker.analyze(fields, tiny_model_dir)
+    first = next(new)  # B has its number and is running
+    assert list(old) == []  # A begins late, sees its flag and stops without taking a number
+    results = [e for e in [first, *new] if isinstance(e, ImageResult)]
+    assert len(results) == len(fields)  # B analysed every field
+
+
 def test_errors_are_relayed_and_a_dead_worker_is_replaced(worker, fields, tiny_model_dir, tmp_path) -> None:
     from malaria_desktop.core.errors import MalariaDesktopError
 
