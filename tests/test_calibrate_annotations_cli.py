@@ -13,6 +13,8 @@ from malaria_desktop.core.synthetic import write_synthetic_smear
 from tests.core.test_annotations import write_coco
 from tests.helpers.calibration_cells import pretrained_base, synthetic_cells
 
+pytestmark = pytest.mark.slow  # fine-tunes models (calibration): in `make test`, not in `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

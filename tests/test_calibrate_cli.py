@@ -13,6 +13,8 @@ from malaria_desktop.cli import main
 from malaria_desktop.core.classification.classifier import Classifier
 from tests.helpers.calibration_cells import foreign, pretrained_base, synthetic_cells
 
+pytestmark = pytest.mark.slow  # fine-tunes models (calibration): in `make test`, not in `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

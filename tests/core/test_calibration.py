@@ -125,6 +125,7 @@ def test_folds_keep_slides_together_and_fall_back_to_fields(lab_cells: ReviewedC
         assert len(set(folds[np.array(lab_cells.fields) == field])) == 1
 
 
+@pytest.mark.slow  # trains a calibration: in `make test`, not in `make test-fast`
 @pytest.mark.parametrize("case, match", [
     ("one_class", "All .* uninfected"), ("few_cells", "at least 100"), ("few_parasitized", "parasitized and"),
     ("one_field", "only 1 field")])

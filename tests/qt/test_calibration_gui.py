@@ -104,6 +104,7 @@ def test_calibrate_dialog_end_to_end(qtbot, tmp_path: Path) -> None:
     wait_threads(qtbot, dialog.runner)
 
 
+@pytest.mark.slow  # trains a calibration: in `make test`, not in `make test-fast`
 def test_cancelled_calibration_writes_nothing(qtbot, tmp_path: Path, tiny_model_dir: Path) -> None:
     crops, labels, fields = synthetic_cells(range(200, 206))
     for i, (crop, label, field) in enumerate(zip(crops, labels, fields, strict=False)):
