@@ -3,7 +3,7 @@
 Why: the smoke test compares the frozen program's CSVs with the source checkout's. When the sources changed
 after ``make bundle`` the comparison is meaningless, so the test first checks this fingerprint and says
 "stale bundle, run make bundle" instead of showing a confusing numeric diff. Used by ``build.spec`` and
-``tests/test_bundle.py`` (stdlib only, so the spec can load it by path).
+``tests/test_bundle.py`` (stdlib plus the stdlib-only malaria_desktop.versions, so the spec can load it by path).
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ def installed_packages() -> dict[str, str]:
 
     The build environment is installed from ``requirements/lock.txt``, so this is the lock as the bundle got
     it; the frozen app reports these (``malaria_desktop.versions``: About, each report's manifest.json)."""
-    from importlib import metadata
+    from malaria_desktop.versions import installed_distributions  # stdlib only; the build runs in the venv
 
-    return {d.metadata["Name"].lower().replace("_", "-").replace(".", "-"): d.version
-            for d in metadata.distributions() if d.metadata["Name"]}
+    return installed_distributions()
 
 
 def write_build_info(target: Path, version: str, package_dir: Path, pruned: list[str] | None = None) -> Path:

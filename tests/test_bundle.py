@@ -178,14 +178,18 @@ def _run_frozen(installed: Path, args: list[str], env: dict[str, str], cwd: Path
     return _run([*_drop_privileges(), str(installed / EXE_NAME), *args], env, cwd)
 
 
-def _require_fresh_bundle() -> None:
-    """Frozen and source outputs are only comparable when the bundle was built from these sources."""
-    import importlib.util
-
+def _build_info_module():
+    """packaging/build_info.py, loaded by path as build.spec loads it (packaging/ is not an import package)."""
     spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
     assert spec and spec.loader
-    build_info = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_info)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _require_fresh_bundle() -> None:
+    """Frozen and source outputs are only comparable when the bundle was built from these sources."""
+    build_info = _build_info_module()
     built = build_info.read_build_info(BUNDLE / "_internal")["fingerprint"]
     if built != build_info.source_fingerprint(ROOT / "malaria_desktop"):
         pytest.fail("dist/malaria-desktop is stale: malaria_desktop/ changed since it was built; run `make bundle`")
@@ -230,10 +234,7 @@ def test_bundle_carries_the_locked_versions_the_tests_ran_on() -> None:
     version this test run uses (tests/test_lock.py checks the test run uses the lock)."""
     from malaria_desktop.versions import installed_distributions
 
-    spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
-    assert spec and spec.loader
-    build_info = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_info)
+    build_info = _build_info_module()
     recorded = build_info.read_build_info(BUNDLE / "_internal").get("packages")
     assert recorded, "build_info.json records no package versions: rebuild with `make bundle`"
     here = installed_distributions()
@@ -321,12 +322,7 @@ def _qt_modules_named_in_source() -> set[str]:
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("ldd"), reason="ELF/ldd check")
 def test_no_pruned_library_is_still_needed() -> None:
     """build.spec prunes libraries nobody links to; no bundled binary may miss one of them at load time."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("build_info", ROOT / "packaging" / "build_info.py")
-    assert spec and spec.loader
-    build_info = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_info)
+    build_info = _build_info_module()
     internal = BUNDLE / "_internal"
     pruned = set(build_info.read_build_info(internal)["pruned"])
     env = {**os.environ, "LD_LIBRARY_PATH": f"{internal}:{internal / 'PySide6' / 'Qt' / 'lib'}"}
